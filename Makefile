@@ -1,0 +1,35 @@
+# The two commands: `make run` (serve with demo data on SQLite) and `make test` (every test).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format bench migrate clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## migrate the default database, load the demo tenant, serve on :8000
+	$(BIN)/actionlog demo
+	$(BIN)/actionlog serve
+
+test: $(STAMP)  ## every test, on SQLite and on PostgreSQL
+	$(BIN)/ruff check app tests
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format app tests bench
+	$(BIN)/ruff check --fix app tests bench
+
+migrate: $(STAMP)
+	$(BIN)/actionlog migrate
+
+clean:
+	rm -rf $(VENV) actionlog.db actionlog.db-wal actionlog.db-shm .pytest_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""Action logs (what an application did) and the idempotency keys of their writes."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
+
+
+class ActionLog(Base):
+    __tablename__ = "action_logs"
+    __table_args__ = (
+        Index("ix_action_logs_tenant_status_created", "tenant_id", "status", "created_at"),
+        Index("ix_action_logs_tenant_type_created", "tenant_id", "action_type", "created_at"),
+        Index("ix_action_logs_tenant_provider_created", "tenant_id", "provider_name", "created_at"),
+        Index("ix_action_logs_tenant_correlation", "tenant_id", "correlation_id"),
+        Index("ix_action_logs_tenant_user_created", "tenant_id", "user_id", "created_at"),
+        Index("ix_action_logs_tenant_parent", "tenant_id", "parent_id"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    action_type: Mapped[str] = mapped_column(String(100))
+    action_name: Mapped[str | None] = mapped_column(String(255))
+    provider_name: Mapped[str | None] = mapped_column(String(100))
+    service: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(50))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    session_id: Mapped[str | None] = mapped_column(String(255))
+    correlation_id: Mapped[str | None] = mapped_column(String(255))
+    parent_id: Mapped[UUID | None] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(20))
+    request_payload: Mapped[Any] = mapped_column(JSONType, default=dict)
+    response_data: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    metadata_: Mapped[Any] = mapped_column("metadata", JSONType, default=dict)
+    steps: Mapped[Any] = mapped_column(JSONType, default=list)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_type: Mapped[str | None] = mapped_column(String(255))
+    execution_time_ms: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# Newest-first listing and keyset pagination walk this index: (tenant, created_at, id) DESC.
+Index(
+    "ix_action_logs_tenant_created",
+    ActionLog.tenant_id,
+    ActionLog.created_at.desc(),
+    ActionLog.id.desc(),
+)
+
+
+class IdempotencyKey(Base):
+    """The first response to a write sent with an `Idempotency-Key`, replayed on retries."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[Any] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,65 @@
+"""Audit logs (who changed which resource, before and after), chained per tenant by hash."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
+
+
+class AuditLog(Base):
+    """One change to a resource. Append-only: no route updates or deletes a row."""
+
+    __tablename__ = "audit_logs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "sequence"),
+        Index(
+            "ix_audit_logs_tenant_resource", "tenant_id", "resource_type", "resource_id", "sequence"
+        ),
+        Index("ix_audit_logs_tenant_action_created", "tenant_id", "action", "created_at"),
+        Index("ix_audit_logs_tenant_user_created", "tenant_id", "user_id", "created_at"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(100))
+    resource_type: Mapped[str] = mapped_column(String(100))
+    resource_id: Mapped[str] = mapped_column(String(255))
+    changes: Mapped[Any] = mapped_column(JSONType)
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(1024))
+    metadata_: Mapped[Any] = mapped_column("metadata", JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+# Newest-first listing and keyset pagination walk this index: (tenant, created_at, id) DESC.
+Index(
+    "ix_audit_logs_tenant_created",
+    AuditLog.tenant_id,
+    AuditLog.created_at.desc(),
+    AuditLog.id.desc(),
+)
+
+
+class AuditChainHead(Base):
+    """The last link of a tenant's audit chain.
+
+    Writers update this row first, which serialises them per tenant on PostgreSQL (row lock)
+    and on SQLite (write lock), so the chain never forks.
+    """
+
+    __tablename__ = "audit_chain_heads"
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

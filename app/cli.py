@@ -1,0 +1,227 @@
+"""The `actionlog` command: serve, migrate, manage tenants and keys, load demo data.
+
+Errors print one line on stderr and exit with status 1.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import migrations
+from app.core.auth import ALL_SCOPES, Actor
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import ServiceError
+from app.tenants.repository import find_api_key_by_id
+from app.tenants.schemas import ApiKeyCreate, ApiKeyRead, TenantCreate, TenantRead
+from app.tenants.service import TenantService
+
+CLI_ACTOR = Actor(id="cli")
+
+
+class CliError(Exception):
+    """A failure reported to the user as one line."""
+
+
+async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings)
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _print(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, default=str))
+    else:
+        for field, value in data.items():
+            print(f"{field}: {value}")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    asyncio.run(_migrate(settings))
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+    )
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    asyncio.run(_migrate(settings))
+    print("database is at the latest schema")
+
+
+def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> None:
+    body = TenantCreate(name=args.name, slug=args.slug, retention_days=args.retention_days)
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        tenant, issued = await TenantService(session, CLI_ACTOR).create(body)
+        data = TenantRead.model_validate(tenant).model_dump(mode="json")
+        return {**data, "api_key_id": str(issued.key.id), "api_key": issued.plaintext}
+
+    _print(asyncio.run(_in_session(settings, work)), args.json)
+
+
+def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(session: AsyncSession) -> list[TenantRead]:
+        tenants = await TenantService(session, CLI_ACTOR).list(0, 10_000)
+        return [TenantRead.model_validate(t) for t in tenants]
+
+    for tenant in asyncio.run(_in_session(settings, work)):
+        print(f"{tenant.id}  {tenant.slug}  {tenant.name}")
+
+
+def cmd_key_create(args: argparse.Namespace, settings: Settings) -> None:
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    expires_at = datetime.fromisoformat(args.expires_at) if args.expires_at else None
+    body = ApiKeyCreate(name=args.name, scopes=scopes, expires_at=expires_at)  # type: ignore[arg-type]
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        service = TenantService(session, CLI_ACTOR)
+        tenant = await service.get_by_id_or_slug(args.tenant)
+        issued = await service.issue_key(tenant.id, body)
+        data = ApiKeyRead.model_validate(issued.key).model_dump(mode="json")
+        return {**data, "key": issued.plaintext}
+
+    _print(asyncio.run(_in_session(settings, work)), args.json)
+
+
+def cmd_key_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(session: AsyncSession) -> list[ApiKeyRead]:
+        service = TenantService(session, CLI_ACTOR)
+        tenant = await service.get_by_id_or_slug(args.tenant)
+        return [ApiKeyRead.model_validate(k) for k in await service.list_keys(tenant.id)]
+
+    for key in asyncio.run(_in_session(settings, work)):
+        state = "revoked" if key.revoked_at else "active"
+        print(f"{key.id}  {key.prefix}  {','.join(key.scopes)}  {state}  {key.name}")
+
+
+def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    key_id = _uuid(args.key_id, "key id")
+
+    async def work(session: AsyncSession) -> ApiKeyRead:
+        key = await find_api_key_by_id(session, key_id)
+        if key is None:
+            raise CliError(f"API key {key_id} not found")
+        revoked = await TenantService(session, CLI_ACTOR).revoke_key(key.tenant_id, key_id)
+        return ApiKeyRead.model_validate(revoked)
+
+    key = asyncio.run(_in_session(settings, work))
+    print(f"revoked {key.id} ({key.prefix})")
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    from app.demo import load_demo
+
+    asyncio.run(_migrate(settings))
+    result = asyncio.run(_in_session(settings, lambda session: load_demo(session, args.rows)))
+    _print(result, args.json)
+
+
+def _uuid(value: str, what: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise CliError(f"{what} '{value}' is not a UUID") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="actionlog", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="apply migrations, then serve HTTP")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="apply migrations").set_defaults(handler=cmd_migrate)
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
+        dest="tenant_command", required=True
+    )
+    create = tenant.add_parser("create", help="create a tenant and its first key")
+    create.add_argument("name")
+    create.add_argument("--slug")
+    create.add_argument("--retention-days", type=int)
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=cmd_tenant_create)
+    tenant.add_parser("list", help="list tenants").set_defaults(handler=cmd_tenant_list)
+
+    key = commands.add_parser("key", help="manage API keys").add_subparsers(
+        dest="key_command", required=True
+    )
+    key_create = key.add_parser("create", help="issue a key for a tenant (id or slug)")
+    key_create.add_argument("tenant")
+    key_create.add_argument("--scopes", default=",".join(ALL_SCOPES))
+    key_create.add_argument("--name", default="cli")
+    key_create.add_argument("--expires-at", help="ISO 8601 with a timezone")
+    key_create.add_argument("--json", action="store_true")
+    key_create.set_defaults(handler=cmd_key_create)
+    key_list = key.add_parser("list", help="list a tenant's keys")
+    key_list.add_argument("tenant")
+    key_list.set_defaults(handler=cmd_key_list)
+    key_revoke = key.add_parser("revoke", help="revoke a key")
+    key_revoke.add_argument("key_id")
+    key_revoke.set_defaults(handler=cmd_key_revoke)
+
+    demo = commands.add_parser("demo", help="create the demo tenant with sample data")
+    demo.add_argument("--rows", type=int, default=300)
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args, get_settings())
+    except (CliError, ServiceError) as exc:
+        detail = exc.detail if isinstance(exc, ServiceError) else str(exc)
+        print(f"error: {detail}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "input"
+        print(f"error: {field}: {first['msg']}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, OperationalError, InterfaceError) as exc:
+        print(f"error: database unreachable: {exc.__class__.__name__}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

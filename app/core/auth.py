@@ -1,0 +1,134 @@
+"""API keys, the tenant context of a request, scopes, and the operator's admin token.
+
+The tenant of a request comes only from its key. Keys look like `alk_<12 hex>_<secret>`; the
+`alk_<12 hex>` part is the stored, displayable prefix used to find the key, and only the
+SHA-256 of the whole key is kept, compared in constant time.
+"""
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.db import get_session, utcnow
+from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.tenants.repository import find_api_key_by_prefix
+
+Scope = Literal["read", "write", "admin"]
+ALL_SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
+KEY_PREFIX = "alk_"
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Tenant API key")
+_bearer = HTTPBearer(auto_error=False, description="Tenant API key as a bearer token")
+_admin_header = APIKeyHeader(
+    name="X-Admin-Token", auto_error=False, description="The operator's ADMIN_TOKEN"
+)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    plaintext: str
+    prefix: str
+    key_hash: str
+
+
+def generate_api_key() -> NewKey:
+    prefix = KEY_PREFIX + secrets.token_hex(6)
+    plaintext = f"{prefix}_{secrets.token_urlsafe(24)}"
+    return NewKey(plaintext=plaintext, prefix=prefix, key_hash=hash_api_key(plaintext))
+
+
+def hash_api_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def key_prefix(plaintext: str) -> str | None:
+    """The lookup prefix of a presented key, or None when it is not shaped like one of ours."""
+    end = len(KEY_PREFIX) + 12
+    prefix, rest = plaintext[:end], plaintext[end:]
+    return prefix if prefix.startswith(KEY_PREFIX) and len(rest) > 1 and rest[0] == "_" else None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change, as written to the audit trail."""
+
+    id: str
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def from_request(cls, request: Request, actor_id: str) -> "Actor":
+        client = request.client.host if request.client else None
+        return cls(id=actor_id, ip_address=client, user_agent=request.headers.get("user-agent"))
+
+
+@dataclass(frozen=True)
+class TenantContext:
+    """The authenticated caller: a tenant, through one of its keys, with that key's scopes."""
+
+    tenant_id: UUID
+    key_id: UUID
+    scopes: frozenset[str]
+    actor: Actor
+
+
+async def authenticate(
+    request: Request,
+    session: SessionDep,
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> TenantContext:
+    presented = api_key or (bearer.credentials if bearer else None)
+    if not presented:
+        raise Unauthorized("Missing API key: send it as X-API-Key or Authorization: Bearer")
+    prefix = key_prefix(presented)
+    key = await find_api_key_by_prefix(session, prefix) if prefix else None
+    if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(presented)):
+        raise Unauthorized("Invalid API key")
+    if key.revoked_at is not None:
+        raise Unauthorized("API key has been revoked")
+    if key.expires_at is not None and key.expires_at <= utcnow():
+        raise Unauthorized("API key has expired")
+    actor = Actor.from_request(request, f"key:{key.prefix}")
+    return TenantContext(key.tenant_id, key.id, frozenset(key.scopes), actor)
+
+
+def require_scope(scope: Scope) -> Callable[..., Awaitable[TenantContext]]:
+    async def dependency(
+        context: Annotated[TenantContext, Depends(authenticate)],
+    ) -> TenantContext:
+        if scope not in context.scopes:
+            raise Forbidden(f"API key lacks the '{scope}' scope")
+        return context
+
+    return dependency
+
+
+ReadTenant = Annotated[TenantContext, Depends(require_scope("read"))]
+WriteTenant = Annotated[TenantContext, Depends(require_scope("write"))]
+AdminTenant = Annotated[TenantContext, Depends(require_scope("admin"))]
+
+
+async def require_admin_token(
+    request: Request, token: Annotated[str | None, Depends(_admin_header)]
+) -> Actor:
+    """The operator: the `X-Admin-Token` header must match ADMIN_TOKEN (404 when unset)."""
+    configured = request.app.state.settings.admin_token
+    if configured is None:
+        raise NotFound()
+    if not token or not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
+        raise Unauthorized("Missing or invalid admin token")
+    return Actor.from_request(request, "admin")
+
+
+Operator = Annotated[Actor, Depends(require_admin_token)]

@@ -1,0 +1,58 @@
+"""Settings of the service, read from environment variables and `.env`."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_REDACT_KEYS = (
+    "password,passwd,secret,token,api_key,apikey,authorization,cookie,set-cookie,"
+    "private_key,credit_card,card_number,cvv,ssn"
+)
+UNSAFE_ADMIN_TOKENS = {"change-me", "changeme", "admin", "secret", "password"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./actionlog.db"
+    admin_token: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=10.0, gt=0)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2)
+    redact_keys: str = DEFAULT_REDACT_KEYS
+    idempotency_ttl_hours: int = Field(default=24, ge=24)
+    retry_after_seconds: int = Field(default=5, ge=1)
+
+    @property
+    def redact_key_set(self) -> frozenset[str]:
+        return frozenset(k.strip().lower() for k in self.redact_keys.split(",") if k.strip())
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_admin_token(self) -> "Settings":
+        token = self.admin_token.get_secret_value() if self.admin_token else None
+        unsafe = token is not None and (token.lower() in UNSAFE_ADMIN_TOKENS or len(token) < 16)
+        if self.environment == "production" and unsafe:
+            raise ValueError("ADMIN_TOKEN must be at least 16 characters and not a placeholder")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,151 @@
+"""Demo data: a `demo` tenant with a few hundred realistic action and audit records.
+
+Loading is idempotent: when the demo tenant exists, only a fresh key is issued.
+"""
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.actions.models import ActionLog
+from app.core.auth import ALL_SCOPES, Actor
+from app.core.db import utcnow
+from app.tenants.repository import TenantRepository
+from app.tenants.schemas import ApiKeyCreate, TenantCreate
+from app.tenants.service import TenantService
+
+DEMO_SLUG = "demo"
+ACTOR = Actor(id="demo")
+
+# (action_type, provider, service, source, typical ms, failure rate, error_type, error)
+KINDS: list[tuple[str, str | None, str, str, int, float, str, str]] = [
+    (
+        "crm_create",
+        "hubspot",
+        "CrmAdapter",
+        "api",
+        240,
+        0.04,
+        "RateLimitError",
+        "HubSpot API rate limit exceeded (429)",
+    ),
+    (
+        "crm_update",
+        "hubspot",
+        "CrmAdapter",
+        "api",
+        180,
+        0.03,
+        "ValidationError",
+        "Property 'lifecyclestage' is invalid for contact 4812",
+    ),
+    (
+        "helpdesk_create_ticket",
+        "zendesk",
+        "HelpdeskAdapter",
+        "api",
+        320,
+        0.05,
+        "TimeoutError",
+        "Zendesk did not answer within 10000 ms",
+    ),
+    (
+        "calendar_create_event",
+        "google",
+        "CalendarAdapter",
+        "api",
+        150,
+        0.02,
+        "AuthError",
+        "OAuth token expired for account 77",
+    ),
+    (
+        "job_execution",
+        None,
+        "Scheduler",
+        "scheduled_job",
+        4200,
+        0.06,
+        "JobError",
+        "Job us_congress_collection failed after 3 retries",
+    ),
+    (
+        "s3_export",
+        "s3",
+        "ExportService",
+        "ui_button",
+        1800,
+        0.05,
+        "ClientError",
+        "Access Denied for bucket review-exports",
+    ),
+    (
+        "ai_remediation",
+        "openai",
+        "DecisionEngine",
+        "ai_agent",
+        2500,
+        0.08,
+        "RemediationError",
+        "Connection refused while restarting database pool",
+    ),
+    (
+        "document_upload",
+        None,
+        "DocumentService",
+        "ui_button",
+        600,
+        0.03,
+        "FileNotFoundError",
+        "File not found: review_2024_11.docx",
+    ),
+]
+USERS = ["alice@example.com", "bob@example.com", "carol@example.com", "system"]
+
+
+def _action(tenant_id: Any, rng: random.Random, minutes_ago: float) -> ActionLog:
+    kind = rng.choice(KINDS)
+    action_type, provider, service, source, typical_ms, failure_rate, err_type, err = kind
+    failed = rng.random() < failure_rate
+    duration = max(5, int(rng.gauss(typical_ms, typical_ms / 4)))
+    started = utcnow() - timedelta(minutes=minutes_ago)
+    return ActionLog(
+        tenant_id=tenant_id,
+        action_type=action_type,
+        action_name=action_type.replace("_", " ").title(),
+        provider_name=provider,
+        service=service,
+        source=source,
+        user_id=rng.choice(USERS),
+        correlation_id=f"inc_{rng.randint(1, 40):03d}" if source == "ai_agent" else None,
+        status=("timeout" if err_type == "TimeoutError" else "failure") if failed else "success",
+        request_payload={"email": f"user{rng.randint(1, 999)}@example.com", "attempt": 1},
+        response_data=None if failed else {"id": str(rng.randint(10_000, 99_999))},
+        metadata_={"region": rng.choice(["eu-west-1", "us-east-1"])},
+        steps=[],
+        error_message=err if failed else None,
+        error_type=err_type if failed else None,
+        execution_time_ms=duration,
+        started_at=started,
+        completed_at=started + timedelta(milliseconds=duration),
+        created_at=started + timedelta(milliseconds=duration),
+    )
+
+
+async def load_demo(session: AsyncSession, rows: int = 300) -> dict[str, Any]:
+    service = TenantService(session, ACTOR)
+    tenant = await TenantRepository(session).get_by_slug(DEMO_SLUG)
+    if tenant is not None:
+        issued = await service.issue_key(
+            tenant.id, ApiKeyCreate(name="demo", scopes=list(ALL_SCOPES))
+        )
+        return {"tenant_id": tenant.id, "api_key": issued.plaintext, "loaded_actions": 0}
+    tenant, issued = await service.create(TenantCreate(name="Demo", slug=DEMO_SLUG))
+    rng = random.Random(7)
+    session.add_all(
+        _action(tenant.id, rng, minutes_ago=rng.uniform(0, 7 * 24 * 60)) for _ in range(rows)
+    )
+    await session.flush()
+    return {"tenant_id": tenant.id, "api_key": issued.plaintext, "loaded_actions": rows}

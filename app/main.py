@@ -1,0 +1,52 @@
+"""The FastAPI application: routers, middleware, error handlers and the database lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.ops.router import router as ops_router
+from app.tenants.router import admin_router, keys_router
+
+DESCRIPTION = """
+Record what your applications did (action logs) and what they changed (audit logs), then
+query them. Every call is scoped to the tenant of its API key, sent as `X-API-Key` or
+`Authorization: Bearer <key>`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Action Log Service",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = create_engine(settings)
+    app.state.sessionmaker = create_sessionmaker(app.state.engine)
+
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_batch_bytes=settings.max_batch_body_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware)
+
+    for router in (ops_router, admin_router, keys_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,85 @@
+"""Request and response bodies of the tenant and key management API."""
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.core.auth import Scope
+
+Slug = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$", max_length=100)
+]
+RetentionDays = Annotated[int, Field(ge=1, le=36500, description="Days to keep logs")]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("must include a timezone, e.g. 2030-01-01T00:00:00Z")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+    slug: Slug | None = Field(default=None, description="Derived from the name when omitted")
+    retention_days: RetentionDays | None = None
+
+
+class TenantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+        | None
+    ) = None
+    slug: Slug | None = None
+    retention_days: RetentionDays | None = None
+
+
+class TenantRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    name: str
+    slug: str
+    retention_days: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantCreated(TenantRead):
+    api_key: str = Field(description="A key with every scope. Shown once: store it now")
+    api_key_id: UUID
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+    scopes: Annotated[list[Scope], Field(min_length=1)]
+    expires_at: AwareDatetime | None = None
+
+
+class ApiKeyRead(BaseModel):
+    """A key as listed: its prefix identifies it; the secret is never shown again."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    tenant_id: UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="The full key. Shown once: store it now")

@@ -1,0 +1,111 @@
+"""Rules for tenants and API keys: slugs, key issuance, expiry and revocation."""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import ALL_SCOPES, Actor, generate_api_key
+from app.core.db import utcnow
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.tenants.models import ApiKey, Tenant
+from app.tenants.repository import ApiKeyRepository, TenantRepository
+from app.tenants.schemas import ApiKeyCreate, TenantCreate, TenantUpdate
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    plaintext: str
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100].strip("-")
+    return slug or "tenant"
+
+
+class TenantService:
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        self.session = session
+        self.actor = actor
+        self.tenants = TenantRepository(session)
+
+    async def create(self, data: TenantCreate) -> tuple[Tenant, IssuedKey]:
+        slug = data.slug or await self._free_slug(slugify(data.name))
+        if await self.tenants.slug_taken(slug):
+            raise Conflict(f"slug '{slug}' is already taken")
+        tenant = await self.tenants.add(
+            Tenant(name=data.name, slug=slug, retention_days=data.retention_days)
+        )
+        issued = await self.issue_key(
+            tenant.id, ApiKeyCreate(name="default", scopes=list(ALL_SCOPES))
+        )
+        return tenant, issued
+
+    async def _free_slug(self, base: str) -> str:
+        slug, n = base, 1
+        while await self.tenants.slug_taken(slug):
+            n += 1
+            suffix = f"-{n}"
+            slug = base[: 100 - len(suffix)] + suffix
+        return slug
+
+    async def get(self, tenant_id: UUID) -> Tenant:
+        tenant = await self.tenants.get(tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id} not found")
+        return tenant
+
+    async def get_by_id_or_slug(self, ref: str) -> Tenant:
+        try:
+            tenant = await self.tenants.get(UUID(ref))
+        except ValueError:
+            tenant = await self.tenants.get_by_slug(ref)
+        if tenant is None:
+            raise NotFound(f"tenant '{ref}' not found")
+        return tenant
+
+    async def list(self, skip: int, limit: int) -> Sequence[Tenant]:
+        return await self.tenants.list(skip, limit)
+
+    async def update(self, tenant_id: UUID, data: TenantUpdate) -> Tenant:
+        tenant = await self.get(tenant_id)
+        changes = data.model_dump(exclude_unset=True)
+        if changes.get("name", "") is None or changes.get("slug", "") is None:
+            raise Unprocessable("name and slug cannot be null")
+        new_slug = changes.get("slug", tenant.slug)
+        if new_slug != tenant.slug and await self.tenants.slug_taken(new_slug):
+            raise Conflict(f"slug '{new_slug}' is already taken")
+        for field, value in changes.items():
+            setattr(tenant, field, value)
+        await self.session.flush()
+        return tenant
+
+    async def issue_key(self, tenant_id: UUID, data: ApiKeyCreate) -> IssuedKey:
+        if data.expires_at is not None and data.expires_at <= utcnow():
+            raise Unprocessable("expires_at must be in the future")
+        new = generate_api_key()
+        key = ApiKey(
+            name=data.name,
+            prefix=new.prefix,
+            key_hash=new.key_hash,
+            scopes=sorted(set(data.scopes)),
+            expires_at=data.expires_at,
+        )
+        await ApiKeyRepository(self.session, tenant_id).add(key)
+        return IssuedKey(key=key, plaintext=new.plaintext)
+
+    async def list_keys(self, tenant_id: UUID) -> Sequence[ApiKey]:
+        return await ApiKeyRepository(self.session, tenant_id).list()
+
+    async def revoke_key(self, tenant_id: UUID, key_id: UUID) -> ApiKey:
+        keys = ApiKeyRepository(self.session, tenant_id)
+        key = await keys.get(key_id)
+        if key is None:
+            raise NotFound(f"API key {key_id} not found")
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+            await self.session.flush()
+        return key

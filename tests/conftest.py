@@ -1,0 +1,175 @@
+"""Fixtures: every test runs against real SQLite and real PostgreSQL, built by the migrations.
+
+Each backend gets a fresh database for the test session (a temporary SQLite file; a new
+PostgreSQL database, dropped at the end), created by running the Alembic migrations. Tests are
+isolated by tenant: every test creates its own tenants, and every query of the service is
+scoped to one, so tests cannot see each other's rows. Writes are really committed, as in
+production (an outer rollback-only transaction would bypass the commit path under test).
+
+PostgreSQL comes from TEST_DATABASE_URL, else postgres@127.0.0.1:5432/test. When it cannot be
+reached its tests are skipped, except under CI=true, where that is a failure.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core import migrations
+from app.core.config import Settings
+from app.core.db import create_engine
+from app.main import create_app
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pg_server_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _pg_admin_execute(sql: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(pg_server_url()), timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def _create_pg_database() -> str:
+    name = f"actionlog_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await _pg_admin_execute(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as exc:
+        message = f"PostgreSQL unreachable at {pg_server_url()}: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return make_url(pg_server_url()).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_pg_database(url: str) -> None:
+    name = make_url(url).database
+    await _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+async def database_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A new, migrated database for this backend, for the whole test session."""
+    if backend == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "actionlog.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        url = await _create_pg_database()
+    settings = Settings(database_url=url, environment="test")
+    engine = create_engine(settings)
+    await migrations.upgrade(engine)
+    await engine.dispose()
+    yield url
+    if backend == "postgresql":
+        await _drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url, admin_token=ADMIN_TOKEN, environment="test", log_level="warning"
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def engine(app: Any) -> AsyncEngine:
+    """The application's engine, for tests that inspect or tamper with rows directly."""
+    return app.state.engine  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+ADMIN = {"X-Admin-Token": ADMIN_TOKEN}
+
+
+@dataclass
+class TenantHandle:
+    id: str
+    slug: str
+    key: str
+    key_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.key}
+
+
+async def create_tenant(client: httpx.AsyncClient, name: str = "Tenant") -> TenantHandle:
+    response = await client.post("/api/v1/admin/tenants", json={"name": name}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return TenantHandle(body["id"], body["slug"], body["api_key"], body["api_key_id"])
+
+
+async def create_key(
+    client: httpx.AsyncClient, tenant: TenantHandle, scopes: list[str], **extra: Any
+) -> str:
+    response = await client.post(
+        f"/api/v1/admin/tenants/{tenant.id}/keys",
+        json={"name": "scoped", "scopes": scopes, **extra},
+        headers=ADMIN,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["key"])
+
+
+@pytest.fixture
+async def tenant(client: httpx.AsyncClient) -> TenantHandle:
+    """A fresh tenant with an all-scopes key."""
+    return await create_tenant(client, "Tenant A")
+
+
+@pytest.fixture
+async def other_tenant(client: httpx.AsyncClient) -> TenantHandle:
+    """A second tenant, for isolation tests."""
+    return await create_tenant(client, "Tenant B")
+
+
+@pytest.fixture
+def scoped_headers(
+    client: httpx.AsyncClient, tenant: TenantHandle
+) -> Callable[[list[str]], Awaitable[dict[str, str]]]:
+    """Headers with a key of `tenant` holding only the given scopes."""
+
+    async def make(scopes: list[str]) -> dict[str, str]:
+        return {"X-API-Key": await create_key(client, tenant, scopes)}
+
+    return make
