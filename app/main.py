@@ -10,6 +10,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.core.redact import Redactor
 from app.ops.router import router as ops_router
 from app.tenants.router import admin_router, keys_router
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    app.state.redactor = Redactor(settings.redact_key_set)
 
     install_error_handlers(app)
     app.add_middleware(

@@ -1,0 +1,53 @@
+"""Secrets never reach the database: redaction of sensitive keys and a JSON depth limit.
+
+A key is sensitive when one of the configured names appears in it as whole words, after
+camelCase and dashes are turned into snake_case: with `token` listed, `access_token`,
+`accessToken` and `X-Token` are redacted, `tokens_used` is not.
+"""
+
+import re
+from typing import Any
+
+REDACTED = "[REDACTED]"
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _normalise(key: str) -> str:
+    return "_" + _CAMEL.sub("_", key).lower().replace("-", "_").replace(" ", "_") + "_"
+
+
+class Redactor:
+    def __init__(self, sensitive_keys: frozenset[str]) -> None:
+        self._needles = tuple(f"_{_normalise(k).strip('_')}_" for k in sensitive_keys)
+
+    def is_sensitive(self, key: str) -> bool:
+        normalised = _normalise(key)
+        return any(needle in normalised for needle in self._needles)
+
+    def redact(self, value: Any) -> Any:
+        """A copy of `value` with every sensitive key's value replaced, at any depth."""
+        if isinstance(value, dict):
+            return {
+                k: REDACTED if self.is_sensitive(str(k)) else self.redact(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.redact(v) for v in value]
+        return value
+
+
+def json_depth_exceeds(value: Any, max_depth: int) -> bool:
+    """Whether `value` nests dicts/lists deeper than `max_depth` (a scalar has depth 0)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth + 1 > max_depth:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
