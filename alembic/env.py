@@ -7,10 +7,10 @@ A caller may pass an open synchronous connection in `config.attributes["connecti
 import asyncio
 from logging.config import fileConfig
 
+from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic import context
 from app.core.config import get_settings
 from app.models import Base
 

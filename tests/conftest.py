@@ -71,16 +71,27 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+async def _empty_database(backend: str, directory: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{directory / f'actionlog-{uuid.uuid4().hex[:8]}.db'}"
+    return await _create_pg_database()
+
+
+@pytest.fixture
+async def empty_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A new database with no schema at all, dropped after the test."""
+    url = await _empty_database(backend, tmp_path)
+    yield url
+    if backend == "postgresql":
+        await _drop_pg_database(url)
+
+
 @pytest.fixture(scope="session")
 async def database_url(
     backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[str]:
     """A new, migrated database for this backend, for the whole test session."""
-    if backend == "sqlite":
-        path: Path = tmp_path_factory.mktemp("db") / "actionlog.db"
-        url = f"sqlite+aiosqlite:///{path}"
-    else:
-        url = await _create_pg_database()
+    url = await _empty_database(backend, tmp_path_factory.mktemp("db"))
     settings = Settings(database_url=url, environment="test")
     engine = create_engine(settings)
     await migrations.upgrade(engine)
