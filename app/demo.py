@@ -4,14 +4,18 @@ Loading is idempotent: when the demo tenant exists, only a fresh key is issued.
 """
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.actions.models import ActionLog
+from app.actions.schemas import ActionCreate, StepCreate
+from app.actions.service import ActionService
 from app.core.auth import ALL_SCOPES, Actor
+from app.core.config import get_settings
 from app.core.db import utcnow
+from app.core.redact import Redactor
 from app.tenants.repository import TenantRepository
 from app.tenants.schemas import ApiKeyCreate, TenantCreate
 from app.tenants.service import TenantService
@@ -105,14 +109,20 @@ KINDS: list[tuple[str, str | None, str, str, int, float, str, str]] = [
 USERS = ["alice@example.com", "bob@example.com", "carol@example.com", "system"]
 
 
-def _action(tenant_id: Any, rng: random.Random, minutes_ago: float) -> ActionLog:
+def _action(rng: random.Random, minutes_ago: float) -> tuple[ActionCreate, datetime]:
+    """One demo action and the time it was recorded (when it completed)."""
     kind = rng.choice(KINDS)
     action_type, provider, service, source, typical_ms, failure_rate, err_type, err = kind
     failed = rng.random() < failure_rate
     duration = max(5, int(rng.gauss(typical_ms, typical_ms / 4)))
     started = utcnow() - timedelta(minutes=minutes_ago)
-    return ActionLog(
-        tenant_id=tenant_id,
+    completed = started + timedelta(milliseconds=duration)
+    status = ("timeout" if err_type == "TimeoutError" else "failure") if failed else "success"
+    steps = [
+        StepCreate(step=step, status="success", timestamp=started)
+        for step in ("validation", "execution")
+    ]
+    data = ActionCreate(
         action_type=action_type,
         action_name=action_type.replace("_", " ").title(),
         provider_name=provider,
@@ -120,18 +130,32 @@ def _action(tenant_id: Any, rng: random.Random, minutes_ago: float) -> ActionLog
         source=source,
         user_id=rng.choice(USERS),
         correlation_id=f"inc_{rng.randint(1, 40):03d}" if source == "ai_agent" else None,
-        status=("timeout" if err_type == "TimeoutError" else "failure") if failed else "success",
+        status=status,
         request_payload={"email": f"user{rng.randint(1, 999)}@example.com", "attempt": 1},
         response_data=None if failed else {"id": str(rng.randint(10_000, 99_999))},
-        metadata_={"region": rng.choice(["eu-west-1", "us-east-1"])},
-        steps=[],
+        metadata={"region": rng.choice(["eu-west-1", "us-east-1"])},
+        steps=steps if source == "ai_agent" else [],
         error_message=err if failed else None,
         error_type=err_type if failed else None,
         execution_time_ms=duration,
         started_at=started,
-        completed_at=started + timedelta(milliseconds=duration),
-        created_at=started + timedelta(milliseconds=duration),
+        completed_at=completed,
     )
+    return data, completed
+
+
+async def _load_actions(session: AsyncSession, tenant_id: UUID, rows: int) -> int:
+    """Record the demo actions through the same service as `POST /api/v1/logs/actions`."""
+    settings = get_settings()
+    redactor = Redactor(settings.redact_key_set)
+    rng = random.Random(7)
+    for _ in range(rows):
+        data, recorded_at = _action(rng, minutes_ago=rng.uniform(0, 7 * 24 * 60))
+        service = ActionService(
+            session, tenant_id, settings, redactor, clock=lambda at=recorded_at: at
+        )
+        await service.record(data)
+    return rows
 
 
 async def load_demo(session: AsyncSession, rows: int = 300) -> dict[str, Any]:
@@ -143,9 +167,5 @@ async def load_demo(session: AsyncSession, rows: int = 300) -> dict[str, Any]:
         )
         return {"tenant_id": tenant.id, "api_key": issued.plaintext, "loaded_actions": 0}
     tenant, issued = await service.create(TenantCreate(name="Demo", slug=DEMO_SLUG))
-    rng = random.Random(7)
-    session.add_all(
-        _action(tenant.id, rng, minutes_ago=rng.uniform(0, 7 * 24 * 60)) for _ in range(rows)
-    )
-    await session.flush()
+    await _load_actions(session, tenant.id, rows)
     return {"tenant_id": tenant.id, "api_key": issued.plaintext, "loaded_actions": rows}

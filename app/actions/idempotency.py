@@ -1,0 +1,128 @@
+"""Idempotency keys: a write sent with an `Idempotency-Key` happens once per tenant and key.
+
+The first response is stored with the key, in the same transaction as the rows it describes,
+and replayed (same status, same body) when the write is retried; the same key with a different
+request is a conflict. The key is claimed before the rows are written, with an
+INSERT ... ON CONFLICT DO NOTHING: a concurrent duplicate waits on the key's primary key until
+the first request commits, finds the key taken, and replays the stored response instead of
+writing. Keys are kept for `idempotency_ttl_hours`; an expired key may be used again.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.actions.models import IdempotencyKey
+from app.core.errors import Conflict
+
+
+@dataclass(frozen=True)
+class Written:
+    """The response to a write: fresh, or replayed from its idempotency key."""
+
+    status_code: int
+    body: Any
+    replayed: bool = False
+
+
+def request_hash(operation: str, payload: Any) -> str:
+    """A fingerprint of a validated request: key order and spacing do not change it."""
+    canonical = orjson.dumps({"op": operation, "body": payload}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+class IdempotencyRepository:
+    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    async def find_live(self, key: str, now: datetime) -> IdempotencyKey | None:
+        """The stored key, or None; an expired key is deleted so that it can be used again."""
+        stored = await self.session.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.tenant_id == self.tenant_id, IdempotencyKey.key == key
+            )
+        )
+        if stored is not None and stored.expires_at <= now:
+            await self.session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.tenant_id == self.tenant_id, IdempotencyKey.key == key
+                )
+            )
+            self.session.expunge(stored)
+            return None
+        return stored
+
+    async def claim(
+        self, key: str, fingerprint: str, written: Written, now: datetime, expires_at: datetime
+    ) -> bool:
+        """Store the response under `key`; False when another request holds the key."""
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(IdempotencyKey)
+            .values(
+                tenant_id=self.tenant_id,
+                key=key,
+                request_hash=fingerprint,
+                status_code=written.status_code,
+                response_body=written.body,
+                created_at=now,
+                expires_at=expires_at,
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+        )
+        result = await self.session.execute(statement)
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+class IdempotencyGuard:
+    """One write's idempotency: replay a previous response, or claim the key for this one.
+
+    With no key, both steps let the write go ahead.
+    """
+
+    def __init__(
+        self,
+        keys: IdempotencyRepository,
+        key: str | None,
+        fingerprint: str,
+        now: datetime,
+        ttl_hours: int,
+    ) -> None:
+        self.keys = keys
+        self.key = key
+        self.fingerprint = fingerprint
+        self.now = now
+        self.expires_at = now + timedelta(hours=ttl_hours)
+
+    async def previous(self) -> Written | None:
+        """The stored response when this key was already used, else None."""
+        if self.key is None:
+            return None
+        stored = await self.keys.find_live(self.key, self.now)
+        return None if stored is None else self._replay(stored)
+
+    async def claim(self, written: Written) -> Written | None:
+        """Claim the key with this response (None), or the winner's response after a race."""
+        if self.key is None:
+            return None
+        if await self.keys.claim(self.key, self.fingerprint, written, self.now, self.expires_at):
+            return None
+        stored = await self.keys.find_live(self.key, self.now)
+        if stored is None:
+            raise Conflict("Another request with this Idempotency-Key is in progress; retry")
+        return self._replay(stored)
+
+    def _replay(self, stored: IdempotencyKey) -> Written:
+        if stored.request_hash != self.fingerprint:
+            raise Conflict(
+                f"Idempotency-Key '{self.key}' was already used with a different request body"
+            )
+        return Written(stored.status_code, stored.response_body, replayed=True)

@@ -1,0 +1,134 @@
+"""SQL for one tenant's action logs: the insert path, lookups and keyset-paged listings.
+
+A repository is built for a tenant and adds the tenant filter to every query itself.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Row, Select, func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.actions.filters import ActionFilter
+from app.actions.models import ActionLog
+from app.actions.schemas import SUMMARY_FIELDS
+from app.actions.statuses import FAILED
+from app.core.pagination import Cursor, Order, after_cursor
+
+SUMMARY_COLUMNS = tuple(getattr(ActionLog, name) for name in SUMMARY_FIELDS)
+
+
+def filter_conditions(tenant_id: UUID, f: ActionFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clause of a filtered query over one tenant's actions."""
+    a = ActionLog
+    conditions: list[ColumnElement[bool]] = [a.tenant_id == tenant_id]
+    for column, values in (
+        (a.action_type, f.action_types),
+        (a.status, f.statuses),
+        (a.provider_name, f.providers),
+    ):
+        if values:
+            conditions.append(column.in_(values))
+    for column, value in (
+        (a.service, f.service),
+        (a.source, f.source),
+        (a.user_id, f.user_id),
+        (a.session_id, f.session_id),
+        (a.correlation_id, f.correlation_id),
+        (a.parent_id, f.parent_id),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if f.since is not None:
+        conditions.append(a.created_at >= f.since)
+    if f.until is not None:
+        conditions.append(a.created_at < f.until)
+    if f.min_duration_ms is not None:
+        conditions.append(a.execution_time_ms >= f.min_duration_ms)
+    if f.max_duration_ms is not None:
+        conditions.append(a.execution_time_ms <= f.max_duration_ms)
+    if f.q:
+        # lower() on both sides and escaped wildcards: the same match on PostgreSQL and SQLite
+        # (SQLite's lower() folds ASCII letters only, so other letters match case-sensitively).
+        needle = f.q.lower()
+        conditions.append(
+            or_(
+                func.lower(a.action_name).contains(needle, autoescape=True),
+                func.lower(a.error_message).contains(needle, autoescape=True),
+            )
+        )
+    return conditions
+
+
+def _ordered(query: Select[Any], order: Order) -> Select[Any]:
+    if order == "asc":
+        return query.order_by(ActionLog.created_at.asc(), ActionLog.id.asc())
+    return query.order_by(ActionLog.created_at.desc(), ActionLog.id.desc())
+
+
+class ActionRepository:
+    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    async def insert(self, rows: list[dict[str, Any]]) -> None:
+        """The write path: one multi-row INSERT of fully built rows (attribute names as keys)."""
+        for row in rows:
+            row["tenant_id"] = self.tenant_id
+        await self.session.execute(insert(ActionLog), rows)
+
+    async def get(self, action_id: UUID, *, for_update: bool = False) -> ActionLog | None:
+        query = select(ActionLog).where(
+            ActionLog.tenant_id == self.tenant_id, ActionLog.id == action_id
+        )
+        if for_update:
+            query = query.with_for_update()
+        return await self.session.scalar(query)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    def _page_query(
+        self,
+        query: Select[Any],
+        f: ActionFilter,
+        *,
+        limit: int,
+        order: Order,
+        cursor: Cursor | None = None,
+        skip: int = 0,
+    ) -> Select[Any]:
+        query = query.where(*filter_conditions(self.tenant_id, f))
+        if cursor is not None:
+            query = query.where(after_cursor(ActionLog.created_at, ActionLog.id, cursor, order))
+        elif skip:
+            query = query.offset(skip)
+        return _ordered(query, order).limit(limit)
+
+    async def list_summaries(
+        self,
+        f: ActionFilter,
+        *,
+        limit: int,
+        order: Order,
+        cursor: Cursor | None = None,
+        skip: int = 0,
+    ) -> Sequence[Row[Any]]:
+        """A page of summary rows (no payload columns are read)."""
+        query = self._page_query(
+            select(*SUMMARY_COLUMNS), f, limit=limit, order=order, cursor=cursor, skip=skip
+        )
+        return (await self.session.execute(query)).all()
+
+    async def list_full(
+        self, f: ActionFilter, *, limit: int, order: Order, cursor: Cursor | None = None
+    ) -> Sequence[ActionLog]:
+        """A page of complete records, for export."""
+        query = self._page_query(select(ActionLog), f, limit=limit, order=order, cursor=cursor)
+        return (await self.session.scalars(query)).all()
+
+    async def recent_failures(self, since: datetime, limit: int) -> Sequence[Row[Any]]:
+        f = ActionFilter(statuses=FAILED, since=since)
+        return await self.list_summaries(f, limit=limit, order="desc")

@@ -1,0 +1,209 @@
+"""HTTP routes of action logs: record, track, query, export; statistics come from stats_router.
+
+Every route is scoped to the tenant of the API key: `write` records and changes actions,
+`read` queries them.
+"""
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from app.actions.dependencies import (
+    Filters,
+    IdempotencyKey,
+    LockedAction,
+    ReadActions,
+    SessionmakerDep,
+    ValidAction,
+    WriteActions,
+)
+from app.actions.export import ActionExport, ExportFormat
+from app.actions.idempotency import Written
+from app.actions.payloads import invalid
+from app.actions.schemas import (
+    MAX_BATCH,
+    ActionCreate,
+    ActionRead,
+    ActionSummary,
+    ActionUpdate,
+    BatchCreated,
+    StepCreate,
+)
+from app.actions.stats_router import stats_router
+from app.core.auth import ReadTenant
+from app.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    Unauthorized,
+    Unprocessable,
+    error_responses,
+)
+from app.core.pagination import Order, set_next_page
+
+
+class ActionRoute(APIRoute):
+    """A route that names the reason when a request body cannot be read.
+
+    FastAPI reports any failure to read a JSON body as a bare 400; a body over the size limit
+    (sent without Content-Length) is a 413 and JSON too deep to parse is a 422.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HTTPException as exc:
+                if isinstance(exc.__cause__, ServiceError):
+                    raise exc.__cause__ from None
+                if isinstance(exc.__cause__, RecursionError):
+                    limit = request.app.state.settings.max_json_depth
+                    message = f"JSON nested deeper than {limit} levels"
+                    raise invalid(("body",), message, "json_too_deep") from None
+                raise
+
+        return handle
+
+
+class OrjsonResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+router = APIRouter(
+    prefix="/api/v1/logs",
+    tags=["actions"],
+    route_class=ActionRoute,
+    responses=error_responses(Unauthorized, Forbidden),
+)
+WRITE_ERRORS = error_responses(Conflict, PayloadTooLarge, Unprocessable)
+
+
+def _respond(written: Written) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if written.replayed else None
+    return OrjsonResponse(written.body, status_code=written.status_code, headers=headers)
+
+
+@router.post(
+    "/actions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ActionRead,
+    responses=WRITE_ERRORS,
+)
+async def record_action(
+    body: ActionCreate, service: WriteActions, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Record one action; answers the stored record (secrets redacted)."""
+    return _respond(await service.record(body, idempotency_key))
+
+
+@router.post(
+    "/actions/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BatchCreated,
+    responses=WRITE_ERRORS,
+)
+async def record_actions(
+    body: Annotated[list[ActionCreate], Body(min_length=1, max_length=MAX_BATCH)],
+    service: WriteActions,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Record up to 1000 actions (a JSON array) at once: all are stored, or none."""
+    return _respond(await service.record_batch(body, idempotency_key))
+
+
+@router.get("/actions", response_model=list[ActionSummary], responses=error_responses(BadRequest))
+async def list_actions(
+    request: Request,
+    response: Response,
+    service: ReadActions,
+    filters: Filters,
+    skip: Annotated[
+        int, Query(ge=0, description="Offset, for compatibility; ignored with a cursor")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="X-Next-Cursor of the previous page")
+    ] = None,
+    order: Order = "desc",
+) -> list[ActionSummary]:
+    """List actions, newest first; the next page's cursor is in X-Next-Cursor and Link."""
+    page, next_cursor = await service.page(
+        filters, limit=limit, order=order, cursor=cursor, skip=skip
+    )
+    set_next_page(request, response, next_cursor)
+    return page
+
+
+@router.get("/actions/failed/recent", response_model=list[ActionSummary])
+async def recent_failures(
+    service: ReadActions,
+    minutes: Annotated[int, Query(ge=1, le=1440)] = 60,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> list[ActionSummary]:
+    """Failures and timeouts of the last `minutes`, newest first."""
+    return await service.recent_failures(minutes, limit)
+
+
+@router.get(
+    "/actions/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+)
+async def export_actions(
+    tenant: ReadTenant,
+    filters: Filters,
+    sessionmaker: SessionmakerDep,
+    fmt: Annotated[ExportFormat, Query(alias="format")] = "csv",
+    order: Order = "desc",
+) -> StreamingResponse:
+    """Download every matching action as CSV or NDJSON, streamed (no limit)."""
+    export = ActionExport(sessionmaker, tenant.tenant_id, filters, order, fmt)
+    disposition = f'attachment; filename="{export.filename}"'
+    return StreamingResponse(
+        export.stream(),
+        media_type=export.media_type,
+        headers={"Content-Disposition": disposition},
+    )
+
+
+@router.get("/actions/{action_id}", response_model=ActionRead, responses=error_responses(NotFound))
+async def get_action(action: ValidAction) -> ActionRead:
+    """One action with its payloads and steps."""
+    return ActionRead.model_validate(action)
+
+
+@router.patch(
+    "/actions/{action_id}",
+    response_model=ActionRead,
+    responses=error_responses(NotFound, Conflict, Unprocessable),
+)
+async def update_action(
+    body: ActionUpdate, action: LockedAction, service: WriteActions
+) -> ActionRead:
+    """Progress, complete or fail a running action; a finished one answers 409."""
+    return await service.update(action, body)
+
+
+@router.post(
+    "/actions/{action_id}/steps",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ActionRead,
+    responses=error_responses(NotFound, Conflict, Unprocessable),
+)
+async def add_step(body: StepCreate, action: LockedAction, service: WriteActions) -> ActionRead:
+    """Append an execution step to a running action; answers the updated record."""
+    return await service.add_step(action, body)
+
+
+router.include_router(stats_router)

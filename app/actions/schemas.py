@@ -1,0 +1,161 @@
+"""Request and response bodies of the action-log API.
+
+String limits come from the columns of `ActionLog`, so a value that would not fit is refused
+with a 422 naming the field instead of failing at the database. Timestamps without a timezone
+are read as UTC.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from app.actions.models import ActionLog
+from app.actions.statuses import Status, StatusIn
+
+MAX_BATCH = 1000
+MAX_STEPS = 1000
+
+
+def fits(column: str, min_length: int = 0) -> StringConstraints:
+    """A string constraint matching the length of an `action_logs` column."""
+    length = ActionLog.__table__.c[column].type.length  # type: ignore[attr-defined]
+    return StringConstraints(min_length=min_length, max_length=length)
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+JsonObject = dict[str, Any]
+Milliseconds = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class StepCreate(BaseModel):
+    """One step of a long action, as seed 004 logs them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    status: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+    details: JsonObject = Field(default_factory=dict)
+    timestamp: UtcDatetime | None = Field(default=None, description="Defaults to now")
+
+
+class ActionStep(BaseModel):
+    step: str
+    status: str
+    details: JsonObject
+    timestamp: datetime
+
+
+class ActionCreate(BaseModel):
+    """One action to record. Only `action_type` is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action_type: Annotated[str, fits("action_type", 1)]
+    action_name: Annotated[str, fits("action_name")] | None = None
+    provider_name: Annotated[str, fits("provider_name")] | None = None
+    service: Annotated[str, fits("service")] | None = None
+    source: Annotated[str, fits("source")] | None = None
+    user_id: Annotated[str, fits("user_id")] | None = None
+    session_id: Annotated[str, fits("session_id")] | None = None
+    correlation_id: Annotated[str, fits("correlation_id")] | None = None
+    parent_id: UUID | None = None
+    status: StatusIn = Field(
+        default="success",
+        description="Also accepts the aliases initiated, completed and failed",
+    )
+    request_payload: JsonObject = Field(default_factory=dict)
+    response_data: Any = None
+    metadata: JsonObject = Field(default_factory=dict)
+    steps: Annotated[list[StepCreate], Field(max_length=MAX_STEPS)] = Field(default_factory=list)
+    error_message: str | None = None
+    error_type: Annotated[str, fits("error_type")] | None = None
+    execution_time_ms: Milliseconds | None = Field(
+        default=None, description="Computed from started_at and completed_at when absent"
+    )
+    started_at: UtcDatetime | None = None
+    completed_at: UtcDatetime | None = None
+    ip_address: Annotated[str, fits("ip_address")] | None = None
+    user_agent: Annotated[str, fits("user_agent")] | None = None
+
+    @field_validator("completed_at")
+    @classmethod
+    def _not_before_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        started = info.data.get("started_at")
+        if value is not None and started is not None and value < started:
+            raise ValueError("completed_at must not be before started_at")
+        return value
+
+
+class ActionUpdate(BaseModel):
+    """Progress, complete or fail a running action; `metadata` is merged into the stored one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: StatusIn | None = None
+    response_data: Any = None
+    error_message: str | None = None
+    error_type: Annotated[str, fits("error_type")] | None = None
+    completed_at: UtcDatetime | None = None
+    execution_time_ms: Milliseconds | None = None
+    metadata: JsonObject | None = None
+
+
+class ActionSummary(BaseModel):
+    """An action as listed: seed 001's summary fields and other light ones, no payloads."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    tenant_id: UUID
+    action_type: str
+    action_name: str | None
+    provider_name: str | None
+    service: str | None
+    source: str | None
+    status: Status
+    error_message: str | None
+    error_type: str | None
+    execution_time_ms: int | None
+    user_id: str | None
+    correlation_id: str | None
+    parent_id: UUID | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+
+
+class ActionRead(ActionSummary):
+    """An action with its payloads and steps."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    session_id: str | None
+    request_payload: JsonObject
+    response_data: Any
+    metadata: JsonObject = Field(validation_alias="metadata_")
+    steps: list[ActionStep]
+    ip_address: str | None
+    user_agent: str | None
+    updated_at: datetime
+
+
+class BatchCreated(BaseModel):
+    created: int
+    ids: list[UUID]
+
+
+SUMMARY_FIELDS = tuple(ActionSummary.model_fields)

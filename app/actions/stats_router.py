@@ -1,0 +1,62 @@
+"""HTTP routes of action statistics: summary, time series, user activity, failure patterns.
+
+Every route takes the list filters of `GET /api/v1/logs/actions` (including `since` and
+`until`) and needs the `read` scope.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.actions.dependencies import Filters
+from app.actions.stats_schemas import (
+    ActionStats,
+    FailurePattern,
+    Interval,
+    Timeseries,
+    UserActivity,
+)
+from app.actions.stats_service import StatsService
+from app.core.auth import ReadTenant, SessionDep
+from app.core.errors import Unprocessable, error_responses
+
+
+async def stats_service(tenant: ReadTenant, session: SessionDep) -> StatsService:
+    return StatsService(session, tenant.tenant_id)
+
+
+Stats = Annotated[StatsService, Depends(stats_service)]
+
+stats_router = APIRouter(
+    prefix="/stats", tags=["statistics"], responses=error_responses(Unprocessable)
+)
+
+
+@stats_router.get("", response_model=ActionStats)
+async def action_stats(stats: Stats, filters: Filters) -> ActionStats:
+    """Totals, success rate, latency average and percentiles, breakdowns and per-type rates."""
+    return await stats.summary(filters)
+
+
+@stats_router.get("/timeseries", response_model=Timeseries)
+async def action_timeseries(
+    stats: Stats, filters: Filters, interval: Interval = "hour"
+) -> Timeseries:
+    """Totals, failures and average time per UTC minute, hour or day; empty buckets are zeros."""
+    return await stats.timeseries(filters, interval)
+
+
+@stats_router.get("/users", response_model=list[UserActivity])
+async def user_activity(
+    stats: Stats, filters: Filters, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[UserActivity]:
+    """Per user: actions, failures and the last action, most active first."""
+    return await stats.users(filters, limit)
+
+
+@stats_router.get("/failures", response_model=list[FailurePattern])
+async def failure_patterns(
+    stats: Stats, filters: Filters, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> list[FailurePattern]:
+    """Failures grouped by type and error_type, or by masked message; most frequent first."""
+    return await stats.failures(filters, limit)

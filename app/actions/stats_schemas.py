@@ -1,0 +1,73 @@
+"""Response bodies of the statistics API.
+
+Rates are fractions between 0 and 1 (4 decimals), averages are milliseconds (2 decimals); both
+are null when there is nothing to average.
+"""
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+Interval = Literal["minute", "hour", "day"]
+
+
+class TypeStats(BaseModel):
+    count: int
+    successful: int
+    failures: int = Field(description="failure and timeout")
+    success_rate: float | None
+    average_execution_time_ms: float | None
+
+
+class ActionStats(BaseModel):
+    total_actions: int
+    successful_actions: int
+    failed_actions: int = Field(description="failure and timeout")
+    average_execution_time_ms: float | None
+    actions_by_type: dict[str, int]
+    actions_by_provider: dict[str, int] = Field(description="Actions without a provider omitted")
+    success_rate: float | None
+    by_status: dict[str, int]
+    by_source: dict[str, int] = Field(description="Actions without a source omitted")
+    by_service: dict[str, int] = Field(description="Actions without a service omitted")
+    p50_execution_time_ms: int | None = Field(description="Nearest-rank percentile")
+    p95_execution_time_ms: int | None
+    p99_execution_time_ms: int | None
+    by_type: dict[str, TypeStats]
+
+
+class Bucket(BaseModel):
+    start: datetime = Field(description="Start of the bucket, UTC")
+    total: int
+    failed: int
+    average_execution_time_ms: float | None
+
+
+class Timeseries(BaseModel):
+    interval: Interval
+    since: datetime
+    until: datetime
+    buckets: list[Bucket] = Field(description="Every bucket of the range, empty ones as zeros")
+
+
+class UserActivity(BaseModel):
+    user_id: str
+    total_actions: int
+    failed_actions: int
+    last_action_at: datetime
+    last_action_id: UUID | None
+    last_action_type: str | None
+
+
+class FailurePattern(BaseModel):
+    action_type: str
+    error_type: str | None
+    pattern: str | None = Field(
+        description="Error message with numbers and ids masked (when there is no error_type)"
+    )
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    example_id: UUID

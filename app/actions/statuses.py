@@ -1,0 +1,32 @@
+"""Statuses of an action: the canonical names, the seeds' aliases, and which ones end an action."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
+
+Status = Literal[
+    "pending", "in_progress", "success", "failure", "timeout", "retry", "warning", "cancelled"
+]
+STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+ALIASES = {"initiated": "pending", "completed": "success", "failed": "failure"}
+
+FINAL = frozenset({"success", "failure", "timeout", "cancelled", "warning"})
+FAILED = ("failure", "timeout")
+SUCCESSFUL = "success"
+
+
+def canonical_status(value: Any) -> Any:
+    """The canonical spelling of a status (case-insensitive, seed aliases accepted)."""
+    if not isinstance(value, str):
+        return value
+    name = value.strip().lower()
+    name = ALIASES.get(name, name)
+    if name not in STATUSES:
+        known = ", ".join(STATUSES)
+        raise ValueError(
+            f"unknown status '{value}'; use one of {known} (or initiated, completed, failed)"
+        )
+    return name
+
+
+StatusIn = Annotated[Status, BeforeValidator(canonical_status)]

@@ -1,0 +1,239 @@
+"""Listing actions: summary fields, filters, order, keyset pagination, and recent failures."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.actions.conftest import ACTIONS, BATCH, RecordMany, list_all, move_in_time
+from tests.conftest import TenantHandle
+
+SUMMARY_FIELDS = {
+    "id",
+    "tenant_id",
+    "action_type",
+    "action_name",
+    "provider_name",
+    "service",
+    "source",
+    "status",
+    "error_message",
+    "error_type",
+    "execution_time_ms",
+    "user_id",
+    "correlation_id",
+    "parent_id",
+    "started_at",
+    "completed_at",
+    "created_at",
+}
+PARENT = "01900000-0000-7000-8000-0000000000aa"
+
+
+def ids(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["id"] for row in rows]
+
+
+@pytest.fixture
+async def rows(record_many: RecordMany, tenant: TenantHandle) -> list[dict[str, Any]]:
+    """Six varied actions of one tenant, as listed (newest last in this list)."""
+    items: list[dict[str, Any]] = [
+        {
+            "action_type": "crm_create",
+            "provider_name": "hubspot",
+            "service": "Crm",
+            "source": "api",
+            "user_id": "ann",
+            "session_id": "s1",
+            "execution_time_ms": 100,
+            "action_name": "Create Contact",
+        },
+        {
+            "action_type": "crm_update",
+            "provider_name": "hubspot",
+            "status": "failed",
+            "error_message": "Rate limit 100% used",
+            "execution_time_ms": 900,
+            "user_id": "bob",
+            "correlation_id": "inc_1",
+        },
+        {
+            "action_type": "s3_export",
+            "provider_name": "s3",
+            "status": "timeout",
+            "error_message": "no answer in 10 s",
+            "execution_time_ms": 10000,
+            "source": "ui_button",
+            "parent_id": PARENT,
+        },
+        {
+            "action_type": "job_execution",
+            "status": "in_progress",
+            "service": "Scheduler",
+            "action_name": "Nightly_Job",
+        },
+        {"action_type": "crm_create", "provider_name": "zendesk", "execution_time_ms": 50},
+        {"action_type": "email_send", "status": "warning", "user_id": "ann", "session_id": "s2"},
+    ]
+    created = []
+    for item in items:  # one request each, so created_at follows the list order
+        created.extend(await record_many(tenant, [item]))
+    return created
+
+
+class TestListActions:
+    async def test_summary_fields_without_payloads_newest_first(
+        self, client: httpx.AsyncClient, tenant: TenantHandle, rows: list[dict[str, Any]]
+    ) -> None:
+        listed = await list_all(client, tenant)
+        assert ids(listed) == ids(rows)[::-1]
+        assert set(listed[0]) == SUMMARY_FIELDS
+        ascending = await list_all(client, tenant, order="asc")
+        assert ids(ascending) == ids(rows)
+
+    @pytest.mark.parametrize(
+        ("params", "expected"),
+        [
+            ({"action_type": "crm_create"}, [0, 4]),
+            ({"action_type": ["crm_create", "s3_export"]}, [0, 2, 4]),
+            ({"status": "failed"}, [1]),
+            ({"status": ["failure", "timeout"]}, [1, 2]),
+            ({"status": "COMPLETED"}, [0, 4]),
+            ({"provider_name": ["s3", "zendesk"]}, [2, 4]),
+            ({"provider_name": "hubspot", "status": "success"}, [0]),
+            ({"service": "Scheduler"}, [3]),
+            ({"source": "ui_button"}, [2]),
+            ({"user_id": "ann"}, [0, 5]),
+            ({"session_id": "s2"}, [5]),
+            ({"correlation_id": "inc_1"}, [1]),
+            ({"parent_id": PARENT}, [2]),
+            ({"min_duration_ms": 100}, [0, 1, 2]),
+            ({"max_duration_ms": 100}, [0, 4]),
+            ({"min_duration_ms": 100, "max_duration_ms": 900}, [0, 1]),
+            ({"q": "CONTACT"}, [0]),
+            ({"q": "rate LIMIT"}, [1]),
+            ({"q": "100%"}, [1]),
+            ({"q": "%"}, [1]),
+            ({"q": "_"}, [3]),
+            ({"q": "no answer"}, [2]),
+            ({"q": "absent"}, []),
+        ],
+    )
+    async def test_filters(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        rows: list[dict[str, Any]],
+        params: dict[str, Any],
+        expected: list[int],
+    ) -> None:
+        listed = await list_all(client, tenant, **params)
+        assert ids(listed) == [rows[i]["id"] for i in reversed(expected)]
+
+    async def test_time_range_is_half_open(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        rows: list[dict[str, Any]],
+        engine: AsyncEngine,
+    ) -> None:
+        base = datetime(2030, 1, 1, tzinfo=UTC)
+        await move_in_time(
+            engine, {row["id"]: base + timedelta(hours=i) for i, row in enumerate(rows)}
+        )
+        window = {"since": "2030-01-01T01:00:00Z", "until": "2030-01-01T03:00:00Z"}
+        assert ids(await list_all(client, tenant, **window)) == [rows[2]["id"], rows[1]["id"]]
+        naive = {"since": "2030-01-01T04:00:00"}
+        assert ids(await list_all(client, tenant, **naive)) == [rows[5]["id"], rows[4]["id"]]
+
+    async def test_skip_is_an_offset_for_compatibility(
+        self, client: httpx.AsyncClient, tenant: TenantHandle, rows: list[dict[str, Any]]
+    ) -> None:
+        listed = await list_all(client, tenant, skip=2, limit=3)
+        assert ids(listed) == ids(rows)[::-1][2:5]
+
+    async def test_cursor_wins_over_skip(
+        self, client: httpx.AsyncClient, tenant: TenantHandle, rows: list[dict[str, Any]]
+    ) -> None:
+        first = await client.get(ACTIONS, params={"limit": 2}, headers=tenant.headers)
+        cursor = first.headers["x-next-cursor"]
+        params = {"limit": 2, "cursor": cursor, "skip": 3}
+        second = await client.get(ACTIONS, params=params, headers=tenant.headers)
+        assert ids(second.json()) == ids(rows)[::-1][2:4]
+        assert "skip" not in second.headers["link"]
+
+    async def test_next_page_headers_absent_on_the_last_page(
+        self, client: httpx.AsyncClient, tenant: TenantHandle, rows: list[dict[str, Any]]
+    ) -> None:
+        page = await client.get(
+            ACTIONS, params={"limit": 4, "action_type": "crm_create"}, headers=tenant.headers
+        )
+        assert "x-next-cursor" not in page.headers
+        assert "link" not in page.headers
+        full = await client.get(ACTIONS, params={"limit": 6}, headers=tenant.headers)
+        assert "x-next-cursor" not in full.headers
+
+
+async def walk(
+    client: httpx.AsyncClient, tenant: TenantHandle, limit: int, **params: Any
+) -> list[dict[str, Any]]:
+    """Every page, following the Link header to the end."""
+    seen: list[dict[str, Any]] = []
+    url: str | None = ACTIONS
+    query: dict[str, Any] | None = {"limit": limit, **params}
+    while url is not None:
+        response = await client.get(url, params=query, headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        seen.extend(response.json())
+        link = response.headers.get("link")
+        url = link[1 : link.index(">")] if link else None
+        query = None
+    return seen
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+async def test_walking_every_page_under_concurrent_inserts(
+    client: httpx.AsyncClient, tenant: TenantHandle, order: str
+) -> None:
+    for start in range(0, 120, 40):
+        items = [{"action_type": "walk", "user_id": f"u{start + i}"} for i in range(40)]
+        assert (await client.post(BATCH, json=items, headers=tenant.headers)).status_code == 201
+    before = {row["id"] for row in await list_all(client, tenant)}
+
+    async def insert_more() -> None:
+        for _ in range(10):
+            await client.post(ACTIONS, json={"action_type": "walk"}, headers=tenant.headers)
+            await asyncio.sleep(0)
+
+    seen, _ = await asyncio.gather(walk(client, tenant, 7, order=order), insert_more())
+    seen_ids = ids(seen)
+    assert len(seen_ids) == len(set(seen_ids)), "a row was returned twice"
+    assert before <= set(seen_ids), "a row that existed before the walk was skipped"
+    keys = [(row["created_at"], row["id"]) for row in seen]
+    assert keys == sorted(keys, reverse=order == "desc")
+
+
+class TestRecentFailures:
+    url = f"{ACTIONS}/failed/recent"
+
+    async def test_failures_and_timeouts_of_the_window_newest_first(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        rows: list[dict[str, Any]],
+        engine: AsyncEngine,
+        record_many: RecordMany,
+    ) -> None:
+        old = await record_many(tenant, [{"action_type": "old", "status": "failed"}])
+        await move_in_time(engine, {old[0]["id"]: datetime.now(UTC) - timedelta(minutes=90)})
+        response = await client.get(self.url, headers=tenant.headers)
+        assert response.status_code == 200
+        assert ids(response.json()) == [rows[2]["id"], rows[1]["id"]]
+        assert set(response.json()[0]) == SUMMARY_FIELDS
+        wider = await client.get(self.url, params={"minutes": 120}, headers=tenant.headers)
+        assert ids(wider.json()) == [rows[2]["id"], rows[1]["id"], old[0]["id"]]
+        limited = await client.get(self.url, params={"limit": 1}, headers=tenant.headers)
+        assert ids(limited.json()) == [rows[2]["id"]]
