@@ -1,4 +1,5 @@
-"""The `actionlog` command: serve, migrate, manage tenants and keys, load demo data.
+"""The `actionlog` command: serve, migrate, manage tenants and keys, verify audit chains,
+load demo data.
 
 Errors print one line on stderr and exit with status 1.
 """
@@ -16,11 +17,14 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audits.schemas import ChainVerification
+from app.audits.service import AuditService
 from app.core import migrations
 from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import ServiceError
+from app.tenants.models import Tenant
 from app.tenants.repository import find_api_key_by_id
 from app.tenants.schemas import ApiKeyCreate, ApiKeyRead, TenantCreate, TenantRead
 from app.tenants.service import TenantService
@@ -139,6 +143,44 @@ def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> None:
     print(f"revoked {key.id} ({key.prefix})")
 
 
+async def _all_tenants(service: TenantService) -> list[Tenant]:
+    tenants: list[Tenant] = []
+    while page := await service.list(len(tenants), 1000):
+        tenants.extend(page)
+    return tenants
+
+
+def _verification_line(tenant: Tenant, result: ChainVerification) -> str:
+    name = f"{tenant.slug} ({tenant.id})"
+    if result.valid:
+        return (
+            f"{name}: valid, {result.checked} rows, head {result.head_sequence} {result.head_hash}"
+        )
+    row = f" (row {result.first_invalid_id})" if result.first_invalid_id else ""
+    return f"{name}: INVALID at sequence {result.first_invalid_sequence}{row}: {result.reason}"
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(session: AsyncSession) -> list[tuple[Tenant, ChainVerification]]:
+        service, audits = TenantService(session, CLI_ACTOR), AuditService(session)
+        if args.tenant:
+            tenants = [await service.get_by_id_or_slug(args.tenant)]
+        else:
+            tenants = await _all_tenants(service)
+        return [(tenant, await audits.verify(tenant.id)) for tenant in tenants]
+
+    results = asyncio.run(_in_session(settings, work))
+    for tenant, result in results:
+        if args.json:
+            data = {"tenant_id": str(tenant.id), "slug": tenant.slug, **result.model_dump()}
+            print(json.dumps(data, default=str))
+        else:
+            print(_verification_line(tenant, result))
+    broken = [tenant.slug for tenant, result in results if not result.valid]
+    if broken:
+        raise CliError(f"audit chain broken for {len(broken)} tenant(s): {', '.join(broken)}")
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     from app.demo import load_demo
 
@@ -193,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke = key.add_parser("revoke", help="revoke a key")
     key_revoke.add_argument("key_id")
     key_revoke.set_defaults(handler=cmd_key_revoke)
+
+    verify = commands.add_parser(
+        "verify", help="recompute audit hash chains; exit 1 when one is broken"
+    )
+    verify.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(handler=cmd_verify)
 
     demo = commands.add_parser("demo", help="create the demo tenant with sample data")
     demo.add_argument("--rows", type=int, default=300)

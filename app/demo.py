@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.schemas import ActionCreate, StepCreate
 from app.actions.service import ActionService
+from app.audits.demo import load_demo_audits
 from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import get_settings
 from app.core.db import utcnow
@@ -165,7 +166,14 @@ async def load_demo(session: AsyncSession, rows: int = 300) -> dict[str, Any]:
         issued = await service.issue_key(
             tenant.id, ApiKeyCreate(name="demo", scopes=list(ALL_SCOPES))
         )
-        return {"tenant_id": tenant.id, "api_key": issued.plaintext, "loaded_actions": 0}
+        loaded = {"loaded_actions": 0, "loaded_audits": 0}
+        return {"tenant_id": tenant.id, "api_key": issued.plaintext, **loaded}
     tenant, issued = await service.create(TenantCreate(name="Demo", slug=DEMO_SLUG))
     await _load_actions(session, tenant.id, rows)
-    return {"tenant_id": tenant.id, "api_key": issued.plaintext, "loaded_actions": rows}
+    audits = await load_demo_audits(session, tenant.id)
+    return {
+        "tenant_id": tenant.id,
+        "api_key": issued.plaintext,
+        "loaded_actions": rows,
+        "loaded_audits": audits,
+    }

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.actions.router import router as actions_router
+from app.audits.router import router as audits_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
@@ -50,6 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
 
-    for router in (ops_router, admin_router, keys_router, actions_router):
+    for router in (ops_router, admin_router, keys_router, audits_router, actions_router):
         app.include_router(router)
     return app

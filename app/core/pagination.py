@@ -10,7 +10,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -20,6 +20,12 @@ from sqlalchemy import ColumnElement, literal, tuple_
 from app.core.errors import BadRequest
 
 Order = Literal["desc", "asc"]
+
+
+class PageCursor(Protocol):
+    """Anything that names the last row of a page as an opaque token."""
+
+    def encode(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ def after_cursor(
     return row < bound if order == "desc" else row > bound
 
 
-def set_next_page(request: Request, response: Response, next_cursor: Cursor | None) -> None:
+def set_next_page(request: Request, response: Response, next_cursor: PageCursor | None) -> None:
     """Put the next page's cursor in `X-Next-Cursor` and a `Link` header (none on the last)."""
     if next_cursor is None:
         return

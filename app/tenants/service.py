@@ -1,15 +1,23 @@
-"""Rules for tenants and API keys: slugs, key issuance, expiry and revocation."""
+"""Rules for tenants and API keys: slugs, key issuance, expiry and revocation.
+
+Every change is written to the tenant's own audit trail through AuditService, with the actor
+(`admin`, `key:<prefix>` or `cli`), IP address and user agent. Audit rows of a key hold its
+id, name, prefix, scopes and dates, never its secret or its hash.
+"""
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audits.service import AuditService
 from app.core.auth import ALL_SCOPES, Actor, generate_api_key
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.redact import Redactor
 from app.tenants.models import ApiKey, Tenant
 from app.tenants.repository import ApiKeyRepository, TenantRepository
 from app.tenants.schemas import ApiKeyCreate, TenantCreate, TenantUpdate
@@ -21,16 +29,43 @@ class IssuedKey:
     plaintext: str
 
 
+def _tenant_data(tenant: Tenant) -> dict[str, Any]:
+    return {"name": tenant.name, "slug": tenant.slug, "retention_days": tenant.retention_days}
+
+
+def _key_data(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": str(key.id),
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": list(key.scopes),
+        "expires_at": key.expires_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
 def slugify(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100].strip("-")
     return slug or "tenant"
 
 
 class TenantService:
-    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+    def __init__(
+        self, session: AsyncSession, actor: Actor, redactor: Redactor | None = None
+    ) -> None:
         self.session = session
         self.actor = actor
         self.tenants = TenantRepository(session)
+        self.audits = AuditService(session, redactor)
+
+    def _who(self) -> dict[str, Any]:
+        """The actor as the audit trail records it (values cut to the columns' sizes)."""
+        ip, agent = self.actor.ip_address, self.actor.user_agent
+        return {
+            "user_id": self.actor.id,
+            "ip_address": ip[:45] if ip else None,
+            "user_agent": agent[:1024] if agent else None,
+        }
 
     async def create(self, data: TenantCreate) -> tuple[Tenant, IssuedKey]:
         slug = data.slug or await self._free_slug(slugify(data.name))
@@ -38,6 +73,9 @@ class TenantService:
             raise Conflict(f"slug '{slug}' is already taken")
         tenant = await self.tenants.add(
             Tenant(name=data.name, slug=slug, retention_days=data.retention_days)
+        )
+        await self.audits.log_create(
+            tenant.id, "tenant", str(tenant.id), _tenant_data(tenant), **self._who()
         )
         issued = await self.issue_key(
             tenant.id, ApiKeyCreate(name="default", scopes=list(ALL_SCOPES))
@@ -78,9 +116,13 @@ class TenantService:
         new_slug = changes.get("slug", tenant.slug)
         if new_slug != tenant.slug and await self.tenants.slug_taken(new_slug):
             raise Conflict(f"slug '{new_slug}' is already taken")
+        before = _tenant_data(tenant)
         for field, value in changes.items():
             setattr(tenant, field, value)
         await self.session.flush()
+        await self.audits.log_update(
+            tenant.id, "tenant", str(tenant.id), before, _tenant_data(tenant), **self._who()
+        )
         return tenant
 
     async def issue_key(self, tenant_id: UUID, data: ApiKeyCreate) -> IssuedKey:
@@ -95,6 +137,9 @@ class TenantService:
             expires_at=data.expires_at,
         )
         await ApiKeyRepository(self.session, tenant_id).add(key)
+        await self.audits.log_create(
+            tenant_id, "api_key", str(key.id), _key_data(key), **self._who()
+        )
         return IssuedKey(key=key, plaintext=new.plaintext)
 
     async def list_keys(self, tenant_id: UUID) -> Sequence[ApiKey]:
@@ -106,6 +151,10 @@ class TenantService:
         if key is None:
             raise NotFound(f"API key {key_id} not found")
         if key.revoked_at is None:
+            before = _key_data(key)
             key.revoked_at = utcnow()
             await self.session.flush()
+            await self.audits.log(
+                tenant_id, "revoke", "api_key", str(key_id), before, _key_data(key), **self._who()
+            )
         return key

@@ -1,0 +1,81 @@
+"""The tamper-evident chain of a tenant's audit rows: canonical JSON and row hashes.
+
+Each row's `hash` is SHA-256 of the previous row's hash followed by the canonical JSON of the
+row's content; the first row follows 64 zeros. Canonical JSON has sorted keys, no whitespace,
+ASCII-only strings, ids as strings and timestamps as UTC ISO 8601 with microseconds.
+
+Numbers are written as an exact decimal mantissa and exponent (`15e-1` for 1.5, `1e2` for
+100 and 100.0): PostgreSQL's JSONB keeps a number's value but not its spelling (`1e+20`
+comes back as `100000000000000000000`), so hashing the value, not the spelling, lets the
+chain be recomputed from stored rows on every engine.
+"""
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+GENESIS_HASH = "0" * 64
+
+# The fields of a row that its hash covers, in addition to the previous row's hash.
+HASHED_FIELDS = (
+    "id",
+    "tenant_id",
+    "sequence",
+    "action",
+    "resource_type",
+    "resource_id",
+    "user_id",
+    "changes",
+    "ip_address",
+    "user_agent",
+    "metadata",
+    "created_at",
+)
+
+
+def _number(value: int | float) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("JSON numbers must be finite")
+    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if exact == 0:
+        return "0"
+    sign, digits, exponent = exact.as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = "".join(map(str, digits)).rstrip("0")
+    exponent += len(digits) - len(mantissa)
+    return ("-" if sign else "") + mantissa + (f"e{exponent}" if exponent else "")
+
+
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON spelling of `value` that the chain hashes."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, UUID):
+        return json.dumps(str(value))
+    if isinstance(value, datetime):
+        return json.dumps(_timestamp(value))
+    if isinstance(value, Mapping):
+        items = sorted((str(k), v) for k, v in value.items())
+        return "{" + ",".join(f"{json.dumps(k)}:{canonical_json(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(canonical_json(v) for v in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def row_hash(prev_hash: str, content: Mapping[str, Any]) -> str:
+    """The hash of a row whose hashed fields are `content`, following `prev_hash`."""
+    fields = {name: content[name] for name in HASHED_FIELDS}
+    return hashlib.sha256((prev_hash + canonical_json(fields)).encode()).hexdigest()

@@ -1,0 +1,149 @@
+"""The audit-log API: record a change, list and read rows, a resource's trail, verify the chain.
+
+Audit rows are append-only: no route changes or deletes one.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from app.audits.schemas import (
+    AuditCreate,
+    AuditFilters,
+    AuditRead,
+    ChainVerification,
+    NotRecorded,
+)
+from app.audits.service import NO_CHANGES, AuditService
+from app.core.auth import ReadTenant, SessionDep, WriteTenant
+from app.core.deps import RedactorDep, SettingsDep
+from app.core.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+    error_responses,
+)
+from app.core.pagination import set_next_page
+
+router = APIRouter(
+    prefix="/api/v1/logs/audits",
+    tags=["audits"],
+    responses=error_responses(Unauthorized, Forbidden),
+)
+
+
+def get_audit_service(
+    session: SessionDep, redactor: RedactorDep, settings: SettingsDep
+) -> AuditService:
+    return AuditService(session, redactor, settings.max_json_depth)
+
+
+AuditServiceDep = Annotated[AuditService, Depends(get_audit_service)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (max 1000)")]
+Skip = Annotated[int, Query(ge=0, description="Rows to skip (prefer `cursor`)")]
+CursorParam = Annotated[
+    str | None, Query(description="The `X-Next-Cursor` of the previous page", max_length=512)
+]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Query timestamps without a timezone are read as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AuditRead,
+    responses={
+        200: {"model": NotRecorded, "description": "An update that changed nothing"},
+        **error_responses(Unprocessable),
+    },
+)
+async def record_audit(
+    body: AuditCreate, tenant: WriteTenant, service: AuditServiceDep
+) -> AuditRead | JSONResponse:
+    """Record a change to a resource (`write` scope); an update with before == after is 200."""
+    row = await service.log(
+        tenant.tenant_id,
+        action=body.action,
+        resource_type=body.resource_type,
+        resource_id=body.resource_id,
+        before=body.before,
+        after=body.after,
+        user_id=body.user_id,
+        ip_address=str(body.ip_address) if body.ip_address else None,
+        user_agent=body.user_agent,
+        metadata=body.metadata,
+    )
+    if row is None:
+        return JSONResponse(NotRecorded(detail=NO_CHANGES).model_dump(), status_code=200)
+    return AuditRead.model_validate(row)
+
+
+@router.get(
+    "", response_model=list[AuditRead], responses=error_responses(BadRequest, Unprocessable)
+)
+async def list_audits(
+    request: Request,
+    response: Response,
+    tenant: ReadTenant,
+    service: AuditServiceDep,
+    action: Annotated[str | None, Query(max_length=100, examples=["update"])] = None,
+    resource_type: Annotated[str | None, Query(max_length=100)] = None,
+    resource_id: Annotated[str | None, Query(max_length=255)] = None,
+    user_id: Annotated[str | None, Query(max_length=255)] = None,
+    since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (exclusive)")] = None,
+    skip: Skip = 0,
+    limit: Limit = 100,
+    cursor: CursorParam = None,
+) -> list[AuditRead]:
+    """List audit rows, newest first; the next page's cursor is in `X-Next-Cursor` and `Link`."""
+    filters = AuditFilters(action, resource_type, resource_id, user_id, _utc(since), _utc(until))
+    rows, next_cursor = await service.list(tenant.tenant_id, filters, cursor, skip, limit)
+    set_next_page(request, response, next_cursor)
+    return [AuditRead.model_validate(row) for row in rows]
+
+
+@router.get("/verify", response_model=ChainVerification)
+async def verify_chain(tenant: ReadTenant, service: AuditServiceDep) -> ChainVerification:
+    """Recompute the tenant's hash chain and name the first row that does not match."""
+    return await service.verify(tenant.tenant_id)
+
+
+@router.get(
+    "/resource/{resource_type}/{resource_id:path}",
+    response_model=list[AuditRead],
+    responses=error_responses(BadRequest),
+)
+async def resource_trail(
+    request: Request,
+    response: Response,
+    tenant: ReadTenant,
+    service: AuditServiceDep,
+    resource_type: Annotated[str, Path(max_length=100)],
+    resource_id: Annotated[str, Path(max_length=255)],
+    skip: Skip = 0,
+    limit: Limit = 100,
+    cursor: CursorParam = None,
+) -> list[AuditRead]:
+    """A resource's audit trail, oldest first, in chain order; paginated like the listing."""
+    rows, next_cursor = await service.trail(
+        tenant.tenant_id, resource_type, resource_id, cursor, skip, limit
+    )
+    set_next_page(request, response, next_cursor)
+    return [AuditRead.model_validate(row) for row in rows]
+
+
+@router.get("/{audit_id}", response_model=AuditRead, responses=error_responses(NotFound))
+async def get_audit(audit_id: UUID, tenant: ReadTenant, service: AuditServiceDep) -> AuditRead:
+    """One audit row; another tenant's row is 404, as a missing one is."""
+    return AuditRead.model_validate(await service.get(tenant.tenant_id, audit_id))

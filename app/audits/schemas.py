@@ -1,0 +1,104 @@
+"""Request and response bodies of the audit-log API, and the filters of its listing."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints
+
+from app.audits.diff import DiffKind
+
+Action = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ResourceType = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+UserAgent = Annotated[str, StringConstraints(max_length=1024)]
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Which rows a listing returns: every given field must match; `until` is exclusive."""
+
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    user_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class AuditCreate(BaseModel):
+    """One change to a resource. The tenant is the API key's; it is never read from the body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action = Field(description="create, update, delete, or any verb")
+    resource_type: ResourceType = Field(examples=["contact"])
+    resource_id: ResourceId = Field(examples=["4812"])
+    before: dict[str, Any] | None = Field(default=None, description="The resource before")
+    after: dict[str, Any] | None = Field(default=None, description="The resource after")
+    user_id: UserId | None = Field(default=None, description="Who made the change")
+    ip_address: IPvAnyAddress | None = Field(default=None, description="Where it came from")
+    user_agent: UserAgent | None = None
+    metadata: dict[str, Any] | None = Field(default=None, description="Free context")
+
+
+class DiffEntry(BaseModel):
+    path: str = Field(description="Dotted path of the field, e.g. `address.city`")
+    kind: DiffKind
+    old: Any = Field(default=None, description="The value before (null when added)")
+    new: Any = Field(default=None, description="The value after (null when removed)")
+
+
+class AuditChanges(BaseModel):
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    diff: list[DiffEntry] = Field(
+        default_factory=list,
+        description="Field-level changes; a list that differs is one entry with both lists",
+    )
+
+
+class AuditRead(BaseModel):
+    """A stored audit row, with its place in the tenant's hash chain."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    tenant_id: UUID
+    action: str
+    resource_type: str
+    resource_id: str
+    user_id: str | None
+    changes: AuditChanges
+    ip_address: str | None
+    user_agent: str | None
+    metadata: dict[str, Any] | None = Field(validation_alias="metadata_")
+    created_at: datetime
+    sequence: int = Field(description="Position in the tenant's chain, from 1, without gaps")
+    prev_hash: str
+    hash: str = Field(description="SHA-256 of prev_hash and this row's canonical JSON")
+
+
+class NotRecorded(BaseModel):
+    """The answer to an update whose `before` equals its `after`: nothing was written."""
+
+    recorded: Literal[False] = False
+    detail: str
+
+
+class ChainVerification(BaseModel):
+    """The result of recomputing a tenant's audit chain."""
+
+    valid: bool
+    checked: int = Field(description="Rows that verified, in sequence order")
+    head_sequence: int = Field(description="The sequence recorded as the chain's last")
+    head_hash: str = Field(description="The hash recorded as the chain's last")
+    first_invalid_sequence: int | None = Field(
+        default=None, description="The first sequence that does not verify (when invalid)"
+    )
+    first_invalid_id: UUID | None = Field(
+        default=None, description="The id of that row, when it exists"
+    )
+    reason: str | None = Field(default=None, description="Why the chain does not verify")

@@ -1,0 +1,252 @@
+"""AuditService: the one way audit rows are written, by the HTTP API and by the service itself.
+
+A write validates and redacts the event, computes its field-level diff, then appends it to
+the tenant's hash chain. An `update` whose `before` equals its `after` changed nothing: it
+writes nothing and returns None. Secrets are redacted before the row is hashed and stored,
+so neither the database nor the chain ever holds them.
+"""
+
+import math
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audits.chain import row_hash
+from app.audits.cursor import TrailCursor
+from app.audits.diff import compute_diff, json_equal
+from app.audits.models import AuditLog
+from app.audits.repository import AuditRepository
+from app.audits.schemas import AuditFilters, ChainVerification
+from app.audits.verify import ChainVerifier
+from app.core.config import DEFAULT_REDACT_KEYS, Settings
+from app.core.db import new_id, utcnow
+from app.core.errors import NotFound, Unprocessable
+from app.core.pagination import Cursor
+from app.core.redact import Redactor, json_depth_exceeds
+
+DEFAULT_MAX_JSON_DEPTH: int = Settings.model_fields["max_json_depth"].default
+NO_CHANGES = "no changes: before equals after, nothing was recorded"
+
+# Column limits of audit_logs: (field, maximum length, required).
+_TEXT_FIELDS = (
+    ("action", 100, True),
+    ("resource_type", 100, True),
+    ("resource_id", 255, True),
+    ("user_id", 255, False),
+    ("ip_address", 45, False),
+    ("user_agent", 1024, False),
+)
+
+
+def default_redactor() -> Redactor:
+    """A redactor with the default sensitive keys, for code that has no settings at hand."""
+    return Redactor(frozenset(k.strip() for k in DEFAULT_REDACT_KEYS.split(",") if k.strip()))
+
+
+def _check_text(field: str, value: str) -> None:
+    if "\x00" in value:
+        raise Unprocessable(f"{field}: text must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise Unprocessable(f"{field}: text must be valid Unicode (no lone surrogates)") from None
+
+
+def _check_json(field: str, value: Any) -> None:
+    """Refuse what JSON columns cannot store or roundtrip: NUL, lone surrogates, NaN."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                _check_text(f"{field} key", key)
+            _check_json(f"{field}.{key}", item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(f"{field}.{index}", item)
+    elif isinstance(value, str):
+        _check_text(field, value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise Unprocessable(f"{field}: numbers must be finite")
+
+
+class AuditService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        redactor: Redactor | None = None,
+        max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
+    ) -> None:
+        self.session = session
+        self.redactor = redactor or default_redactor()
+        self.max_json_depth = max_json_depth
+
+    async def log_create(
+        self,
+        tenant_id: UUID,
+        resource_type: str,
+        resource_id: str,
+        data: dict[str, Any],
+        user_id: str | None = None,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AuditLog:
+        """Record that a resource was created with `data`."""
+        row = await self.log(
+            tenant_id, "create", resource_type, resource_id, None, data,
+            user_id, ip_address, user_agent, metadata,
+        )  # fmt: skip
+        assert row is not None, "only an update can be a no-op"
+        return row
+
+    async def log_update(
+        self,
+        tenant_id: UUID,
+        resource_type: str,
+        resource_id: str,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        user_id: str | None = None,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AuditLog | None:
+        """Record a change from `before` to `after`; None (nothing written) when they are equal."""
+        return await self.log(
+            tenant_id, "update", resource_type, resource_id, before, after,
+            user_id, ip_address, user_agent, metadata,
+        )  # fmt: skip
+
+    async def log_delete(
+        self,
+        tenant_id: UUID,
+        resource_type: str,
+        resource_id: str,
+        data: dict[str, Any],
+        user_id: str | None = None,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AuditLog:
+        """Record that a resource holding `data` was deleted."""
+        row = await self.log(
+            tenant_id, "delete", resource_type, resource_id, data, None,
+            user_id, ip_address, user_agent, metadata,
+        )  # fmt: skip
+        assert row is not None, "only an update can be a no-op"
+        return row
+
+    async def log(
+        self,
+        tenant_id: UUID,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AuditLog | None:
+        """Record any event; an `update` with `before` equal to `after` writes nothing (None)."""
+        texts = {
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "user_id": user_id,
+            "ip_address": ip_address,
+            "user_agent": user_agent,
+        }
+        self._check_texts(texts)
+        before, after = self._json("before", before), self._json("after", after)
+        metadata = self._json("metadata", metadata) or {}
+        if action == "update" and json_equal(before, after):
+            return None
+        changes = {
+            "before": self.redactor.redact(before),
+            "after": self.redactor.redact(after),
+            "diff": compute_diff(before, after, self.redactor),
+        }
+        content = {**texts, "changes": changes, "metadata": self.redactor.redact(metadata)}
+        return await self._append(tenant_id, content)
+
+    def _check_texts(self, texts: dict[str, str | None]) -> None:
+        for field, limit, required in _TEXT_FIELDS:
+            value = texts[field]
+            if value is None:
+                if required:
+                    raise Unprocessable(f"{field} is required")
+                continue
+            if not isinstance(value, str):
+                raise Unprocessable(f"{field} must be a string")
+            if required and not value:
+                raise Unprocessable(f"{field} must not be empty")
+            if len(value) > limit:
+                raise Unprocessable(f"{field} must be at most {limit} characters")
+            _check_text(field, value)
+
+    def _json(self, field: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise Unprocessable(f"{field} must be a JSON object or null")
+        if json_depth_exceeds(value, self.max_json_depth):
+            raise Unprocessable(f"{field} is nested deeper than {self.max_json_depth} levels")
+        _check_json(field, value)
+        try:
+            return to_jsonable_python(value)
+        except (PydanticSerializationError, ValueError):
+            raise Unprocessable(f"{field} is not JSON") from None
+
+    async def _append(self, tenant_id: UUID, content: dict[str, Any]) -> AuditLog:
+        repository = AuditRepository(self.session, tenant_id)
+        head = await repository.lock_head()
+        # Taken after the lock, so that time follows the chain within a tenant.
+        content.update(
+            id=new_id(), tenant_id=tenant_id, sequence=head.sequence + 1, created_at=utcnow()
+        )
+        digest = row_hash(head.hash, content)
+        metadata = content.pop("metadata")
+        row = AuditLog(**content, metadata_=metadata, prev_hash=head.hash, hash=digest)
+        return await repository.append(row)
+
+    async def get(self, tenant_id: UUID, audit_id: UUID) -> AuditLog:
+        row = await AuditRepository(self.session, tenant_id).get(audit_id)
+        if row is None:
+            raise NotFound(f"audit log {audit_id} not found")
+        return row
+
+    async def list(
+        self, tenant_id: UUID, filters: AuditFilters, cursor: str | None, skip: int, limit: int
+    ) -> tuple[Sequence[AuditLog], Cursor | None]:
+        """A page of rows, newest first, and the cursor of the next page (None on the last)."""
+        if filters.since and filters.until and filters.since > filters.until:
+            raise Unprocessable("since must not be after until")
+        after = Cursor.decode(cursor) if cursor else None
+        repository = AuditRepository(self.session, tenant_id)
+        rows = await repository.list(filters, after, skip, limit + 1)
+        next_cursor = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
+        return rows[:limit], next_cursor
+
+    async def trail(
+        self,
+        tenant_id: UUID,
+        resource_type: str,
+        resource_id: str,
+        cursor: str | None,
+        skip: int,
+        limit: int,
+    ) -> tuple[Sequence[AuditLog], TrailCursor | None]:
+        """A page of a resource's rows, oldest first, and the next page's cursor."""
+        after = TrailCursor.decode(cursor).sequence if cursor else 0
+        repository = AuditRepository(self.session, tenant_id)
+        rows = await repository.trail(resource_type, resource_id, after, skip, limit + 1)
+        next_cursor = TrailCursor(rows[limit - 1].sequence) if len(rows) > limit else None
+        return rows[:limit], next_cursor
+
+    async def verify(self, tenant_id: UUID) -> ChainVerification:
+        """Recompute the tenant's chain from its stored rows."""
+        return await ChainVerifier(AuditRepository(self.session, tenant_id)).run()
