@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.actions import rollups
+from app.actions.retention import Purged, purge_tenant, retention_cutoff
 from app.audits.schemas import ChainVerification
 from app.audits.service import AuditService
 from app.core import migrations
@@ -181,6 +183,52 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> None:
         raise CliError(f"audit chain broken for {len(broken)} tenant(s): {', '.join(broken)}")
 
 
+async def _tenants_of(settings: Settings, ref: str | None) -> list[Tenant]:
+    async def work(session: AsyncSession) -> list[Tenant]:
+        service = TenantService(session, CLI_ACTOR)
+        return [await service.get_by_id_or_slug(ref)] if ref else await _all_tenants(service)
+
+    return await _in_session(settings, work)  # type: ignore[no-any-return]
+
+
+def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
+    before = _aware(args.before, "--before") if args.before else None
+
+    async def run() -> list[Purged]:
+        engine = create_engine(settings)
+        sessionmaker = create_sessionmaker(engine)
+        try:
+            done = []
+            for tenant in await _tenants_of(settings, args.tenant):
+                days = tenant.retention_days
+                cutoff = before or (retention_cutoff(days) if days else None)
+                if cutoff is not None:
+                    done.append(await purge_tenant(sessionmaker, tenant.id, cutoff, CLI_ACTOR))
+            return done
+        finally:
+            await engine.dispose()
+
+    for purged in asyncio.run(run()):
+        print(f"{purged.tenant_id}: deleted {purged.deleted} actions before {purged.before}")
+
+
+def cmd_rollups_rebuild(args: argparse.Namespace, settings: Settings) -> None:
+    async def run() -> int:
+        tenants = await _tenants_of(settings, args.tenant)
+        for tenant in tenants:
+            await _in_session(settings, lambda session, t=tenant: rollups.rebuild(session, t.id))
+        return len(tenants)
+
+    print(f"rebuilt the rollups of {asyncio.run(run())} tenant(s)")
+
+
+def _aware(value: str, what: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise CliError(f"{what} needs a timezone, e.g. 2030-01-01T00:00:00Z")
+    return moment
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     from app.demo import load_demo
 
@@ -242,6 +290,20 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(handler=cmd_verify)
+
+    prune = commands.add_parser(
+        "prune", help="delete actions older than each tenant's retention_days (or --before)"
+    )
+    prune.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
+    prune.add_argument("--before", help="ISO 8601 time with a timezone; overrides retention")
+    prune.set_defaults(handler=cmd_prune)
+
+    rollup = commands.add_parser("rollups", help="statistics rollups").add_subparsers(
+        dest="rollups_command", required=True
+    )
+    rebuild = rollup.add_parser("rebuild", help="recompute rollups from the rows (bulk loads)")
+    rebuild.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
+    rebuild.set_defaults(handler=cmd_rollups_rebuild)
 
     demo = commands.add_parser("demo", help="create the demo tenant with sample data")
     demo.add_argument("--rows", type=int, default=300)

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.actions.router import router as actions_router
+from app.actions.writer import GroupCommitWriter
 from app.audits.router import router as audits_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
@@ -30,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if app.state.writer is not None:
+            await app.state.writer.close()
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -41,7 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    app.state.autocommit_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
     app.state.redactor = Redactor(settings.redact_key_set)
+    app.state.writer = (
+        GroupCommitWriter(app.state.sessionmaker, settings.group_commit_max_rows)
+        if settings.group_commit and not settings.is_sqlite
+        else None
+    )
 
     install_error_handlers(app)
     app.add_middleware(

@@ -163,3 +163,29 @@ async def test_serve_migrates_then_serves(tmp_path: Path) -> None:
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=20)
+
+
+async def test_prune_and_rebuild_rollups(database_url: str, client: httpx.AsyncClient) -> None:
+    slug = f"cli-{uuid4().hex[:8]}"
+    created = await actionlog(
+        database_url, "tenant", "create", "Retained", "--slug", slug, "--retention-days", "30",
+        "--json",
+    )  # fmt: skip
+    key = {"X-API-Key": json.loads(created.out)["api_key"]}
+    for n in range(3):
+        response = await client.post(
+            "/api/v1/logs/actions", json={"action_type": f"t{n}"}, headers=key
+        )
+        assert response.status_code == 201
+    kept = await actionlog(database_url, "prune", slug)
+    assert kept.code == 0, kept.err
+    assert "deleted 0 actions" in kept.out
+    everything = await actionlog(database_url, "prune", slug, "--before", "2999-01-01T00:00:00Z")
+    assert "deleted 3 actions" in everything.out
+    stats = (await client.get("/api/v1/logs/stats", headers=key)).json()
+    assert stats["total_actions"] == 0
+    rebuilt = await actionlog(database_url, "rollups", "rebuild", slug)
+    assert rebuilt.code == 0, rebuilt.err
+    assert "rebuilt the rollups of 1 tenant(s)" in rebuilt.out
+    naive = await actionlog(database_url, "prune", slug, "--before", "2999-01-01T00:00:00")
+    assert "timezone" in one_error_line(naive)

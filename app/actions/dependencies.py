@@ -13,27 +13,25 @@ from app.actions.payloads import invalid
 from app.actions.schemas import UtcDatetime, fits
 from app.actions.service import ActionService
 from app.actions.statuses import StatusIn
-from app.core.auth import ReadTenant, SessionDep, TenantContext, WriteTenant
+from app.core.auth import ReadTenant, SessionDep, WriteTenant
 from app.core.deps import RedactorDep, SettingsDep
-from app.core.redact import Redactor
-
-
-def _service(
-    tenant: TenantContext, session: AsyncSession, settings: SettingsDep, redactor: Redactor
-) -> ActionService:
-    return ActionService(session, tenant.tenant_id, settings, redactor)
 
 
 async def reading_service(
     tenant: ReadTenant, session: SessionDep, settings: SettingsDep, redactor: RedactorDep
 ) -> ActionService:
-    return _service(tenant, session, settings, redactor)
+    return ActionService(session, tenant.tenant_id, settings, redactor)
 
 
 async def writing_service(
-    tenant: WriteTenant, session: SessionDep, settings: SettingsDep, redactor: RedactorDep
+    request: Request,
+    tenant: WriteTenant,
+    session: SessionDep,
+    settings: SettingsDep,
+    redactor: RedactorDep,
 ) -> ActionService:
-    return _service(tenant, session, settings, redactor)
+    writer = request.app.state.writer
+    return ActionService(session, tenant.tenant_id, settings, redactor, writer=writer)
 
 
 ReadActions = Annotated[ActionService, Depends(reading_service)]

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -72,3 +72,27 @@ class IdempotencyKey(Base):
     response_body: Mapped[Any] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+HISTOGRAM_BUCKETS = 71
+ROLLUP_DIMENSIONS = ("action_type", "provider_name", "service", "source", "status")
+
+# Actions pre-aggregated per tenant, hour and dimension values, kept in step with the rows in
+# the same transactions; statistics read these instead of scanning raw rows. NULL dimensions
+# are stored as '' so that the primary key (and ON CONFLICT) can match them. h00..h70 count the
+# timed actions per latency bucket (app/actions/rollups.py) for percentiles.
+action_rollups = Table(
+    "action_rollups",
+    Base.metadata,
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("action_type", String(100), primary_key=True),
+    Column("provider_name", String(100), primary_key=True),
+    Column("service", String(100), primary_key=True),
+    Column("source", String(50), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("total", BigInteger, nullable=False),
+    Column("timed", BigInteger, nullable=False),
+    Column("time_sum", BigInteger, nullable=False),
+    *(Column(f"h{i:02d}", BigInteger, nullable=False) for i in range(HISTOGRAM_BUCKETS)),
+)

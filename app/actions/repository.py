@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, Select, func, insert, or_, select
+from sqlalchemy import ColumnElement, Row, Select, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.actions import rollups
 from app.actions.filters import ActionFilter
 from app.actions.models import ActionLog
+from app.actions.rollups import RollupContribution
 from app.actions.schemas import SUMMARY_FIELDS
 from app.actions.statuses import FAILED
 from app.core.pagination import Cursor, Order, after_cursor
@@ -62,6 +64,15 @@ def filter_conditions(tenant_id: UUID, f: ActionFilter) -> list[ColumnElement[bo
     return conditions
 
 
+async def insert_actions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert complete action rows (of any tenants) and add them to the rollups.
+
+    Every insert of actions goes through here, so the rollups never miss a row.
+    """
+    await session.execute(insert(ActionLog), rows)
+    await rollups.apply(session, rollups.deltas((row, 1) for row in rows))
+
+
 def _ordered(query: Select[Any], order: Order) -> Select[Any]:
     if order == "asc":
         return query.order_by(ActionLog.created_at.asc(), ActionLog.id.asc())
@@ -74,10 +85,35 @@ class ActionRepository:
         self.tenant_id = tenant_id
 
     async def insert(self, rows: list[dict[str, Any]]) -> None:
-        """The write path: one multi-row INSERT of fully built rows (attribute names as keys)."""
+        """The write path: one multi-row INSERT of fully built rows, and rollups."""
         for row in rows:
             row["tenant_id"] = self.tenant_id
-        await self.session.execute(insert(ActionLog), rows)
+        await insert_actions(self.session, rows)
+
+    async def recount(self, before: RollupContribution, after: ActionLog) -> None:
+        """Move a changed action's contribution in the rollups from `before` to its new one."""
+        await rollups.apply(self.session, rollups.deltas([(before, -1), (after, 1)]))
+
+    async def purge_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to `limit` of the oldest actions created before `cutoff`, and rollups."""
+        contributing = [getattr(ActionLog, name) for name in rollups.CONTRIBUTING]
+        doomed = (
+            await self.session.execute(
+                select(ActionLog.id, *contributing)
+                .where(ActionLog.tenant_id == self.tenant_id, ActionLog.created_at < cutoff)
+                .order_by(ActionLog.created_at, ActionLog.id)
+                .limit(limit)
+            )
+        ).all()
+        if not doomed:
+            return 0
+        await self.session.execute(
+            delete(ActionLog).where(
+                ActionLog.tenant_id == self.tenant_id, ActionLog.id.in_([r.id for r in doomed])
+            )
+        )
+        await rollups.apply(self.session, rollups.deltas((row._asdict(), -1) for row in doomed))
+        return len(doomed)
 
     async def get(self, action_id: UUID, *, for_update: bool = False) -> ActionLog | None:
         query = select(ActionLog).where(

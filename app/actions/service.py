@@ -18,6 +18,7 @@ from app.actions.idempotency import IdempotencyGuard, IdempotencyRepository, Wri
 from app.actions.models import ActionLog
 from app.actions.payloads import Loc, PayloadCleaner, invalid
 from app.actions.repository import ActionRepository
+from app.actions.rollups import contribution
 from app.actions.schemas import (
     MAX_STEPS,
     ActionCreate,
@@ -28,6 +29,7 @@ from app.actions.schemas import (
     StepCreate,
 )
 from app.actions.statuses import FINAL
+from app.actions.writer import GroupCommitWriter
 from app.core.config import Settings
 from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, NotFound
@@ -60,8 +62,10 @@ class ActionService:
         settings: Settings,
         redactor: Redactor,
         clock: Callable[[], datetime] = utcnow,
+        writer: GroupCommitWriter | None = None,
     ) -> None:
         self.tenant_id = tenant_id
+        self.writer = writer
         self.settings = settings
         self.redactor = redactor
         self.clock = clock
@@ -82,7 +86,7 @@ class ActionService:
         written = Written(201, ActionRead.model_validate(row).model_dump(mode="json"))
         if (winner := await guard.claim(written)) is not None:
             return winner
-        await self.actions.insert([row])
+        await self._store([row], shared=idempotency_key is None)
         return written
 
     async def record_batch(
@@ -100,8 +104,19 @@ class ActionService:
         written = Written(201, created.model_dump(mode="json"))
         if (winner := await guard.claim(written)) is not None:
             return winner
-        await self.actions.insert(rows)
+        await self._store(rows, shared=idempotency_key is None)
         return written
+
+    async def _store(self, rows: list[dict[str, Any]], shared: bool) -> None:
+        """Insert through the group-commit writer when there is one and the write stands alone.
+
+        A write with an idempotency key commits in the request's own transaction, together
+        with its key.
+        """
+        if shared and self.writer is not None:
+            await self.writer.write(rows)
+        else:
+            await self.actions.insert(rows)
 
     def _guard(
         self, key: str | None, operation: str, items: list[ActionCreate], now: datetime
@@ -173,6 +188,7 @@ class ActionService:
     async def update(self, action: ActionLog, data: ActionUpdate) -> ActionRead:
         """Move a running action on; a final status completes it."""
         self._ensure_running(action)
+        before = contribution(action)
         now = self.clock()
         given = data.model_fields_set
         cleaner = self._cleaner()
@@ -198,6 +214,7 @@ class ActionService:
                         action.execution_time_ms = computed
         action.updated_at = now
         await self.actions.flush()
+        await self.actions.recount(before, action)
         return ActionRead.model_validate(action)
 
     async def add_step(self, action: ActionLog, data: StepCreate) -> ActionRead:

@@ -1,30 +1,39 @@
 """Statistics SQL over one tenant's actions: every figure is aggregated by the database.
 
-Percentiles of `execution_time_ms` use the nearest-rank method: the p-th percentile is the
-smallest recorded value such that at least p% of the timed rows are at or below it, so it is
-always an observed value. PostgreSQL computes exactly that with `percentile_disc`; SQLite, which
-has no ordered-set aggregates, numbers the ordered rows with window functions and keeps the first
-whose rank reaches p% of the count (in integer arithmetic). Both give the same numbers.
+`ActionStatsRepository` reads raw rows; `RollupStatsRepository` reads the hourly rollups
+(app/actions/rollups.py) that stand for them, so statistics over long ranges never scan rows.
+Percentiles of `execution_time_ms` come from a latency histogram either way.
 
 Time buckets are whole multiples of the interval since the Unix epoch, so their boundaries are
 UTC minutes, hours and days on both engines.
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, Integer, String, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
-from app.actions.models import ActionLog
+from app.actions.models import HISTOGRAM_BUCKETS, ActionLog, action_rollups
 from app.actions.repository import filter_conditions
+from app.actions.rollups import HISTOGRAM_COLUMNS, latency_bucket_sql
 from app.actions.statuses import FAILED
 
-PERCENTILES = (50, 95, 99)
 A = ActionLog
 IS_FAILED = A.status.in_(FAILED)
+
+
+class RollupRow(NamedTuple):
+    action_type: str
+    provider_name: str | None
+    service: str | None
+    source: str | None
+    status: str
+    total: int
+    timed: int
+    time_sum: int
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -58,33 +67,18 @@ class ActionStatsRepository:
         )
         return (await self.session.execute(query)).all()
 
-    async def percentiles(self, f: ActionFilter) -> dict[int, int | None]:
-        """p50, p95 and p99 of execution_time_ms (nearest rank), None when nothing is timed."""
-        if self._postgresql:
-            query = select(
-                *(
-                    func.percentile_disc(p / 100).within_group(A.execution_time_ms)
-                    for p in PERCENTILES
-                )
-            ).where(*self._where(f))
-        else:
-            ranked = (
-                select(
-                    A.execution_time_ms.label("ms"),
-                    func.row_number().over(order_by=A.execution_time_ms).label("rank"),
-                    func.count().over().label("n"),
-                )
-                .where(*self._where(f), A.execution_time_ms.is_not(None))
-                .subquery()
-            )
-            query = select(
-                *(
-                    func.min(case((ranked.c.rank * 100 >= ranked.c.n * p, ranked.c.ms)))
-                    for p in PERCENTILES
-                )
-            )
-        values = (await self.session.execute(query)).one()
-        return {p: None if v is None else int(v) for p, v in zip(PERCENTILES, values, strict=True)}
+    async def histogram(self, f: ActionFilter) -> list[int]:
+        """The latency histogram of the matching rows (see app/actions/rollups.py)."""
+        bucket = latency_bucket_sql(A.execution_time_ms).label("bucket")
+        query = (
+            select(bucket, func.count())
+            .where(*self._where(f), A.execution_time_ms.is_not(None))
+            .group_by(bucket)
+        )
+        histogram = [0] * HISTOGRAM_BUCKETS
+        for index, count in (await self.session.execute(query)).all():
+            histogram[index] += count
+        return histogram
 
     def _bucket(self, seconds: int) -> ColumnElement[Any]:
         width = literal_column(str(int(seconds)), Integer)
@@ -163,5 +157,86 @@ class ActionStatsRepository:
             )
             .where(*self._where(f), IS_FAILED, known)
             .group_by(A.action_type, detail)
+        )
+        return (await self.session.execute(query)).all()
+
+
+R = action_rollups.c
+BREAKDOWN = (R.action_type, R.provider_name, R.service, R.source, R.status)
+
+
+class RollupStatsRepository:
+    """The same figures as ActionStatsRepository, read from whole hours of rollups.
+
+    A filter is served here only when it uses rollup dimensions alone (`covers`); the range
+    given to these methods must start and end on whole hours (None: unbounded).
+    """
+
+    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    @staticmethod
+    def covers(f: ActionFilter) -> bool:
+        return not (
+            f.user_id or f.session_id or f.correlation_id or f.parent_id or f.q
+            or f.min_duration_ms is not None or f.max_duration_ms is not None
+        )  # fmt: skip
+
+    def _where(self, f: ActionFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [R.tenant_id == self.tenant_id]
+        for column, values in (
+            (R.action_type, f.action_types),
+            (R.status, f.statuses),
+            (R.provider_name, f.providers),
+        ):
+            if values:
+                conditions.append(column.in_(values))
+        if f.service is not None:
+            conditions.append(R.service == f.service)
+        if f.source is not None:
+            conditions.append(R.source == f.source)
+        if f.since is not None:
+            conditions.append(R.hour >= f.since)
+        if f.until is not None:
+            conditions.append(R.hour < f.until)
+        return conditions
+
+    async def breakdown(self, f: ActionFilter) -> tuple[list[Any], list[int]]:
+        """Rows shaped as ActionStatsRepository.breakdown's, and the summed histogram."""
+        query = (
+            select(
+                *BREAKDOWN,
+                func.sum(R.total).label("total"),
+                func.sum(R.timed).label("timed"),
+                func.sum(R.time_sum).label("time_sum"),
+                *(func.sum(R[name]) for name in HISTOGRAM_COLUMNS),
+            )
+            .where(*self._where(f))
+            .group_by(*BREAKDOWN)
+        )
+        rows, histogram = [], [0] * HISTOGRAM_BUCKETS
+        for row in (await self.session.execute(query)).all():
+            dimensions = [value or None for value in row[:4]]
+            total, timed, time_sum = int(row.total), int(row.timed), int(row.time_sum)
+            if total:
+                rows.append(RollupRow(*dimensions, row.status, total, timed, time_sum))
+            for index, count in enumerate(row[8:]):
+                histogram[index] += int(count)
+        return rows, histogram
+
+    async def hours(self, f: ActionFilter) -> Sequence[Any]:
+        """Per hour: total, failed, timing count and sum."""
+        failed = func.sum(case((R.status.in_(FAILED), R.total), else_=0))
+        query = (
+            select(
+                R.hour,
+                func.sum(R.total).label("total"),
+                failed.label("failed"),
+                func.sum(R.timed).label("timed"),
+                func.sum(R.time_sum).label("time_sum"),
+            )
+            .where(*self._where(f))
+            .group_by(R.hour)
         )
         return (await self.session.execute(query)).all()

@@ -16,8 +16,10 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
+from app.actions.models import HISTOGRAM_BUCKETS
 from app.actions.payloads import invalid
-from app.actions.stats import ActionStatsRepository
+from app.actions.rollups import percentile
+from app.actions.stats import ActionStatsRepository, RollupStatsRepository
 from app.actions.stats_schemas import (
     ActionStats,
     Bucket,
@@ -106,15 +108,81 @@ class _Pattern:
         self.example_id = max(self.example_id, row.example_id)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Where a filter's figures come from: whole hours of rollups, and raw rows for the rest."""
+
+    rollups: ActionFilter | None
+    raw: tuple[ActionFilter, ...]
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = _floor_hour(moment)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def plan(f: ActionFilter) -> _Plan:
+    """Serve the whole hours of the range from rollups and its ragged edges from raw rows.
+
+    Filters on fields that rollups do not keep (user, session, text, durations …) read raw
+    rows for the whole range.
+    """
+    if not RollupStatsRepository.covers(f):
+        return _Plan(None, (f,))
+    start = None if f.since is None else _ceil_hour(f.since)
+    end = None if f.until is None else _floor_hour(f.until)
+    if start is not None and end is not None and start >= end:
+        return _Plan(None, (f,))
+    raw = []
+    if f.since is not None and start is not None and f.since < start:
+        raw.append(replace(f, until=start))
+    if f.until is not None and end is not None and end < f.until:
+        raw.append(replace(f, since=end))
+    return _Plan(replace(f, since=start, until=end), tuple(raw))
+
+
+def _add(histogram: list[int], more: Iterable[int]) -> None:
+    for index, count in enumerate(more):
+        histogram[index] += count
+
+
+@dataclass
+class _BucketSum:
+    total: int = 0
+    failed: int = 0
+    timed: int = 0
+    time_sum: int = 0
+
+    def add(self, row: Any) -> None:
+        self.total += int(row.total)
+        self.failed += int(row.failed)
+        self.timed += int(row.timed)
+        self.time_sum += int(row.time_sum or 0)
+
+
 class StatsService:
     def __init__(
         self, session: AsyncSession, tenant_id: UUID, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self.stats = ActionStatsRepository(session, tenant_id)
+        self.rollups = RollupStatsRepository(session, tenant_id)
         self.clock = clock
 
     async def summary(self, f: ActionFilter) -> ActionStats:
-        rows = await self.stats.breakdown(f)
+        rows: list[Any] = []
+        histogram = [0] * HISTOGRAM_BUCKETS
+        where = plan(f)
+        if where.rollups is not None:
+            rollup_rows, rollup_histogram = await self.rollups.breakdown(where.rollups)
+            rows.extend(rollup_rows)
+            _add(histogram, rollup_histogram)
+        for part in where.raw:
+            rows.extend(await self.stats.breakdown(part))
+            _add(histogram, await self.stats.histogram(part))
         overall = _Tally()
         types: defaultdict[str, _Tally] = defaultdict(_Tally)
         breakdowns: dict[str, Counter[str]] = defaultdict(Counter)
@@ -124,7 +192,6 @@ class StatsService:
             for name in ("action_type", "provider_name", "source", "service", "status"):
                 if (value := getattr(row, name)) is not None:
                     breakdowns[name][value] += row.total
-        percentiles = await self.stats.percentiles(f)
         by_type = _by_count(breakdowns["action_type"])
         return ActionStats(
             total_actions=overall.count,
@@ -137,9 +204,9 @@ class StatsService:
             by_status=_by_count(breakdowns["status"]),
             by_source=_by_count(breakdowns["source"]),
             by_service=_by_count(breakdowns["service"]),
-            p50_execution_time_ms=percentiles[50],
-            p95_execution_time_ms=percentiles[95],
-            p99_execution_time_ms=percentiles[99],
+            p50_execution_time_ms=percentile(histogram, 50),
+            p95_execution_time_ms=percentile(histogram, 95),
+            p99_execution_time_ms=percentile(histogram, 99),
             by_type={name: types[name].type_stats() for name in by_type},
         )
 
@@ -159,8 +226,15 @@ class StatsService:
                 f"the range holds more than {MAX_BUCKETS} {interval} buckets; "
                 "narrow since/until or use a larger interval",
             )
-        rows = await self.stats.buckets(replace(f, since=since, until=until), seconds)
-        found = {int(row.bucket): row for row in rows}
+        ranged = replace(f, since=since, until=until)
+        where = plan(ranged) if seconds >= 3600 else _Plan(None, (ranged,))
+        found: defaultdict[int, _BucketSum] = defaultdict(_BucketSum)
+        if where.rollups is not None:
+            for row in await self.rollups.hours(where.rollups):
+                found[math.floor(row.hour.timestamp() / seconds)].add(row)
+        for part in where.raw:
+            for row in await self.stats.buckets(part, seconds):
+                found[int(row.bucket)].add(row)
         buckets = []
         for index in range(first, last + 1):
             row = found.get(index)
@@ -169,9 +243,7 @@ class StatsService:
                     start=datetime.fromtimestamp(index * seconds, UTC),
                     total=row.total if row else 0,
                     failed=row.failed if row else 0,
-                    average_execution_time_ms=_average(int(row.time_sum or 0), row.timed)
-                    if row
-                    else None,
+                    average_execution_time_ms=_average(row.time_sum, row.timed) if row else None,
                 )
             )
         return Timeseries(interval=interval, since=since, until=until, buckets=buckets)

@@ -10,7 +10,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Depends, Request
@@ -82,9 +82,16 @@ class TenantContext:
     actor: Actor
 
 
+async def _lookup(request: Request, prefix: str) -> Any:
+    # One autocommit query on a connection returned at once: the request holds no connection
+    # or transaction for its authentication while it goes on (a write may wait on the
+    # group-commit writer, which needs a connection of the same pool).
+    async with request.app.state.autocommit_engine.connect() as connection:
+        return await find_api_key_by_prefix(connection, prefix)
+
+
 async def authenticate(
     request: Request,
-    session: SessionDep,
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TenantContext:
@@ -92,7 +99,7 @@ async def authenticate(
     if not presented:
         raise Unauthorized("Missing API key: send it as X-API-Key or Authorization: Bearer")
     prefix = key_prefix(presented)
-    key = await find_api_key_by_prefix(session, prefix) if prefix else None
+    key = await _lookup(request, prefix) if prefix else None
     if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(presented)):
         raise Unauthorized("Invalid API key")
     if key.revoked_at is not None:

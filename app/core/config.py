@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=2)
     redact_keys: str = DEFAULT_REDACT_KEYS
     idempotency_ttl_hours: int = Field(default=24, ge=24)
+    group_commit: bool = True
+    group_commit_max_rows: int = Field(default=5000, ge=1)
     retry_after_seconds: int = Field(default=5, ge=1)
 
     @property

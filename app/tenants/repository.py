@@ -1,17 +1,19 @@
 """SQL for tenants and their API keys."""
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.tenants.models import ApiKey, Tenant
 
 
-async def find_api_key_by_prefix(session: AsyncSession, prefix: str) -> ApiKey | None:
+async def find_api_key_by_prefix(connection: AsyncConnection, prefix: str) -> Row[Any] | None:
     """The key with this prefix, whatever its tenant: authentication starts here."""
-    return await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    query = select(*ApiKey.__table__.columns).where(ApiKey.prefix == prefix)
+    return (await connection.execute(query)).one_or_none()
 
 
 class TenantRepository:

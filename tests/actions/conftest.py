@@ -8,8 +8,9 @@ from uuid import UUID
 import httpx
 import pytest
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.actions import rollups
 from app.actions.models import ActionLog
 from tests.conftest import TenantHandle
 
@@ -64,14 +65,22 @@ def detail_text(response: httpx.Response) -> str:
 
 
 async def move_in_time(engine: AsyncEngine, times: dict[str, datetime]) -> None:
-    """Set `created_at` of actions directly in the database (the API always stamps now)."""
-    async with engine.begin() as connection:
+    """Set `created_at` of actions directly in the database (the API always stamps now).
+
+    The rollups of the tenants touched are rebuilt, as after any direct change to the rows.
+    """
+    async with AsyncSession(engine) as session, session.begin():
+        tenants = set()
         for action_id, created_at in times.items():
-            await connection.execute(
+            tenant_id = await session.scalar(
                 update(ActionLog)
                 .where(ActionLog.id == UUID(action_id))
                 .values(created_at=created_at)
+                .returning(ActionLog.tenant_id)
             )
+            tenants.add(tenant_id)
+        for tenant_id in tenants:
+            await rollups.rebuild(session, tenant_id)
 
 
 def parse_time(value: str) -> datetime:

@@ -1,0 +1,91 @@
+"""Group commit: the actions of concurrent requests share one transaction and one commit.
+
+On PostgreSQL every commit waits for its WAL flush (fsync), so one request per commit caps
+ingest at the disk's flush rate. Requests hand their rows to the worker process's writer and
+wait; the writer inserts everything that has queued up (with its rollups) in one transaction,
+commits, and only then releases the requests, which answer 201. While a commit is in flight
+the next group gathers, so groups grow with the load.
+
+A failed group is retried one request at a time, so a row that the database refuses fails
+its own request only. Nothing is acknowledged before its commit, so a crash loses only
+requests that never got their 201.
+"""
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.actions.repository import insert_actions
+from app.core.errors import DATABASE_UNAVAILABLE
+
+
+@dataclass
+class _Pending:
+    rows: list[dict[str, Any]]
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark the outcome of an abandoned write as seen."""
+    if not future.cancelled():
+        future.exception()
+
+
+class GroupCommitWriter:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_rows: int) -> None:
+        self.sessionmaker = sessionmaker
+        self.max_rows = max_rows
+        self._queue: deque[_Pending] = deque()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Return once `rows` are committed; raise what the database raised otherwise."""
+        pending = _Pending(rows)
+        self._queue.append(pending)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        try:
+            # shielded: a client that goes away does not pull its rows out of a group
+            await asyncio.shield(pending.done)
+        except asyncio.CancelledError:
+            pending.done.add_done_callback(_retrieve)
+            raise
+
+    async def close(self) -> None:
+        """Wait for the groups in flight (at shutdown)."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    def _next_group(self) -> list[_Pending]:
+        group, size = [], 0
+        while self._queue and (not group or size + len(self._queue[0].rows) <= self.max_rows):
+            pending = self._queue.popleft()
+            group.append(pending)
+            size += len(pending.rows)
+        return group
+
+    async def _flush(self) -> None:
+        while self._queue:
+            await self._commit(self._next_group())
+
+    async def _commit(self, group: list[_Pending]) -> None:
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await insert_actions(session, [row for p in group for row in p.rows])
+        except Exception as exc:
+            if len(group) > 1 and not isinstance(exc, DATABASE_UNAVAILABLE):
+                for pending in group:
+                    await self._commit([pending])
+                return
+            for pending in group:
+                if not pending.done.done():
+                    pending.done.set_exception(exc)
+            return
+        for pending in group:
+            if not pending.done.done():
+                pending.done.set_result(None)

@@ -1,0 +1,287 @@
+"""Rollups and group commit: the fast paths give exactly what the raw rows give.
+
+Statistics read hourly rollups kept in step with every write; these tests compare them with
+a rebuild from the rows and with aggregates computed here, after inserts, changes of running
+actions and purges, with ragged time ranges, and under concurrent writers.
+"""
+
+import asyncio
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.actions import rollups
+from app.actions.models import ActionLog, action_rollups
+from app.actions.retention import purge_tenant
+from app.core.auth import Actor
+from app.core.db import new_id, utcnow
+from tests.actions.conftest import ACTIONS, STATS, RecordMany, list_all, move_in_time
+from tests.actions.test_action_stats import FAILED, expected_stats, get
+from tests.conftest import TenantHandle
+
+TYPES = ["crm_create", "s3_export", "job_execution"]
+STATUSES = ["success", "success", "failure", "timeout", "warning", "pending", "in_progress"]
+
+
+def random_items(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    items = []
+    for _ in range(n):
+        item: dict[str, Any] = {
+            "action_type": rng.choice(TYPES),
+            "status": rng.choice(STATUSES),
+            "provider_name": rng.choice([None, "hubspot", "s3"]),
+            "service": rng.choice([None, "Crm", "Export"]),
+            "source": rng.choice([None, "api", "scheduled_job"]),
+        }
+        if item["status"] not in ("pending", "in_progress") and rng.random() < 0.8:
+            item["execution_time_ms"] = int(rng.lognormvariate(5, 1.5))
+        items.append(item)
+    return items
+
+
+async def rollup_rows(
+    engine: AsyncEngine, tenant_id: str
+) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """The tenant's rollups, without rows that count nothing."""
+    c = action_rollups.c
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(select(action_rollups).where(c.tenant_id == UUID(tenant_id)))
+        ).all()
+    found = {}
+    for row in rows:
+        key, counters = (
+            tuple(row[: len(rollups.KEY_COLUMNS)]),
+            tuple(row[len(rollups.KEY_COLUMNS) :]),
+        )
+        if any(counters):
+            found[key] = counters
+    return found
+
+
+async def assert_rollups_match_rebuild(engine: AsyncEngine, tenant_id: str) -> None:
+    kept = await rollup_rows(engine, tenant_id)
+    async with AsyncSession(engine) as session, session.begin():
+        await rollups.rebuild(session, UUID(tenant_id))
+    assert kept == await rollup_rows(engine, tenant_id)
+    assert kept, "the tenant has rollups"
+
+
+class TestRollupsStayExact:
+    async def test_after_inserts_changes_and_purges(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        record_many: RecordMany,
+        engine: AsyncEngine,
+    ) -> None:
+        rng = random.Random(11)
+        old = await record_many(tenant, random_items(rng, 60))
+        now = utcnow()
+        await move_in_time(
+            engine, {row["id"]: now - timedelta(days=3, minutes=7 * i) for i, row in enumerate(old)}
+        )
+        for item in random_items(rng, 20):
+            response = await client.post(ACTIONS, json=item, headers=tenant.headers)
+            assert response.status_code == 201
+        await record_many(tenant, random_items(rng, 40))
+        running = await list_all(client, tenant, status=["pending", "in_progress"])
+        assert running
+        for i, row in enumerate(running):
+            change: dict[str, Any] = {"status": ["success", "failure", "timeout", "retry"][i % 4]}
+            if i % 3 == 0:
+                change["execution_time_ms"] = 10 * i + 1
+            response = await client.patch(
+                f"{ACTIONS}/{row['id']}", json=change, headers=tenant.headers
+            )
+            assert response.status_code == 200, response.text
+        await assert_rollups_match_rebuild(engine, tenant.id)
+
+        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        cutoff = now - timedelta(days=3, minutes=200)
+        purged = await purge_tenant(sessionmaker, UUID(tenant.id), cutoff, Actor("test"))
+        assert purged.deleted == sum(1 for i in range(60) if 7 * i > 200)
+        await assert_rollups_match_rebuild(engine, tenant.id)
+
+        remaining = await list_all(client, tenant)
+        stats = await get(client, tenant, "")
+        assert stats["total_actions"] == len(remaining) == 120 - purged.deleted
+        audits = await client.get(
+            "/api/v1/logs/audits", params={"action": "purge"}, headers=tenant.headers
+        )
+        assert audits.json()[0]["metadata"]["deleted"] == purged.deleted
+
+
+class TestStatsFromRollupsEqualRawAggregates:
+    @pytest.fixture
+    async def spread(
+        self, tenant: TenantHandle, record_many: RecordMany, engine: AsyncEngine
+    ) -> tuple[list[dict[str, Any]], list[datetime]]:
+        """120 actions spread over 10 hours two days ago, at ragged minutes."""
+        rng = random.Random(5)
+        items = random_items(rng, 120)
+        stored = await record_many(tenant, items)
+        base = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+        times = [
+            base + timedelta(minutes=rng.randrange(0, 600), seconds=rng.random()) for _ in items
+        ]
+        await move_in_time(engine, {row["id"]: t for row, t in zip(stored, times, strict=True)})
+        return items, times
+
+    @pytest.mark.parametrize(
+        ("start", "end"),
+        [
+            (None, None),
+            (0, 600),  # whole hours
+            (17, 433),  # ragged at both ends
+            (60, 187),
+            (75, 95),  # inside one hour
+            (None, 301),
+            (299, None),
+        ],
+    )
+    async def test_summary(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        spread: tuple[list[dict[str, Any]], list[datetime]],
+        start: int | None,
+        end: int | None,
+    ) -> None:
+        items, times = spread
+        base = min(times).replace(minute=0, second=0, microsecond=0)
+        since = base + timedelta(minutes=start) if start is not None else None
+        until = base + timedelta(minutes=end) if end is not None else None
+        chosen = [
+            item
+            for item, t in zip(items, times, strict=True)
+            if (since is None or t >= since) and (until is None or t < until)
+        ]
+        params = {
+            **({"since": since.isoformat()} if since else {}),
+            **({"until": until.isoformat()} if until else {}),
+        }
+        assert await get(client, tenant, "", **params) == expected_stats(chosen)
+        typed = {"action_type": ["crm_create"], "status": ["failure", "timeout"], **params}
+        subset = [i for i in chosen if i["action_type"] == "crm_create" and i["status"] in FAILED]
+        assert await get(client, tenant, "", **typed) == expected_stats(subset)
+
+    @pytest.mark.parametrize("interval", ["hour", "day"])
+    async def test_timeseries(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        spread: tuple[list[dict[str, Any]], list[datetime]],
+        interval: str,
+    ) -> None:
+        items, times = spread
+        since = min(times) + timedelta(minutes=13)
+        until = max(times) - timedelta(minutes=29)
+        width = 3600 if interval == "hour" else 86400
+        total: Counter[int] = Counter()
+        failed: Counter[int] = Counter()
+        for item, t in zip(items, times, strict=True):
+            if since <= t < until:
+                total[int(t.timestamp() // width)] += 1
+                failed[int(t.timestamp() // width)] += item["status"] in FAILED
+        series = await get(
+            client, tenant, "/timeseries", interval=interval,
+            since=since.isoformat(), until=until.isoformat(),
+        )  # fmt: skip
+        for bucket in series["buckets"]:
+            index = int(datetime.fromisoformat(bucket["start"]).timestamp() // width)
+            assert (bucket["total"], bucket["failed"]) == (total[index], failed[index])
+        assert sum(b["total"] for b in series["buckets"]) == sum(total.values())
+
+
+class TestGroupCommit:
+    @pytest.fixture(autouse=True)
+    def _postgresql_only(self, app: Any, backend: str) -> None:
+        if app.state.writer is None:
+            assert backend == "sqlite", "PostgreSQL writes go through the group-commit writer"
+            pytest.skip("SQLite writes commit one request at a time")
+
+    async def test_concurrent_posts_lose_and_duplicate_nothing(
+        self, client: httpx.AsyncClient, tenant: TenantHandle, engine: AsyncEngine
+    ) -> None:
+        async def post(n: int) -> str:
+            body = {"action_type": "bulk", "user_id": f"u{n}", "execution_time_ms": n}
+            response = await client.post(ACTIONS, json=body, headers=tenant.headers)
+            assert response.status_code == 201, response.text
+            return str(response.json()["id"])
+
+        async def client_loop(first: int) -> list[str]:
+            return [await post(n) for n in range(first, first + 10)]
+
+        ids = [
+            i
+            for chunk in await asyncio.gather(*(client_loop(k * 10) for k in range(30)))
+            for i in chunk
+        ]
+        assert len(ids) == len(set(ids)) == 300
+        async with engine.connect() as connection:
+            stored = (
+                await connection.execute(
+                    select(ActionLog.id, ActionLog.user_id).where(
+                        ActionLog.tenant_id == UUID(tenant.id)
+                    )
+                )
+            ).all()
+        assert sorted(str(r.id) for r in stored) == sorted(ids)
+        assert sorted(r.user_id for r in stored) == sorted(f"u{n}" for n in range(300))
+        stats = (await client.get(STATS, headers=tenant.headers)).json()
+        assert stats["total_actions"] == 300
+        assert stats["average_execution_time_ms"] == round(sum(range(300)) / 300, 2)
+        await assert_rollups_match_rebuild(engine, tenant.id)
+
+    async def test_a_refused_row_fails_only_its_own_write(
+        self, app: Any, tenant: TenantHandle, engine: AsyncEngine
+    ) -> None:
+        def row(tenant_id: UUID) -> dict[str, Any]:
+            now = utcnow()
+            return {
+                "id": new_id(), "tenant_id": tenant_id, "action_type": "isolated",
+                "status": "success", "request_payload": {}, "metadata_": {}, "steps": [],
+                "created_at": now, "updated_at": now,
+            }  # fmt: skip
+
+        good = [row(UUID(tenant.id)) for _ in range(5)]
+        orphan = row(uuid4())  # no such tenant: the foreign key refuses it
+        writes = [app.state.writer.write([r]) for r in good] + [app.state.writer.write([orphan])]
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        assert results[:5] == [None] * 5
+        assert isinstance(results[5], Exception)
+        async with engine.connect() as connection:
+            stored = (
+                (
+                    await connection.execute(
+                        select(ActionLog.id).where(ActionLog.action_type == "isolated")
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert sorted(stored) == sorted(r["id"] for r in good)
+
+
+def test_histogram_percentiles_are_exact_below_ten_ms() -> None:
+    histogram = [0] * len(rollups.HISTOGRAM_COLUMNS)
+    for value in [0, 1, 1, 2, 9, 9, 9]:
+        histogram[rollups.latency_bucket(value)] += 1
+    assert [rollups.percentile(histogram, p) for p in (1, 50, 99)] == [0, 2, 9]
+    assert rollups.percentile([0] * len(histogram), 50) is None
+
+
+def test_histogram_buckets_cover_every_duration() -> None:
+    assert rollups.latency_bucket(0) == 0
+    assert rollups.latency_bucket(2**31 - 1) == len(rollups.BOUNDS)
+    edges = [rollups.latency_bucket(b) for b in rollups.BOUNDS]
+    assert edges == list(range(1, len(rollups.BOUNDS) + 1))
+    _ = datetime.now(UTC)
