@@ -1,4 +1,4 @@
-"""Action rollups: per tenant, hour and dimensions, counts, timing sums and a latency histogram.
+"""Action rollups: per tenant, hour or day, and dimensions: counts, timing sums, a histogram.
 
 Revision ID: 0002
 Revises: 0001
@@ -23,7 +23,8 @@ def upgrade() -> None:
     op.create_table(
         "action_rollups",
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
-        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("period", sa.Integer(), nullable=False),
+        sa.Column("start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("action_type", sa.String(100), nullable=False),
         sa.Column("provider_name", sa.String(100), nullable=False),
         sa.Column("service", sa.String(100), nullable=False),
@@ -44,7 +45,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint(
             "tenant_id",
-            "hour",
+            "period",
+            "start",
             "action_type",
             "provider_name",
             "service",

@@ -64,7 +64,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     return request.app.state.sessionmaker  # type: ignore[no-any-return]
 
 
@@ -73,7 +73,7 @@ SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessio
 _REPEAT = "Repeat the parameter to match any of several values"
 
 
-def action_filter(
+async def action_filter(
     action_type: Annotated[
         list[Annotated[str, fits("action_type")]] | None, Query(description=_REPEAT)
     ] = None,

@@ -77,15 +77,17 @@ class IdempotencyKey(Base):
 HISTOGRAM_BUCKETS = 71
 ROLLUP_DIMENSIONS = ("action_type", "provider_name", "service", "source", "status")
 
-# Actions pre-aggregated per tenant, hour and dimension values, kept in step with the rows in
-# the same transactions; statistics read these instead of scanning raw rows. NULL dimensions
-# are stored as '' so that the primary key (and ON CONFLICT) can match them. h00..h70 count the
-# timed actions per latency bucket (app/actions/rollups.py) for percentiles.
+# Actions pre-aggregated per tenant, period (an hour or a day, in seconds) starting at `start`,
+# and dimension values, kept in step with the rows in the same transactions; statistics read
+# these instead of scanning raw rows. NULL dimensions are stored as '' so that the primary key
+# (and ON CONFLICT) can match them. h00..h70 count the timed actions per latency bucket
+# (app/actions/rollups.py) for percentiles.
 action_rollups = Table(
     "action_rollups",
     Base.metadata,
     Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
-    Column("hour", UTCDateTime, primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("start", UTCDateTime, primary_key=True),
     Column("action_type", String(100), primary_key=True),
     Column("provider_name", String(100), primary_key=True),
     Column("service", String(100), primary_key=True),

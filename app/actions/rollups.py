@@ -1,10 +1,11 @@
-"""Rollups: hourly aggregates of action logs that statistics read instead of raw rows.
+"""Rollups: hourly and daily aggregates of action logs that statistics read instead of rows.
 
 Every write keeps them exact in its own transaction: an insert adds its rows' counts, a change
 of a running action subtracts its old contribution and adds the new one, a purge subtracts
-what it deletes. Each rollup row holds, for one tenant, hour and combination of type, provider,
-service, source and status: the count, the number of timed actions, the sum of their
-`execution_time_ms`, and a latency histogram.
+what it deletes. Each rollup row holds, for one tenant, period (an hour or a day, UTC) and
+combination of type, provider, service, source and status: the count, the number of timed
+actions, the sum of their `execution_time_ms`, and a latency histogram. Days keep long ranges
+cheap (30 days: 30 rows per combination); hours serve the edges of ranges and hourly series.
 
 The histogram has 71 buckets: one per millisecond below 10 ms, then ten per decade (10, 13,
 16, 20, 25, 32, 40, 50, 63, 80, 100, …: each about 1.26 times the last) up to 10^7 ms, and one
@@ -18,6 +19,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -36,7 +38,9 @@ BOUNDS: tuple[int, ...] = (
 HISTOGRAM_COLUMNS = tuple(f"h{i:02d}" for i in range(HISTOGRAM_BUCKETS))
 assert len(BOUNDS) + 1 == HISTOGRAM_BUCKETS
 COUNTERS = ("total", "timed", "time_sum", *HISTOGRAM_COLUMNS)
-KEY_COLUMNS = ("tenant_id", "hour", *ROLLUP_DIMENSIONS)
+HOUR, DAY = 3600, 86400
+PERIODS = (HOUR, DAY)
+KEY_COLUMNS = ("tenant_id", "period", "start", *ROLLUP_DIMENSIONS)
 
 
 def latency_bucket(ms: int) -> int:
@@ -73,7 +77,10 @@ def percentile(histogram: Sequence[int], p: int) -> int | None:
     return None
 
 
-def hour_of(moment: datetime) -> datetime:
+def period_start(moment: datetime, period: int) -> datetime:
+    """The start of the UTC hour or day holding `moment`."""
+    if period == DAY:
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
@@ -104,15 +111,18 @@ def contribution(action: Any) -> dict[str, Any]:
 RollupContribution = dict[str, Any]
 
 
-def rollup_key(row: Any) -> RollupKey:
-    """The rollup row that an action (a mapping or an object) counts in."""
+def rollup_keys(row: Any) -> list[RollupKey]:
+    """The rollup rows (one per period) that an action (a mapping or an object) counts in."""
     get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
-    return (
-        get("tenant_id"),
-        hour_of(get("created_at")),
+    dimensions = (
         *(get(name) or "" for name in ("action_type", "provider_name", "service", "source")),
         get("status"),
     )
+    created_at = get("created_at")
+    return [
+        (get("tenant_id"), period, period_start(created_at, period), *dimensions)
+        for period in PERIODS
+    ]
 
 
 def deltas(changes: Iterable[tuple[Any, int]]) -> dict[RollupKey, Delta]:
@@ -120,31 +130,35 @@ def deltas(changes: Iterable[tuple[Any, int]]) -> dict[RollupKey, Delta]:
     result: dict[RollupKey, Delta] = {}
     for row, sign in changes:
         get = row.get if isinstance(row, dict) else lambda name, r=row: getattr(r, name)
-        result.setdefault(rollup_key(row), Delta()).add(get("execution_time_ms"), sign)
+        for key in rollup_keys(row):
+            result.setdefault(key, Delta()).add(get("execution_time_ms"), sign)
     return result
 
 
-def upsert_statement(
-    dialect: str, changes: dict[RollupKey, Delta]
-) -> tuple[Any, list[dict[str, Any]]]:
-    """INSERT … ON CONFLICT DO UPDATE adding `changes`, rows in key order (no deadlocks).
-
-    Concurrent transactions lock rollup rows in the same order, so they queue, never deadlock.
-    """
+@cache
+def upsert_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE that adds its rows' counters (built once per dialect)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(action_rollups)
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={name: action_rollups.c[name] + statement.excluded[name] for name in COUNTERS},
     )
+
+
+def upsert_rows(changes: dict[RollupKey, Delta]) -> list[dict[str, Any]]:
+    """The rows of an upsert, in key order.
+
+    Concurrent transactions lock rollup rows in the same order, so they queue, never deadlock.
+    """
     rows = []
-    for key in sorted(changes, key=lambda k: (str(k[0]), k[1], *k[2:])):
+    for key in sorted(changes, key=lambda k: (str(k[0]), *k[1:])):
         delta = changes[key]
         row = dict(zip(KEY_COLUMNS, key, strict=True))
         row.update(total=delta.total, timed=delta.timed, time_sum=delta.time_sum)
         row.update(zip(HISTOGRAM_COLUMNS, delta.histogram, strict=True))
         rows.append(row)
-    return statement, rows
+    return rows
 
 
 async def apply(session: AsyncSession, changes: dict[RollupKey, Delta]) -> None:
@@ -152,26 +166,33 @@ async def apply(session: AsyncSession, changes: dict[RollupKey, Delta]) -> None:
     changes = {k: d for k, d in changes.items() if d.total or d.time_sum or any(d.histogram)}
     if not changes:
         return
-    statement, rows = upsert_statement(session.get_bind().dialect.name, changes)
-    await session.execute(statement, rows)
+    statement = upsert_statement(session.get_bind().dialect.name)
+    await session.execute(statement, upsert_rows(changes))
 
 
-def _hour_sql(dialect: str, column: Any) -> ColumnElement[Any]:
-    """The UTC hour of a timestamp column, in the form the rollups store it."""
+def _start_sql(dialect: str, column: Any, period: int) -> ColumnElement[Any]:
+    """The start of the UTC hour or day of a timestamp column, as the rollups store it."""
     if dialect == "postgresql":
-        return func.timezone("UTC", func.date_trunc("hour", func.timezone("UTC", column)))
-    return func.strftime("%Y-%m-%d %H:00:00.000000", column)
+        unit = "day" if period == DAY else "hour"
+        return func.timezone("UTC", func.date_trunc(unit, func.timezone("UTC", column)))
+    pattern = "%Y-%m-%d 00:00:00.000000" if period == DAY else "%Y-%m-%d %H:00:00.000000"
+    return func.strftime(pattern, column)
 
 
 async def rebuild(session: AsyncSession, tenant_id: UUID) -> None:
     """Recompute a tenant's rollups from its rows (after a bulk load or direct SQL changes)."""
-    dialect = session.get_bind().dialect.name
-    a = ActionLog.__table__.c
     await session.execute(delete(action_rollups).where(action_rollups.c.tenant_id == tenant_id))
+    for period in PERIODS:
+        await session.execute(_rebuild_statement(session, tenant_id, period))
+
+
+def _rebuild_statement(session: AsyncSession, tenant_id: UUID, period: int) -> Any:
+    a = ActionLog.__table__.c
     rows = (
         select(
             a.tenant_id,
-            _hour_sql(dialect, a.created_at).label("hour"),
+            literal(period).label("period"),
+            _start_sql(session.get_bind().dialect.name, a.created_at, period).label("start"),
             *(func.coalesce(a[name], "").label(name) for name in ROLLUP_DIMENSIONS[:-1]),
             a.status,
             a.execution_time_ms.label("ms"),
@@ -192,6 +213,4 @@ async def rebuild(session: AsyncSession, tenant_id: UUID) -> None:
             for i in range(HISTOGRAM_BUCKETS)
         ),
     ).group_by(*keys)
-    await session.execute(
-        insert(action_rollups).from_select(list(KEY_COLUMNS + COUNTERS), aggregate)
-    )
+    return insert(action_rollups).from_select(list(KEY_COLUMNS + COUNTERS), aggregate)

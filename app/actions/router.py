@@ -7,9 +7,8 @@ Every route is scoped to the tenant of the API key: `write` records and changes 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Query, Request, Response, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
@@ -48,6 +47,7 @@ from app.core.errors import (
     error_responses,
 )
 from app.core.pagination import Order, set_next_page
+from app.core.responses import RowsResponse
 
 
 class ActionRoute(APIRoute):
@@ -75,11 +75,6 @@ class ActionRoute(APIRoute):
         return handle
 
 
-class OrjsonResponse(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
 router = APIRouter(
     prefix="/api/v1/logs",
     tags=["actions"],
@@ -91,7 +86,7 @@ WRITE_ERRORS = error_responses(Conflict, PayloadTooLarge, Unprocessable)
 
 def _respond(written: Written) -> Response:
     headers = {"Idempotent-Replayed": "true"} if written.replayed else None
-    return OrjsonResponse(written.body, status_code=written.status_code, headers=headers)
+    return RowsResponse(written.body, status_code=written.status_code, headers=headers)
 
 
 @router.post(
@@ -125,7 +120,6 @@ async def record_actions(
 @router.get("/actions", response_model=list[ActionSummary], responses=error_responses(BadRequest))
 async def list_actions(
     request: Request,
-    response: Response,
     service: ReadActions,
     filters: Filters,
     skip: Annotated[
@@ -136,13 +130,14 @@ async def list_actions(
         str | None, Query(max_length=512, description="X-Next-Cursor of the previous page")
     ] = None,
     order: Order = "desc",
-) -> list[ActionSummary]:
+) -> Response:
     """List actions, newest first; the next page's cursor is in X-Next-Cursor and Link."""
     page, next_cursor = await service.page(
         filters, limit=limit, order=order, cursor=cursor, skip=skip
     )
+    response = RowsResponse(page)
     set_next_page(request, response, next_cursor)
-    return page
+    return response
 
 
 @router.get("/actions/failed/recent", response_model=list[ActionSummary])
@@ -150,9 +145,9 @@ async def recent_failures(
     service: ReadActions,
     minutes: Annotated[int, Query(ge=1, le=1440)] = 60,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> list[ActionSummary]:
+) -> Response:
     """Failures and timeouts of the last `minutes`, newest first."""
-    return await service.recent_failures(minutes, limit)
+    return RowsResponse(await service.recent_failures(minutes, limit))
 
 
 @router.get(

@@ -23,7 +23,6 @@ from app.actions.schemas import (
     MAX_STEPS,
     ActionCreate,
     ActionRead,
-    ActionSummary,
     ActionUpdate,
     BatchCreated,
     StepCreate,
@@ -249,8 +248,8 @@ class ActionService:
 
     async def page(
         self, f: ActionFilter, *, limit: int, order: Order, cursor: str | None, skip: int
-    ) -> tuple[list[ActionSummary], Cursor | None]:
-        """A page and the cursor of the next one (None on the last page).
+    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+        """A page of summaries (ActionSummary's fields) and the next page's cursor (or None).
 
         With a cursor, `skip` is ignored: the cursor alone says where the page starts.
         """
@@ -260,9 +259,9 @@ class ActionService:
         )
         page = rows[:limit]
         next_cursor = Cursor.of(page[-1]) if len(rows) > limit else None
-        return [ActionSummary.model_validate(row) for row in page], next_cursor
+        return [row._asdict() for row in page], next_cursor
 
-    async def recent_failures(self, minutes: int, limit: int) -> list[ActionSummary]:
+    async def recent_failures(self, minutes: int, limit: int) -> list[dict[str, Any]]:
+        """Summaries of the failures of the last `minutes`, newest first."""
         since = self.clock() - timedelta(minutes=minutes)
-        rows = await self.actions.recent_failures(since, limit)
-        return [ActionSummary.model_validate(row) for row in rows]
+        return [row._asdict() for row in await self.actions.recent_failures(since, limit)]

@@ -1,7 +1,7 @@
 """Statistics SQL over one tenant's actions: every figure is aggregated by the database.
 
-`ActionStatsRepository` reads raw rows; `RollupStatsRepository` reads the hourly rollups
-(app/actions/rollups.py) that stand for them, so statistics over long ranges never scan rows.
+`ActionStatsRepository` reads raw rows; `RollupStatsRepository` reads the hourly and daily
+rollups (app/actions/rollups.py) that stand for them, so long ranges never scan rows.
 Percentiles of `execution_time_ms` come from a latency histogram either way.
 
 Time buckets are whole multiples of the interval since the Unix epoch, so their boundaries are
@@ -166,10 +166,10 @@ BREAKDOWN = (R.action_type, R.provider_name, R.service, R.source, R.status)
 
 
 class RollupStatsRepository:
-    """The same figures as ActionStatsRepository, read from whole hours of rollups.
+    """The same figures as ActionStatsRepository, read from whole hours or days of rollups.
 
     A filter is served here only when it uses rollup dimensions alone (`covers`); the range
-    given to these methods must start and end on whole hours (None: unbounded).
+    given to these methods must start and end on whole periods (None: unbounded).
     """
 
     def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
@@ -183,8 +183,11 @@ class RollupStatsRepository:
             or f.min_duration_ms is not None or f.max_duration_ms is not None
         )  # fmt: skip
 
-    def _where(self, f: ActionFilter) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = [R.tenant_id == self.tenant_id]
+    def _where(self, f: ActionFilter, period: int) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [
+            R.tenant_id == self.tenant_id,
+            R.period == period,
+        ]
         for column, values in (
             (R.action_type, f.action_types),
             (R.status, f.statuses),
@@ -197,12 +200,12 @@ class RollupStatsRepository:
         if f.source is not None:
             conditions.append(R.source == f.source)
         if f.since is not None:
-            conditions.append(R.hour >= f.since)
+            conditions.append(R.start >= f.since)
         if f.until is not None:
-            conditions.append(R.hour < f.until)
+            conditions.append(R.start < f.until)
         return conditions
 
-    async def breakdown(self, f: ActionFilter) -> tuple[list[Any], list[int]]:
+    async def breakdown(self, f: ActionFilter, period: int) -> tuple[list[Any], list[int]]:
         """Rows shaped as ActionStatsRepository.breakdown's, and the summed histogram."""
         query = (
             select(
@@ -212,7 +215,7 @@ class RollupStatsRepository:
                 func.sum(R.time_sum).label("time_sum"),
                 *(func.sum(R[name]) for name in HISTOGRAM_COLUMNS),
             )
-            .where(*self._where(f))
+            .where(*self._where(f, period))
             .group_by(*BREAKDOWN)
         )
         rows, histogram = [], [0] * HISTOGRAM_BUCKETS
@@ -225,18 +228,18 @@ class RollupStatsRepository:
                 histogram[index] += int(count)
         return rows, histogram
 
-    async def hours(self, f: ActionFilter) -> Sequence[Any]:
-        """Per hour: total, failed, timing count and sum."""
+    async def periods(self, f: ActionFilter, period: int) -> Sequence[Any]:
+        """Per hour or day: its start, total, failed, timing count and sum."""
         failed = func.sum(case((R.status.in_(FAILED), R.total), else_=0))
         query = (
             select(
-                R.hour,
+                R.start,
                 func.sum(R.total).label("total"),
                 failed.label("failed"),
                 func.sum(R.timed).label("timed"),
                 func.sum(R.time_sum).label("time_sum"),
             )
-            .where(*self._where(f))
-            .group_by(R.hour)
+            .where(*self._where(f, period))
+            .group_by(R.start)
         )
         return (await self.session.execute(query)).all()

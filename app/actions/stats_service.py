@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.actions.filters import ActionFilter
 from app.actions.models import HISTOGRAM_BUCKETS
 from app.actions.payloads import invalid
-from app.actions.rollups import percentile
+from app.actions.rollups import DAY, HOUR, percentile
 from app.actions.stats import ActionStatsRepository, RollupStatsRepository
 from app.actions.stats_schemas import (
     ActionStats,
@@ -108,41 +108,47 @@ class _Pattern:
         self.example_id = max(self.example_id, row.example_id)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Where a filter's figures come from: whole hours of rollups, and raw rows for the rest."""
-
-    rollups: ActionFilter | None
-    raw: tuple[ActionFilter, ...]
+Part = tuple[int | None, ActionFilter]  # (rollup period in seconds, or None for raw rows)
 
 
-def _floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+def _floor(moment: datetime, period: int) -> datetime:
+    return datetime.fromtimestamp(moment.timestamp() // period * period, UTC)
 
 
-def _ceil_hour(moment: datetime) -> datetime:
-    floor = _floor_hour(moment)
-    return floor if floor == moment else floor + timedelta(hours=1)
+def _ceil(moment: datetime, period: int) -> datetime:
+    floor = _floor(moment, period)
+    return floor if floor == moment else floor + timedelta(seconds=period)
 
 
-def plan(f: ActionFilter) -> _Plan:
-    """Serve the whole hours of the range from rollups and its ragged edges from raw rows.
+def plan(f: ActionFilter, periods: tuple[int, ...] = (DAY, HOUR)) -> list[Part]:
+    """Split a filter's range into whole days, then whole hours of rollups, then raw edges.
 
-    Filters on fields that rollups do not keep (user, session, text, durations …) read raw
-    rows for the whole range.
+    A range of 30 days and some minutes reads about 30 daily rollups per combination, up to 46
+    hourly ones at its ends, and raw rows only for the minutes before its first whole hour and
+    after its last. Filters on fields that rollups do not keep (user, session, text, duration
+    …) read raw rows for the whole range.
     """
     if not RollupStatsRepository.covers(f):
-        return _Plan(None, (f,))
-    start = None if f.since is None else _ceil_hour(f.since)
-    end = None if f.until is None else _floor_hour(f.until)
+        return [(None, f)]
+    return _split(f, f.since, f.until, periods)
+
+
+def _split(
+    f: ActionFilter, since: datetime | None, until: datetime | None, periods: tuple[int, ...]
+) -> list[Part]:
+    if not periods:
+        return [(None, replace(f, since=since, until=until))]
+    period, finer = periods[0], periods[1:]
+    start = None if since is None else _ceil(since, period)
+    end = None if until is None else _floor(until, period)
     if start is not None and end is not None and start >= end:
-        return _Plan(None, (f,))
-    raw = []
-    if f.since is not None and start is not None and f.since < start:
-        raw.append(replace(f, until=start))
-    if f.until is not None and end is not None and end < f.until:
-        raw.append(replace(f, since=end))
-    return _Plan(replace(f, since=start, until=end), tuple(raw))
+        return _split(f, since, until, finer)
+    parts: list[Part] = [(period, replace(f, since=start, until=end))]
+    if since is not None and start is not None and since < start:
+        parts += _split(f, since, start, finer)
+    if until is not None and end is not None and end < until:
+        parts += _split(f, end, until, finer)
+    return parts
 
 
 def _add(histogram: list[int], more: Iterable[int]) -> None:
@@ -175,14 +181,14 @@ class StatsService:
     async def summary(self, f: ActionFilter) -> ActionStats:
         rows: list[Any] = []
         histogram = [0] * HISTOGRAM_BUCKETS
-        where = plan(f)
-        if where.rollups is not None:
-            rollup_rows, rollup_histogram = await self.rollups.breakdown(where.rollups)
-            rows.extend(rollup_rows)
-            _add(histogram, rollup_histogram)
-        for part in where.raw:
-            rows.extend(await self.stats.breakdown(part))
-            _add(histogram, await self.stats.histogram(part))
+        for period, part in plan(f):
+            if period is None:
+                rows.extend(await self.stats.breakdown(part))
+                _add(histogram, await self.stats.histogram(part))
+            else:
+                rollup_rows, rollup_histogram = await self.rollups.breakdown(part, period)
+                rows.extend(rollup_rows)
+                _add(histogram, rollup_histogram)
         overall = _Tally()
         types: defaultdict[str, _Tally] = defaultdict(_Tally)
         breakdowns: dict[str, Counter[str]] = defaultdict(Counter)
@@ -227,14 +233,15 @@ class StatsService:
                 "narrow since/until or use a larger interval",
             )
         ranged = replace(f, since=since, until=until)
-        where = plan(ranged) if seconds >= 3600 else _Plan(None, (ranged,))
+        periods = tuple(p for p in (DAY, HOUR) if p <= seconds)
         found: defaultdict[int, _BucketSum] = defaultdict(_BucketSum)
-        if where.rollups is not None:
-            for row in await self.rollups.hours(where.rollups):
-                found[math.floor(row.hour.timestamp() / seconds)].add(row)
-        for part in where.raw:
-            for row in await self.stats.buckets(part, seconds):
-                found[int(row.bucket)].add(row)
+        for period, part in plan(ranged, periods) if periods else [(None, ranged)]:
+            if period is None:
+                for row in await self.stats.buckets(part, seconds):
+                    found[int(row.bucket)].add(row)
+            else:
+                for row in await self.rollups.periods(part, period):
+                    found[math.floor(row.start.timestamp() / seconds)].add(row)
         buckets = []
         for index in range(first, last + 1):
             row = found.get(index)

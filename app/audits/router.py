@@ -37,7 +37,7 @@ router = APIRouter(
 )
 
 
-def get_audit_service(
+async def get_audit_service(
     session: SessionDep, redactor: RedactorDep, settings: SettingsDep
 ) -> AuditService:
     return AuditService(session, redactor, settings.max_json_depth)

@@ -25,8 +25,8 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout: float = Field(default=10.0, gt=0)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

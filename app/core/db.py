@@ -96,7 +96,6 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,
     )
 
 

@@ -8,11 +8,11 @@ from app.core.config import Settings
 from app.core.redact import Redactor
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_redactor(request: Request) -> Redactor:
+async def get_redactor(request: Request) -> Redactor:
     return request.app.state.redactor  # type: ignore[no-any-return]
 
 

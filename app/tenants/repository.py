@@ -4,16 +4,22 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.tenants.models import ApiKey, Tenant
 
+_KEY_BY_PREFIX = select(*ApiKey.__table__.columns).where(
+    ApiKey.__table__.c.prefix == bindparam("prefix")
+)
+
 
 async def find_api_key_by_prefix(connection: AsyncConnection, prefix: str) -> Row[Any] | None:
-    """The key with this prefix, whatever its tenant: authentication starts here."""
-    query = select(*ApiKey.__table__.columns).where(ApiKey.prefix == prefix)
-    return (await connection.execute(query)).one_or_none()
+    """The key with this prefix, whatever its tenant: authentication starts here.
+
+    The statement is built once: this runs on every authenticated request.
+    """
+    return (await connection.execute(_KEY_BY_PREFIX, {"prefix": prefix})).one_or_none()
 
 
 class TenantRepository:

@@ -120,17 +120,20 @@ class TestRollupsStayExact:
 
 
 class TestStatsFromRollupsEqualRawAggregates:
+    SPAN_MINUTES = 600
+
     @pytest.fixture
     async def spread(
         self, tenant: TenantHandle, record_many: RecordMany, engine: AsyncEngine
     ) -> tuple[list[dict[str, Any]], list[datetime]]:
-        """120 actions spread over 10 hours two days ago, at ragged minutes."""
+        """120 actions spread over SPAN_MINUTES from a midnight days ago, at ragged times."""
         rng = random.Random(5)
         items = random_items(rng, 120)
         stored = await record_many(tenant, items)
-        base = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+        base = utcnow().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=6)
         times = [
-            base + timedelta(minutes=rng.randrange(0, 600), seconds=rng.random()) for _ in items
+            base + timedelta(minutes=rng.randrange(0, self.SPAN_MINUTES), seconds=rng.random())
+            for _ in items
         ]
         await move_in_time(engine, {row["id"]: t for row, t in zip(stored, times, strict=True)})
         return items, times
@@ -156,7 +159,7 @@ class TestStatsFromRollupsEqualRawAggregates:
         end: int | None,
     ) -> None:
         items, times = spread
-        base = min(times).replace(minute=0, second=0, microsecond=0)
+        base = min(times).replace(hour=0, minute=0, second=0, microsecond=0)
         since = base + timedelta(minutes=start) if start is not None else None
         until = base + timedelta(minutes=end) if end is not None else None
         chosen = [
@@ -199,6 +202,34 @@ class TestStatsFromRollupsEqualRawAggregates:
             index = int(datetime.fromisoformat(bucket["start"]).timestamp() // width)
             assert (bucket["total"], bucket["failed"]) == (total[index], failed[index])
         assert sum(b["total"] for b in series["buckets"]) == sum(total.values())
+
+
+class TestStatsAcrossDays(TestStatsFromRollupsEqualRawAggregates):
+    """The same checks over four days, so that whole days come from the daily rollups."""
+
+    SPAN_MINUTES = 4 * 1440
+
+    @pytest.mark.parametrize(
+        ("start", "end"),
+        [
+            (None, None),
+            (0, 4 * 1440),  # whole days
+            (1440, 2880),  # exactly one day
+            (17, 4433),  # ragged minutes across days
+            (600, 3000),  # whole hours across days
+            (None, 2000),
+            (1441, None),
+        ],
+    )
+    async def test_summary(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        spread: tuple[list[dict[str, Any]], list[datetime]],
+        start: int | None,
+        end: int | None,
+    ) -> None:
+        await super().test_summary(client, tenant, spread, start, end)
 
 
 class TestGroupCommit:
