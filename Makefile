@@ -28,6 +28,10 @@ format: $(STAMP)
 	$(BIN)/ruff format app tests bench
 	$(BIN)/ruff check --fix app tests bench
 
+bench: $(STAMP)  ## the benchmark on the local PostgreSQL (see bench/README.md); not part of test
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/run.py
+
 migrate: $(STAMP)
 	$(BIN)/actionlog migrate
 
