@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from uuid6 import uuid7
+
+from app.core.db import new_id
 
 COLUMNS = [
     "id", "tenant_id", "action_type", "action_name", "provider_name", "service", "source",
@@ -69,7 +70,7 @@ def generate_rows(
         error_type, error = rng.choice(ERRORS) if failed else (None, None)
         status = ("timeout" if error_type == "TimeoutError" else "failure") if failed else "success"
         yield (
-            uuid.UUID(bytes=uuid7().bytes), tenant, action_type,
+            new_id(), tenant, action_type,
             action_type.replace("_", " ").title(), provider, service, source,
             f"user{rng.randint(1, 2000)}@example.com", None, None, None, status,
             _payload(rng, n), None if failed else json.dumps({"id": str(n)}), "{}", "[]",

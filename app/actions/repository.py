@@ -20,6 +20,7 @@ from app.actions.statuses import FAILED
 from app.core.pagination import Cursor, Order, after_cursor
 
 SUMMARY_COLUMNS = tuple(getattr(ActionLog, name) for name in SUMMARY_FIELDS)
+_COLUMN_OF = {"metadata_": "metadata"}  # attribute names that differ from their column's
 
 
 def filter_conditions(tenant_id: UUID, f: ActionFilter) -> list[ColumnElement[bool]]:
@@ -69,7 +70,9 @@ async def insert_actions(session: AsyncSession, rows: list[dict[str, Any]]) -> N
 
     Every insert of actions goes through here, so the rollups never miss a row.
     """
-    await session.execute(insert(ActionLog), rows)
+    # A Core insert of column-named values: the ORM's bulk path costs more than the insert.
+    values = [{_COLUMN_OF.get(name, name): value for name, value in row.items()} for row in rows]
+    await session.execute(insert(ActionLog.__table__), values)
     await rollups.apply(session, rollups.deltas((row, 1) for row in rows))
 
 

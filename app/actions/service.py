@@ -21,6 +21,7 @@ from app.actions.repository import ActionRepository
 from app.actions.rollups import contribution
 from app.actions.schemas import (
     MAX_STEPS,
+    SUMMARY_FIELDS,
     ActionCreate,
     ActionRead,
     ActionUpdate,
@@ -259,9 +260,10 @@ class ActionService:
         )
         page = rows[:limit]
         next_cursor = Cursor.of(page[-1]) if len(rows) > limit else None
-        return [row._asdict() for row in page], next_cursor
+        return [dict(zip(SUMMARY_FIELDS, row, strict=True)) for row in page], next_cursor
 
     async def recent_failures(self, minutes: int, limit: int) -> list[dict[str, Any]]:
         """Summaries of the failures of the last `minutes`, newest first."""
         since = self.clock() - timedelta(minutes=minutes)
-        return [row._asdict() for row in await self.actions.recent_failures(since, limit)]
+        rows = await self.actions.recent_failures(since, limit)
+        return [dict(zip(SUMMARY_FIELDS, row, strict=True)) for row in rows]

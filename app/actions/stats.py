@@ -206,26 +206,30 @@ class RollupStatsRepository:
         return conditions
 
     async def breakdown(self, f: ActionFilter, period: int) -> tuple[list[Any], list[int]]:
-        """Rows shaped as ActionStatsRepository.breakdown's, and the summed histogram."""
+        """Rows shaped as ActionStatsRepository.breakdown's, and the summed histogram.
+
+        The histogram is summed by the database in its own one-row query: adding up 71
+        counters per combination in Python would cost more than the second round trip.
+        """
+        where = self._where(f, period)
         query = (
             select(
                 *BREAKDOWN,
                 func.sum(R.total).label("total"),
                 func.sum(R.timed).label("timed"),
                 func.sum(R.time_sum).label("time_sum"),
-                *(func.sum(R[name]) for name in HISTOGRAM_COLUMNS),
             )
-            .where(*self._where(f, period))
+            .where(*where)
             .group_by(*BREAKDOWN)
         )
-        rows, histogram = [], [0] * HISTOGRAM_BUCKETS
+        rows = []
         for row in (await self.session.execute(query)).all():
-            dimensions = [value or None for value in row[:4]]
-            total, timed, time_sum = int(row.total), int(row.timed), int(row.time_sum)
-            if total:
+            if row.total:
+                dimensions = [value or None for value in row[:4]]
+                total, timed, time_sum = int(row.total), int(row.timed), int(row.time_sum)
                 rows.append(RollupRow(*dimensions, row.status, total, timed, time_sum))
-            for index, count in enumerate(row[8:]):
-                histogram[index] += int(count)
+        sums = select(*(func.sum(R[name]) for name in HISTOGRAM_COLUMNS)).where(*where)
+        histogram = [int(count or 0) for count in (await self.session.execute(sums)).one()]
         return rows, histogram
 
     async def periods(self, f: ActionFilter, period: int) -> Sequence[Any]:

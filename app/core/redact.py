@@ -6,6 +6,7 @@ camelCase and dashes are turned into snake_case: with `token` listed, `access_to
 """
 
 import re
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -19,8 +20,11 @@ def _normalise(key: str) -> str:
 class Redactor:
     def __init__(self, sensitive_keys: frozenset[str]) -> None:
         self._needles = tuple(f"_{_normalise(k).strip('_')}_" for k in sensitive_keys)
+        # Payload keys repeat endlessly (email, id, status …): remember each verdict. Bounded,
+        # so keys made of data (ids as keys) cannot grow it without limit.
+        self.is_sensitive = lru_cache(maxsize=65536)(self._is_sensitive)
 
-    def is_sensitive(self, key: str) -> bool:
+    def _is_sensitive(self, key: str) -> bool:
         normalised = _normalise(key)
         return any(needle in normalised for needle in self._needles)
 
