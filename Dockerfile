@@ -6,8 +6,10 @@ COPY app ./app
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim
+# /srv first on the path: the service runs from /srv/app, beside alembic.ini and alembic/
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/srv \
     HOST=0.0.0.0 \
     PORT=8000 \
     WORKERS=2
