@@ -1,4 +1,4 @@
-"""The JSON fields of an action on their way in: depth limit first, then secret redaction.
+"""The JSON fields of an action on their way in: depth limit and secret redaction.
 
 Errors are collected per field (with the item's index in a batch) and raised together, in the
 shape FastAPI uses for request validation errors.
@@ -7,7 +7,7 @@ shape FastAPI uses for request validation errors.
 from typing import Any
 
 from app.core.errors import Unprocessable
-from app.core.redact import Redactor, json_depth_exceeds
+from app.core.redact import JsonTooDeep, Redactor
 
 Loc = tuple[str | int, ...]
 
@@ -24,8 +24,13 @@ class PayloadCleaner:
         self.errors: list[dict[str, Any]] = []
 
     def clean(self, value: Any, loc: Loc) -> Any:
-        """`value` with its secrets redacted, or the value as is when it is too deep (noted)."""
-        if json_depth_exceeds(value, self.max_depth):
+        """`value` with its secrets redacted, or the value as is when it is too deep (noted).
+
+        One walk of the value does both: this runs for every JSON field of every action.
+        """
+        try:
+            return self.redactor.redact(value, self.max_depth)
+        except JsonTooDeep:
             self.errors.append(
                 {
                     "type": "json_too_deep",
@@ -34,7 +39,6 @@ class PayloadCleaner:
                 }
             )
             return value
-        return self.redactor.redact(value)
 
     def raise_errors(self) -> None:
         if self.errors:

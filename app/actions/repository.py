@@ -95,7 +95,8 @@ class ActionRepository:
 
     async def recount(self, before: RollupContribution, after: ActionLog) -> None:
         """Move a changed action's contribution in the rollups from `before` to its new one."""
-        await rollups.apply(self.session, rollups.deltas([(before, -1), (after, 1)]))
+        changes = [(before, -1), (rollups.contribution(after), 1)]
+        await rollups.apply(self.session, rollups.deltas(changes))
 
     async def purge_before(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` of the oldest actions created before `cutoff`, and rollups."""

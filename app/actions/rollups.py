@@ -16,7 +16,7 @@ value; interpolation inside the bucket usually brings them much closer.
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -111,27 +111,24 @@ def contribution(action: Any) -> dict[str, Any]:
 RollupContribution = dict[str, Any]
 
 
-def rollup_keys(row: Any) -> list[RollupKey]:
-    """The rollup rows (one per period) that an action (a mapping or an object) counts in."""
-    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+def rollup_keys(row: Mapping[str, Any]) -> list[RollupKey]:
+    """The rollup rows (one per period) that an action's values count in (absent ones: NULL)."""
     dimensions = (
-        *(get(name) or "" for name in ("action_type", "provider_name", "service", "source")),
-        get("status"),
+        *(row.get(name) or "" for name in ("action_type", "provider_name", "service", "source")),
+        row["status"],
     )
-    created_at = get("created_at")
     return [
-        (get("tenant_id"), period, period_start(created_at, period), *dimensions)
+        (row["tenant_id"], period, period_start(row["created_at"], period), *dimensions)
         for period in PERIODS
     ]
 
 
-def deltas(changes: Iterable[tuple[Any, int]]) -> dict[RollupKey, Delta]:
-    """Rollup changes for actions added (+1) or taken away (-1)."""
+def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> dict[RollupKey, Delta]:
+    """Rollup changes for actions (their column values) added (+1) or taken away (-1)."""
     result: dict[RollupKey, Delta] = {}
     for row, sign in changes:
-        get = row.get if isinstance(row, dict) else lambda name, r=row: getattr(r, name)
         for key in rollup_keys(row):
-            result.setdefault(key, Delta()).add(get("execution_time_ms"), sign)
+            result.setdefault(key, Delta()).add(row.get("execution_time_ms"), sign)
     return result
 
 

@@ -21,7 +21,7 @@ from app.audits.models import AuditLog
 from app.audits.repository import AuditRepository
 from app.audits.schemas import AuditFilters, ChainVerification
 from app.audits.verify import ChainVerifier
-from app.core.config import DEFAULT_REDACT_KEYS, Settings
+from app.core.config import DEFAULT_REDACT_KEYS, Settings, key_set
 from app.core.db import new_id, utcnow
 from app.core.errors import NotFound, Unprocessable
 from app.core.pagination import Cursor
@@ -43,7 +43,7 @@ _TEXT_FIELDS = (
 
 def default_redactor() -> Redactor:
     """A redactor with the default sensitive keys, for code that has no settings at hand."""
-    return Redactor(frozenset(k.strip() for k in DEFAULT_REDACT_KEYS.split(",") if k.strip()))
+    return Redactor(key_set(DEFAULT_REDACT_KEYS))
 
 
 def _check_text(field: str, value: str) -> None:

@@ -13,6 +13,11 @@ DEFAULT_REDACT_KEYS = (
 UNSAFE_ADMIN_TOKENS = {"change-me", "changeme", "admin", "secret", "password"}
 
 
+def key_set(keys: str) -> frozenset[str]:
+    """A comma-separated list of keys as a set (trimmed, lower case, empty items dropped)."""
+    return frozenset(k.strip().lower() for k in keys.split(",") if k.strip())
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -40,7 +45,7 @@ class Settings(BaseSettings):
 
     @property
     def redact_key_set(self) -> frozenset[str]:
-        return frozenset(k.strip().lower() for k in self.redact_keys.split(",") if k.strip())
+        return key_set(self.redact_keys)
 
     @property
     def is_sqlite(self) -> bool:

@@ -28,16 +28,36 @@ class Redactor:
         normalised = _normalise(key)
         return any(needle in normalised for needle in self._needles)
 
-    def redact(self, value: Any) -> Any:
-        """A copy of `value` with every sensitive key's value replaced, at any depth."""
-        if isinstance(value, dict):
-            return {
-                k: REDACTED if self.is_sensitive(str(k)) else self.redact(v)
-                for k, v in value.items()
-            }
+    def redact(self, value: Any, max_depth: int | None = None) -> Any:
+        """A copy of `value` with every sensitive key's value replaced, at any depth.
+
+        With `max_depth`, the depth limit is checked in the same walk: JsonTooDeep is raised
+        when dicts/lists nest deeper than that (as `json_depth_exceeds` would say).
+        """
+        return self._redact(value, max_depth)
+
+    def _redact(self, value: Any, room: int | None) -> Any:
+        if not isinstance(value, dict | list):
+            return value
+        if room is not None and room < 1:
+            raise JsonTooDeep
+        inner = None if room is None else room - 1
         if isinstance(value, list):
-            return [self.redact(v) for v in value]
-        return value
+            return [self._redact(v, inner) for v in value]
+        redacted = {}
+        for key, item in value.items():
+            if self.is_sensitive(str(key)):
+                # the secret is dropped unread, but its depth still counts
+                if inner is not None and json_depth_exceeds(item, inner):
+                    raise JsonTooDeep
+                redacted[key] = REDACTED
+            else:
+                redacted[key] = self._redact(item, inner)
+        return redacted
+
+
+class JsonTooDeep(ValueError):
+    """A JSON value nests deeper than the limit given to `Redactor.redact`."""
 
 
 def json_depth_exceeds(value: Any, max_depth: int) -> bool:
