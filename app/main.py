@@ -5,9 +5,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.actions.ingest import IngestLane
 from app.actions.router import router as actions_router
 from app.actions.writer import GroupCommitWriter
 from app.audits.router import router as audits_router
+from app.core.auth import KeyLookups
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
@@ -44,7 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
-    app.state.autocommit_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+    app.state.read_sessionmaker = create_sessionmaker(
+        app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+    )
+    app.state.key_lookups = KeyLookups(app.state.engine)
     app.state.redactor = Redactor(settings.redact_key_set)
     app.state.writer = (
         GroupCommitWriter(app.state.sessionmaker, settings.group_commit_max_rows)
@@ -53,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     install_error_handlers(app)
+    app.add_middleware(IngestLane)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

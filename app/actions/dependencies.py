@@ -13,12 +13,12 @@ from app.actions.payloads import invalid
 from app.actions.schemas import UtcDatetime, fits
 from app.actions.service import ActionService
 from app.actions.statuses import StatusIn
-from app.core.auth import ReadTenant, SessionDep, WriteTenant
+from app.core.auth import ReadSessionDep, ReadTenant, SessionDep, WriteTenant
 from app.core.deps import RedactorDep, SettingsDep
 
 
 async def reading_service(
-    tenant: ReadTenant, session: SessionDep, settings: SettingsDep, redactor: RedactorDep
+    tenant: ReadTenant, session: ReadSessionDep, settings: SettingsDep, redactor: RedactorDep
 ) -> ActionService:
     return ActionService(session, tenant.tenant_id, settings, redactor)
 
@@ -64,11 +64,11 @@ IdempotencyKey = Annotated[
 ]
 
 
-async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    return request.app.state.sessionmaker  # type: ignore[no-any-return]
+async def get_read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.read_sessionmaker  # type: ignore[no-any-return]
 
 
-SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+ReadSessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_read_sessionmaker)]
 
 _REPEAT = "Repeat the parameter to match any of several values"
 

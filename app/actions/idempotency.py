@@ -85,12 +85,12 @@ class IdempotencyRepository:
 class IdempotencyGuard:
     """One write's idempotency: replay a previous response, or claim the key for this one.
 
-    With no key, both steps let the write go ahead.
+    With no key (and then no repository), both steps let the write go ahead.
     """
 
     def __init__(
         self,
-        keys: IdempotencyRepository,
+        keys: IdempotencyRepository | None,
         key: str | None,
         fingerprint: str,
         now: datetime,
@@ -104,14 +104,14 @@ class IdempotencyGuard:
 
     async def previous(self) -> Written | None:
         """The stored response when this key was already used, else None."""
-        if self.key is None:
+        if self.key is None or self.keys is None:
             return None
         stored = await self.keys.find_live(self.key, self.now)
         return None if stored is None else self._replay(stored)
 
     async def claim(self, written: Written) -> Written | None:
         """Claim the key with this response (None), or the winner's response after a race."""
-        if self.key is None:
+        if self.key is None or self.keys is None:
             return None
         if await self.keys.claim(self.key, self.fingerprint, written, self.now, self.expires_at):
             return None

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, Select, delete, func, insert, or_, select
+from sqlalchemy import JSON, ColumnElement, Row, Select, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions import rollups
@@ -17,10 +17,12 @@ from app.actions.models import ActionLog
 from app.actions.rollups import RollupContribution
 from app.actions.schemas import SUMMARY_FIELDS
 from app.actions.statuses import FAILED
+from app.core.db import fetch_all, json_text
 from app.core.pagination import Cursor, Order, after_cursor
 
 SUMMARY_COLUMNS = tuple(getattr(ActionLog, name) for name in SUMMARY_FIELDS)
 _COLUMN_OF = {"metadata_": "metadata"}  # attribute names that differ from their column's
+_ATTRIBUTE_OF = {column: name for name, column in _COLUMN_OF.items()}
 
 
 def filter_conditions(tenant_id: UUID, f: ActionFilter) -> list[ColumnElement[bool]]:
@@ -68,12 +70,42 @@ def filter_conditions(tenant_id: UUID, f: ActionFilter) -> list[ColumnElement[bo
 async def insert_actions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert complete action rows (of any tenants) and add them to the rollups.
 
-    Every insert of actions goes through here, so the rollups never miss a row.
+    Every insert of actions goes through here, so the rollups never miss a row. On PostgreSQL
+    the rows go in with `COPY`, the fastest way in; elsewhere with one multi-row INSERT.
     """
-    # A Core insert of column-named values: the ORM's bulk path costs more than the insert.
+    if not rows:
+        return
+    # The rollups first: their statement also opens the transaction that the COPY joins.
+    await rollups.apply(session, rollups.deltas((row, 1) for row in rows))
+    if session.get_bind().dialect.name == "postgresql":
+        await _copy_actions(session, rows)
+        return
     values = [{_COLUMN_OF.get(name, name): value for name, value in row.items()} for row in rows]
     await session.execute(insert(ActionLog.__table__), values)
-    await rollups.apply(session, rollups.deltas((row, 1) for row in rows))
+
+
+_COPY_COLUMNS = tuple(column.name for column in ActionLog.__table__.columns)
+_COPY_ATTRIBUTES = tuple(_ATTRIBUTE_OF.get(name, name) for name in _COPY_COLUMNS)
+_JSON_POSITIONS = tuple(
+    i for i, column in enumerate(ActionLog.__table__.columns) if isinstance(column.type, JSON)
+)
+
+
+def _record(row: dict[str, Any]) -> tuple[Any, ...]:
+    # The driver's JSONB codec takes JSON text, as the ORM's bind step would have produced.
+    values = [row.get(name) for name in _COPY_ATTRIBUTES]
+    for position in _JSON_POSITIONS:
+        if values[position] is not None:
+            values[position] = json_text(values[position])
+    return tuple(values)
+
+
+async def _copy_actions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """`COPY … FROM STDIN` (binary) on the session's own connection, inside its transaction."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    records = [_record(row) for row in rows]
+    await driver.copy_records_to_table("action_logs", records=records, columns=_COPY_COLUMNS)
 
 
 def _ordered(query: Select[Any], order: Order) -> Select[Any]:
@@ -160,7 +192,7 @@ class ActionRepository:
         query = self._page_query(
             select(*SUMMARY_COLUMNS), f, limit=limit, order=order, cursor=cursor, skip=skip
         )
-        return (await self.session.execute(query)).all()
+        return await fetch_all(self.session, query)
 
     async def list_full(
         self, f: ActionFilter, *, limit: int, order: Order, cursor: Cursor | None = None

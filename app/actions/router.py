@@ -17,7 +17,7 @@ from app.actions.dependencies import (
     IdempotencyKey,
     LockedAction,
     ReadActions,
-    SessionmakerDep,
+    ReadSessionmakerDep,
     ValidAction,
     WriteActions,
 )
@@ -84,7 +84,8 @@ router = APIRouter(
 WRITE_ERRORS = error_responses(Conflict, PayloadTooLarge, Unprocessable)
 
 
-def _respond(written: Written) -> Response:
+def written_response(written: Written) -> Response:
+    """The response to a write, fresh or replayed."""
     headers = {"Idempotent-Replayed": "true"} if written.replayed else None
     return RowsResponse(written.body, status_code=written.status_code, headers=headers)
 
@@ -99,7 +100,7 @@ async def record_action(
     body: ActionCreate, service: WriteActions, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Record one action; answers the stored record (secrets redacted)."""
-    return _respond(await service.record(body, idempotency_key))
+    return written_response(await service.record(body, idempotency_key))
 
 
 @router.post(
@@ -114,7 +115,7 @@ async def record_actions(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record up to 1000 actions (a JSON array) at once: all are stored, or none."""
-    return _respond(await service.record_batch(body, idempotency_key))
+    return written_response(await service.record_batch(body, idempotency_key))
 
 
 @router.get("/actions", response_model=list[ActionSummary], responses=error_responses(BadRequest))
@@ -158,7 +159,7 @@ async def recent_failures(
 async def export_actions(
     tenant: ReadTenant,
     filters: Filters,
-    sessionmaker: SessionmakerDep,
+    sessionmaker: ReadSessionmakerDep,
     fmt: Annotated[ExportFormat, Query(alias="format")] = "csv",
     order: Order = "desc",
 ) -> StreamingResponse:

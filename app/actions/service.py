@@ -8,6 +8,7 @@ reaching a final status stamps `completed_at` and computes `execution_time_ms` f
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -55,22 +56,41 @@ def _iso(value: datetime) -> str:
 
 
 class ActionService:
+    """The action logs of one tenant.
+
+    `session` may be None for a service that only records through the group-commit `writer`
+    without idempotency keys (the ingest lane, app/actions/ingest.py): opening a session per
+    request would cost more than such a write does. Everything else needs the session.
+    """
+
     def __init__(
         self,
-        session: AsyncSession,
+        session: AsyncSession | None,
         tenant_id: UUID,
         settings: Settings,
         redactor: Redactor,
         clock: Callable[[], datetime] = utcnow,
         writer: GroupCommitWriter | None = None,
     ) -> None:
+        self.session = session
         self.tenant_id = tenant_id
         self.writer = writer
         self.settings = settings
         self.redactor = redactor
         self.clock = clock
-        self.actions = ActionRepository(session, tenant_id)
-        self.keys = IdempotencyRepository(session, tenant_id)
+
+    def _session(self) -> AsyncSession:
+        if self.session is None:
+            raise RuntimeError("this ActionService has no session: it only records via its writer")
+        return self.session
+
+    @cached_property
+    def actions(self) -> ActionRepository:
+        return ActionRepository(self._session(), self.tenant_id)
+
+    @cached_property
+    def keys(self) -> IdempotencyRepository:
+        return IdempotencyRepository(self._session(), self.tenant_id)
 
     # Recording
 
@@ -121,9 +141,9 @@ class ActionService:
     def _guard(
         self, key: str | None, operation: str, items: list[ActionCreate], now: datetime
     ) -> IdempotencyGuard:
-        fingerprint = ""
-        if key is not None:
-            fingerprint = request_hash(operation, [item.model_dump(mode="json") for item in items])
+        if key is None:
+            return IdempotencyGuard(None, None, "", now, self.settings.idempotency_ttl_hours)
+        fingerprint = request_hash(operation, [item.model_dump(mode="json") for item in items])
         return IdempotencyGuard(
             self.keys, key, fingerprint, now, self.settings.idempotency_ttl_hours
         )

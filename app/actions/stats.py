@@ -20,6 +20,7 @@ from app.actions.models import HISTOGRAM_BUCKETS, ActionLog, action_rollups
 from app.actions.repository import filter_conditions
 from app.actions.rollups import HISTOGRAM_COLUMNS, latency_bucket_sql
 from app.actions.statuses import FAILED
+from app.core.db import fetch_all
 
 A = ActionLog
 IS_FAILED = A.status.in_(FAILED)
@@ -65,7 +66,7 @@ class ActionStatsRepository:
             .where(*self._where(f))
             .group_by(*dimensions)
         )
-        return (await self.session.execute(query)).all()
+        return await fetch_all(self.session, query)
 
     async def histogram(self, f: ActionFilter) -> list[int]:
         """The latency histogram of the matching rows (see app/actions/rollups.py)."""
@@ -76,7 +77,7 @@ class ActionStatsRepository:
             .group_by(bucket)
         )
         histogram = [0] * HISTOGRAM_BUCKETS
-        for index, count in (await self.session.execute(query)).all():
+        for index, count in await fetch_all(self.session, query):
             histogram[index] += count
         return histogram
 
@@ -104,7 +105,7 @@ class ActionStatsRepository:
             .where(*self._where(f))
             .group_by(bucket)
         )
-        return (await self.session.execute(query)).all()
+        return await fetch_all(self.session, query)
 
     async def users(self, f: ActionFilter, limit: int) -> Sequence[Any]:
         """The most active users: count, failures and time of their last action."""
@@ -121,7 +122,7 @@ class ActionStatsRepository:
             .order_by(total.desc(), A.user_id)
             .limit(limit)
         )
-        return (await self.session.execute(query)).all()
+        return await fetch_all(self.session, query)
 
     async def last_actions(self, f: ActionFilter, user_ids: Sequence[str]) -> Sequence[Any]:
         """The latest action of each of these users: user_id, id, action_type."""
@@ -136,7 +137,7 @@ class ActionStatsRepository:
         query = select(ranked.c.user_id, ranked.c.id, ranked.c.action_type).where(
             ranked.c.rank == 1
         )
-        return (await self.session.execute(query)).all()
+        return await fetch_all(self.session, query)
 
     async def failure_groups(self, f: ActionFilter, *, typed: bool) -> Sequence[Any]:
         """Failures grouped by type and error_type (typed) or by type and raw error message.
@@ -158,7 +159,7 @@ class ActionStatsRepository:
             .where(*self._where(f), IS_FAILED, known)
             .group_by(A.action_type, detail)
         )
-        return (await self.session.execute(query)).all()
+        return await fetch_all(self.session, query)
 
 
 R = action_rollups.c
@@ -223,7 +224,7 @@ class RollupStatsRepository:
             .group_by(*BREAKDOWN)
         )
         rows = []
-        for row in (await self.session.execute(query)).all():
+        for row in await fetch_all(self.session, query):
             if row.total:
                 dimensions = [value or None for value in row[:4]]
                 total, timed, time_sum = int(row.total), int(row.timed), int(row.time_sum)
@@ -246,4 +247,4 @@ class RollupStatsRepository:
             .where(*self._where(f, period))
             .group_by(R.start)
         )
-        return (await self.session.execute(query)).all()
+        return await fetch_all(self.session, query)

@@ -17,11 +17,11 @@ from app.actions.stats_schemas import (
     UserActivity,
 )
 from app.actions.stats_service import StatsService
-from app.core.auth import ReadTenant, SessionDep
+from app.core.auth import ReadSessionDep, ReadTenant
 from app.core.errors import Unprocessable, error_responses
 
 
-async def stats_service(tenant: ReadTenant, session: SessionDep) -> StatsService:
+async def stats_service(tenant: ReadTenant, session: ReadSessionDep) -> StatsService:
     return StatsService(session, tenant.tenant_id)
 
 

@@ -5,6 +5,7 @@ The tenant of a request comes only from its key. Keys look like `alk_<12 hex>_<s
 SHA-256 of the whole key is kept, compared in constant time.
 """
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -15,17 +16,18 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.core.db import get_session, utcnow
+from app.core.db import get_read_session, get_session, utcnow
 from app.core.errors import Forbidden, NotFound, Unauthorized
-from app.tenants.repository import find_api_key_by_prefix
+from app.tenants.repository import find_api_keys_by_prefix
 
 Scope = Literal["read", "write", "admin"]
 ALL_SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 KEY_PREFIX = "alk_"
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Tenant API key")
 _bearer = HTTPBearer(auto_error=False, description="Tenant API key as a bearer token")
@@ -82,12 +84,61 @@ class TenantContext:
     actor: Actor
 
 
-async def _lookup(request: Request, prefix: str) -> Any:
-    # One autocommit query on a connection returned at once: the request holds no connection
-    # or transaction for its authentication while it goes on (a write may wait on the
-    # group-commit writer, which needs a connection of the same pool).
-    async with request.app.state.autocommit_engine.connect() as connection:
-        return await find_api_key_by_prefix(connection, prefix)
+class KeyLookups:
+    """Finds keys by prefix, with one query for all the requests that arrive together.
+
+    Under load many requests authenticate at once, mostly with the same few keys. A request
+    waits for the next query to start, never for one already running, so its answer is read
+    after it arrived: a key revoked before a request arrives fails that request, as with a
+    query of its own. The query runs in autocommit on a connection returned at once, so a
+    request holds no connection for its authentication (a write may wait on the group-commit
+    writer, which needs a connection of the same pool).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
+        self._runner: asyncio.Task[None] | None = None
+
+    async def find(self, prefix: str) -> Any:
+        """The stored key with this prefix (a row), or None."""
+        found = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(prefix, []).append(found)
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run())
+        return await found
+
+    async def _run(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, {}
+            try:
+                async with self.engine.connect() as connection:
+                    keys = await find_api_keys_by_prefix(connection, list(batch))
+            except Exception as exc:
+                for futures in batch.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                continue
+            for prefix, futures in batch.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(keys.get(prefix))
+
+
+async def resolve_key(lookups: KeyLookups, presented: str | None) -> Any:
+    """The stored, live key matching the presented one, or Unauthorized saying why not."""
+    if not presented:
+        raise Unauthorized("Missing API key: send it as X-API-Key or Authorization: Bearer")
+    prefix = key_prefix(presented)
+    key = await lookups.find(prefix) if prefix else None
+    if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(presented)):
+        raise Unauthorized("Invalid API key")
+    if key.revoked_at is not None:
+        raise Unauthorized("API key has been revoked")
+    if key.expires_at is not None and key.expires_at <= utcnow():
+        raise Unauthorized("API key has expired")
+    return key
 
 
 async def authenticate(
@@ -96,16 +147,7 @@ async def authenticate(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TenantContext:
     presented = api_key or (bearer.credentials if bearer else None)
-    if not presented:
-        raise Unauthorized("Missing API key: send it as X-API-Key or Authorization: Bearer")
-    prefix = key_prefix(presented)
-    key = await _lookup(request, prefix) if prefix else None
-    if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(presented)):
-        raise Unauthorized("Invalid API key")
-    if key.revoked_at is not None:
-        raise Unauthorized("API key has been revoked")
-    if key.expires_at is not None and key.expires_at <= utcnow():
-        raise Unauthorized("API key has expired")
+    key = await resolve_key(request.app.state.key_lookups, presented)
     actor = Actor.from_request(request, f"key:{key.prefix}")
     return TenantContext(key.tenant_id, key.id, frozenset(key.scopes), actor)
 

@@ -9,14 +9,14 @@ import json
 import os
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 from fastapi import Request
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, Executable, MetaData, Row, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -95,7 +95,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     """JSON column values as text: orjson, or the standard library for integers beyond 64 bits.
 
     Reading stays with the standard library, which keeps big integers exact.
@@ -114,7 +114,7 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         # process's transactions instead of failing them with "database is locked".
         engine = create_async_engine(
             url,
-            json_serializer=_json_text,
+            json_serializer=json_text,
             pool_size=1,
             max_overflow=0,
             pool_timeout=30,
@@ -123,7 +123,7 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
-        json_serializer=_json_text,
+        json_serializer=json_text,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
@@ -132,6 +132,16 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def fetch_all(session: AsyncSession, query: Executable) -> Sequence[Row[Any]]:
+    """The rows of a Core query, run on the session's connection.
+
+    A select of plain columns needs none of the ORM's per-row work; reads that return many
+    rows (listings, statistics) skip it this way.
+    """
+    connection = await session.connection()
+    return (await connection.execute(query)).all()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -149,3 +159,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for routes that only read, in autocommit: no BEGIN and COMMIT round trips.
+
+    Nothing is lost by it: under PostgreSQL's READ COMMITTED every statement reads its own
+    snapshot, inside a transaction or not.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    async with sessionmaker() as session:
+        yield session

@@ -81,23 +81,33 @@ def error_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, An
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
 
 
+def service_error_response(exc: ServiceError, retry_after: str) -> JSONResponse:
+    """The response to a ServiceError: its status, `{"detail": ...}` and its headers."""
+    headers = dict(exc.headers or {})
+    if isinstance(exc, ServiceUnavailable):
+        headers["Retry-After"] = retry_after
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def unavailable_response(exc: Exception, retry_after: str) -> JSONResponse:
+    """503 with Retry-After, for a database that cannot be reached."""
+    logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
+    return JSONResponse(
+        {"detail": ServiceUnavailable.default_detail},
+        status_code=503,
+        headers={"Retry-After": retry_after},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     retry_after = str(app.state.settings.retry_after_seconds)
 
     async def handle_service_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        headers = dict(exc.headers or {})
-        if isinstance(exc, ServiceUnavailable):
-            headers["Retry-After"] = retry_after
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+        return service_error_response(exc, retry_after)
 
     async def handle_database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-        logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
-        return JSONResponse(
-            {"detail": ServiceUnavailable.default_detail},
-            status_code=503,
-            headers={"Retry-After": retry_after},
-        )
+        return unavailable_response(exc, retry_after)
 
     async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:

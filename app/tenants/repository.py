@@ -9,17 +9,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.tenants.models import ApiKey, Tenant
 
-_KEY_BY_PREFIX = select(*ApiKey.__table__.columns).where(
-    ApiKey.__table__.c.prefix == bindparam("prefix")
+_KEYS_BY_PREFIX = select(*ApiKey.__table__.columns).where(
+    ApiKey.__table__.c.prefix.in_(bindparam("prefixes", expanding=True))
 )
 
 
-async def find_api_key_by_prefix(connection: AsyncConnection, prefix: str) -> Row[Any] | None:
-    """The key with this prefix, whatever its tenant: authentication starts here.
+async def find_api_keys_by_prefix(
+    connection: AsyncConnection, prefixes: Sequence[str]
+) -> dict[str, Row[Any]]:
+    """The keys with these prefixes, whatever their tenants: authentication starts here.
 
-    The statement is built once: this runs on every authenticated request.
+    The statement is built once: this runs for every authenticated request.
     """
-    return (await connection.execute(_KEY_BY_PREFIX, {"prefix": prefix})).one_or_none()
+    rows = await connection.execute(_KEYS_BY_PREFIX, {"prefixes": list(prefixes)})
+    return {row.prefix: row for row in rows}
 
 
 class TenantRepository:
