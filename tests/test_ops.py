@@ -28,6 +28,13 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     assert hostile.headers["x-request-id"] != "bad id\twith spaces"
 
 
+async def test_responses_say_how_long_the_service_took(client: httpx.AsyncClient) -> None:
+    for response in (await client.get("/health"), await client.get("/api/v1/keys")):
+        name, _, duration = response.headers["server-timing"].partition(";dur=")
+        assert name == "app"
+        assert float(duration) >= 0
+
+
 async def test_error_responses_carry_request_id(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/keys", headers={"X-Request-ID": "req-401"})
     assert response.status_code == 401

@@ -28,7 +28,8 @@ class RequestContextMiddleware:
     """Gives each request an id (the caller's `X-Request-ID` if sane, else a new one).
 
     The id is echoed in the `X-Request-ID` response header and appears in every log line
-    written while the request is handled.
+    written while the request is handled. `Server-Timing: app;dur=<ms>` says how long the
+    service took until the response started (the first byte of a streamed export).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -48,8 +49,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                elapsed = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
                 headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.append((b"server-timing", elapsed.encode("latin-1")))
                 message["headers"] = headers
             await send(message)
 
