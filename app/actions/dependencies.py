@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.actions.filters import ActionFilter
 from app.actions.models import ActionLog
 from app.actions.payloads import invalid
-from app.actions.schemas import UtcDatetime, fits
+from app.actions.schemas import Text, UtcDatetime, fits
 from app.actions.service import ActionService
 from app.actions.statuses import StatusIn
 from app.core.auth import ReadSessionDep, ReadTenant, SessionDep, WriteTenant
@@ -75,19 +75,19 @@ _REPEAT = "Repeat the parameter to match any of several values"
 
 async def action_filter(
     action_type: Annotated[
-        list[Annotated[str, fits("action_type")]] | None, Query(description=_REPEAT)
+        list[Annotated[Text, fits("action_type")]] | None, Query(description=_REPEAT)
     ] = None,
     status: Annotated[
         list[StatusIn] | None, Query(description=f"{_REPEAT}; aliases accepted")
     ] = None,
     provider_name: Annotated[
-        list[Annotated[str, fits("provider_name")]] | None, Query(description=_REPEAT)
+        list[Annotated[Text, fits("provider_name")]] | None, Query(description=_REPEAT)
     ] = None,
-    service: Annotated[str, fits("service")] | None = None,
-    source: Annotated[str, fits("source")] | None = None,
-    user_id: Annotated[str, fits("user_id")] | None = None,
-    session_id: Annotated[str, fits("session_id")] | None = None,
-    correlation_id: Annotated[str, fits("correlation_id")] | None = None,
+    service: Annotated[Text, fits("service")] | None = None,
+    source: Annotated[Text, fits("source")] | None = None,
+    user_id: Annotated[Text, fits("user_id")] | None = None,
+    session_id: Annotated[Text, fits("session_id")] | None = None,
+    correlation_id: Annotated[Text, fits("correlation_id")] | None = None,
     parent_id: UUID | None = None,
     since: Annotated[
         UtcDatetime | None, Query(description="Created at or after (ISO 8601; UTC if no zone)")
@@ -96,7 +96,7 @@ async def action_filter(
     min_duration_ms: Annotated[int | None, Query(ge=0)] = None,
     max_duration_ms: Annotated[int | None, Query(ge=0)] = None,
     q: Annotated[
-        str | None,
+        Text | None,
         Query(min_length=1, max_length=255, description="Text in action_name or error_message"),
     ] = None,
 ) -> ActionFilter:

@@ -36,6 +36,19 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def storable_text(value: str) -> str:
+    """Text the database can store: no NUL character, no lone surrogate."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable_text)]
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 JsonObject = dict[str, Any]
 Milliseconds = Annotated[int, Field(ge=0, le=2**31 - 1)]
@@ -46,8 +59,8 @@ class StepCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    step: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    status: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+    step: Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+    status: Annotated[Text, StringConstraints(min_length=1, max_length=50)]
     details: JsonObject = Field(default_factory=dict)
     timestamp: UtcDatetime | None = Field(default=None, description="Defaults to now")
 
@@ -64,14 +77,14 @@ class ActionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action_type: Annotated[str, fits("action_type", 1)]
-    action_name: Annotated[str, fits("action_name")] | None = None
-    provider_name: Annotated[str, fits("provider_name")] | None = None
-    service: Annotated[str, fits("service")] | None = None
-    source: Annotated[str, fits("source")] | None = None
-    user_id: Annotated[str, fits("user_id")] | None = None
-    session_id: Annotated[str, fits("session_id")] | None = None
-    correlation_id: Annotated[str, fits("correlation_id")] | None = None
+    action_type: Annotated[Text, fits("action_type", 1)]
+    action_name: Annotated[Text, fits("action_name")] | None = None
+    provider_name: Annotated[Text, fits("provider_name")] | None = None
+    service: Annotated[Text, fits("service")] | None = None
+    source: Annotated[Text, fits("source")] | None = None
+    user_id: Annotated[Text, fits("user_id")] | None = None
+    session_id: Annotated[Text, fits("session_id")] | None = None
+    correlation_id: Annotated[Text, fits("correlation_id")] | None = None
     parent_id: UUID | None = None
     status: StatusIn = Field(
         default="success",
@@ -81,15 +94,15 @@ class ActionCreate(BaseModel):
     response_data: Any = None
     metadata: JsonObject = Field(default_factory=dict)
     steps: Annotated[list[StepCreate], Field(max_length=MAX_STEPS)] = Field(default_factory=list)
-    error_message: str | None = None
-    error_type: Annotated[str, fits("error_type")] | None = None
+    error_message: Text | None = None
+    error_type: Annotated[Text, fits("error_type")] | None = None
     execution_time_ms: Milliseconds | None = Field(
         default=None, description="Computed from started_at and completed_at when absent"
     )
     started_at: UtcDatetime | None = None
     completed_at: UtcDatetime | None = None
-    ip_address: Annotated[str, fits("ip_address")] | None = None
-    user_agent: Annotated[str, fits("user_agent")] | None = None
+    ip_address: Annotated[Text, fits("ip_address")] | None = None
+    user_agent: Annotated[Text, fits("user_agent")] | None = None
 
     @field_validator("completed_at")
     @classmethod
@@ -107,8 +120,8 @@ class ActionUpdate(BaseModel):
 
     status: StatusIn | None = None
     response_data: Any = None
-    error_message: str | None = None
-    error_type: Annotated[str, fits("error_type")] | None = None
+    error_message: Text | None = None
+    error_type: Annotated[Text, fits("error_type")] | None = None
     completed_at: UtcDatetime | None = None
     execution_time_ms: Milliseconds | None = None
     metadata: JsonObject | None = None

@@ -4,10 +4,13 @@ Services and repositories raise these; they never see HTTP. A 500 is always a bu
 unexpected exception is logged with its request id and answered without a stack trace.
 """
 
+import json
 import logging
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -67,6 +70,13 @@ class ServiceUnavailable(ServiceError):
     default_detail = "Database unavailable, retry later"
 
 
+class ErrorResponse(JSONResponse):
+    """An error body, written in ASCII: it may quote input that is not valid Unicode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode()
+
+
 class ErrorBody(BaseModel):
     """The body of every error response."""
 
@@ -81,18 +91,18 @@ def error_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, An
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
 
 
-def service_error_response(exc: ServiceError, retry_after: str) -> JSONResponse:
+def service_error_response(exc: ServiceError, retry_after: str) -> ErrorResponse:
     """The response to a ServiceError: its status, `{"detail": ...}` and its headers."""
     headers = dict(exc.headers or {})
     if isinstance(exc, ServiceUnavailable):
         headers["Retry-After"] = retry_after
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    return ErrorResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
-def unavailable_response(exc: Exception, retry_after: str) -> JSONResponse:
+def unavailable_response(exc: Exception, retry_after: str) -> ErrorResponse:
     """503 with Retry-After, for a database that cannot be reached."""
     logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
-    return JSONResponse(
+    return ErrorResponse(
         {"detail": ServiceUnavailable.default_detail},
         status_code=503,
         headers={"Retry-After": retry_after},
@@ -102,20 +112,25 @@ def unavailable_response(exc: Exception, retry_after: str) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     retry_after = str(app.state.settings.retry_after_seconds)
 
-    async def handle_service_error(_: Request, exc: Exception) -> JSONResponse:
+    async def handle_service_error(_: Request, exc: Exception) -> ErrorResponse:
         assert isinstance(exc, ServiceError)
         return service_error_response(exc, retry_after)
 
-    async def handle_database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    async def handle_database_unavailable(_: Request, exc: Exception) -> ErrorResponse:
         return unavailable_response(exc, retry_after)
 
-    async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def handle_invalid_request(_: Request, exc: Exception) -> ErrorResponse:
+        assert isinstance(exc, RequestValidationError)
+        return ErrorResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+    async def handle_unexpected(request: Request, exc: Exception) -> ErrorResponse:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return await handle_database_unavailable(request, exc)
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "Internal server error"}, status_code=500)
+        return ErrorResponse({"detail": "Internal server error"}, status_code=500)
 
     app.add_exception_handler(ServiceError, handle_service_error)
+    app.add_exception_handler(RequestValidationError, handle_invalid_request)
     for exc_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_class, handle_database_unavailable)
     app.add_exception_handler(Exception, handle_unexpected)

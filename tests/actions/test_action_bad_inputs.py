@@ -175,3 +175,68 @@ async def test_streamed_body_over_the_limit_is_413(
     response = await client.post(ACTIONS, content=chunks(), headers=headers)
     assert response.status_code == 413
     assert "exceeds the limit" in detail_text(response)
+
+
+UNSTORABLE: list[tuple[str, str, bytes, str]] = [
+    # method, path, raw JSON body, text the detail must contain; JSON escapes carry the
+    # characters that PostgreSQL cannot store (NUL) or that are not Unicode (lone surrogates)
+    ("POST", ACTIONS, rb'{"action_type": "a\u0000b"}', "NUL"),
+    ("POST", ACTIONS, rb'{"action_type": "a", "error_message": "\ud800"}', "surrogates"),
+    ("POST", ACTIONS, rb'{"action_type": "a", "request_payload": {"k": "x\u0000"}}', "NUL"),
+    ("POST", ACTIONS, rb'{"action_type": "a", "metadata": {"\ud800": 1}}', "surrogates"),
+    (
+        "POST",
+        BATCH,
+        rb'[{"action_type": "a"}, {"action_type": "a", "response_data": ["\u0000"]}]',
+        "'body', 1, 'response_data'",
+    ),
+    ("PATCH", f"{ACTIONS}/{RUNNING}", rb'{"metadata": {"k": "\u0000"}}', "NUL"),
+    ("POST", f"{ACTIONS}/{RUNNING}/steps", rb'{"step": "s\u0000", "status": "ok"}', "NUL"),
+    (
+        "POST",
+        f"{ACTIONS}/{RUNNING}/steps",
+        rb'{"step": "s", "status": "ok", "details": '
+        rb'{"k": "\ud800"}}',
+        "surrogates",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    UNSTORABLE,
+    ids=[f"{c[0]} {c[1]} {c[2][:40]!r}" for c in UNSTORABLE],
+)
+async def test_text_the_database_cannot_store_is_422(
+    client: httpx.AsyncClient,
+    tenant: TenantHandle,
+    running: dict[str, Any],
+    method: str,
+    path: str,
+    body: bytes,
+    expected: str,
+) -> None:
+    url = path.replace(RUNNING, running["id"])
+    headers = {**tenant.headers, "Content-Type": "application/json"}
+    response = await client.request(method, url, content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert expected in detail_text(response)
+    listed = await client.get(ACTIONS, headers=tenant.headers)
+    assert len(listed.json()) == 1  # only the running action: nothing else was stored
+
+
+async def test_nul_in_a_filter_is_422(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+    response = await client.get(ACTIONS, params={"user_id": "a\x00"}, headers=tenant.headers)
+    assert response.status_code == 422, response.text
+    assert "NUL" in detail_text(response)
+
+
+async def test_an_escaped_backslash_before_u0000_is_plain_text(
+    client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    body = rb'{"action_type": "a", "request_payload": {"k": "\\u0000 is not NUL"}}'
+    headers = {**tenant.headers, "Content-Type": "application/json"}
+    response = await client.post(ACTIONS, content=body, headers=headers)
+    assert response.status_code == 201, response.text
+    stored = await client.get(f"{ACTIONS}/{response.json()['id']}", headers=tenant.headers)
+    assert stored.json()["request_payload"] == {"k": "\\u0000 is not NUL"}
