@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_lookups = KeyLookups(app.state.engine)
     app.state.redactor = Redactor(settings.redact_key_set)
     app.state.writer = (
-        GroupCommitWriter(app.state.sessionmaker, settings.group_commit_max_rows)
+        GroupCommitWriter(app.state.engine, settings.group_commit_max_rows)
         if settings.group_commit and not settings.is_sqlite
         else None
     )

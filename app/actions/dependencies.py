@@ -14,24 +14,22 @@ from app.actions.schemas import Text, UtcDatetime, fits
 from app.actions.service import ActionService
 from app.actions.statuses import StatusIn
 from app.core.auth import ReadSessionDep, ReadTenant, SessionDep, WriteTenant
-from app.core.deps import RedactorDep, SettingsDep
 
 
 async def reading_service(
-    tenant: ReadTenant, session: ReadSessionDep, settings: SettingsDep, redactor: RedactorDep
+    request: Request, tenant: ReadTenant, session: ReadSessionDep
 ) -> ActionService:
-    return ActionService(session, tenant.tenant_id, settings, redactor)
+    state = request.app.state
+    return ActionService(session, tenant.tenant_id, state.settings, state.redactor)
 
 
 async def writing_service(
-    request: Request,
-    tenant: WriteTenant,
-    session: SessionDep,
-    settings: SettingsDep,
-    redactor: RedactorDep,
+    request: Request, tenant: WriteTenant, session: SessionDep
 ) -> ActionService:
-    writer = request.app.state.writer
-    return ActionService(session, tenant.tenant_id, settings, redactor, writer=writer)
+    state = request.app.state
+    return ActionService(
+        session, tenant.tenant_id, state.settings, state.redactor, writer=state.writer
+    )
 
 
 ReadActions = Annotated[ActionService, Depends(reading_service)]

@@ -16,10 +16,12 @@ either path, and the routes' tests exercise both.
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import Field, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.actions.idempotency import Written
 from app.actions.router import written_response
 from app.actions.schemas import MAX_BATCH, ActionCreate
 from app.actions.service import ActionService
@@ -118,15 +120,7 @@ class IngestLane:
             return
         key, data = ordinary
         try:
-            async with state.sessionmaker() as session:
-                service = ActionService(
-                    session, key.tenant_id, state.settings, state.redactor, writer=state.writer
-                )
-                if path == RECORD_BATCH:
-                    written = await service.record_batch(data)
-                else:
-                    written = await service.record(data)
-                await session.commit()
+            written = await self._record(state, key.tenant_id, data, batch=path == RECORD_BATCH)
         except ServiceError as exc:
             response = service_error_response(exc, retry_after)
         except DATABASE_UNAVAILABLE as exc:
@@ -134,6 +128,20 @@ class IngestLane:
         else:
             response = written_response(written)
         await response(scope, receive, send)
+
+    @staticmethod
+    async def _record(state: Any, tenant_id: UUID, data: Any, *, batch: bool) -> Written:
+        """Record through the group-commit writer, or in a session of its own without one."""
+        if state.writer is not None:  # the writer commits: no session is needed
+            service = ActionService(
+                None, tenant_id, state.settings, state.redactor, writer=state.writer
+            )
+            return await (service.record_batch(data) if batch else service.record(data))
+        async with state.sessionmaker() as session:
+            service = ActionService(session, tenant_id, state.settings, state.redactor)
+            written = await (service.record_batch(data) if batch else service.record(data))
+            await session.commit()
+        return written
 
     @staticmethod
     async def _ordinary(

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, case, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.actions.models import HISTOGRAM_BUCKETS, ROLLUP_DIMENSIONS, ActionLog, action_rollups
 
@@ -127,8 +127,12 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> dict[RollupKey, 
     """Rollup changes for actions (their column values) added (+1) or taken away (-1)."""
     result: dict[RollupKey, Delta] = {}
     for row, sign in changes:
+        ms = row.get("execution_time_ms")
         for key in rollup_keys(row):
-            result.setdefault(key, Delta()).add(row.get("execution_time_ms"), sign)
+            delta = result.get(key)
+            if delta is None:
+                delta = result[key] = Delta()
+            delta.add(ms, sign)
     return result
 
 
@@ -158,13 +162,13 @@ def upsert_rows(changes: dict[RollupKey, Delta]) -> list[dict[str, Any]]:
     return rows
 
 
-async def apply(session: AsyncSession, changes: dict[RollupKey, Delta]) -> None:
-    """Add `changes` to the rollups, in the session's transaction."""
+async def apply(connection: AsyncConnection, changes: dict[RollupKey, Delta]) -> None:
+    """Add `changes` to the rollups, in the connection's transaction."""
     changes = {k: d for k, d in changes.items() if d.total or d.time_sum or any(d.histogram)}
     if not changes:
         return
-    statement = upsert_statement(session.get_bind().dialect.name)
-    await session.execute(statement, upsert_rows(changes))
+    statement = upsert_statement(connection.dialect.name)
+    await connection.execute(statement, upsert_rows(changes))
 
 
 def _start_sql(dialect: str, column: Any, period: int) -> ColumnElement[Any]:

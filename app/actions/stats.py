@@ -22,7 +22,7 @@ from app.actions.rollups import HISTOGRAM_COLUMNS, latency_bucket_sql
 from app.actions.statuses import FAILED
 from app.core.db import fetch_all
 
-A = ActionLog
+A = ActionLog.__table__.c
 IS_FAILED = A.status.in_(FAILED)
 
 

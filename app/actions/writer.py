@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.actions.repository import insert_actions
 from app.core.errors import DATABASE_UNAVAILABLE
@@ -37,8 +37,8 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 
 
 class GroupCommitWriter:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_rows: int) -> None:
-        self.sessionmaker = sessionmaker
+    def __init__(self, engine: AsyncEngine, max_rows: int) -> None:
+        self.engine = engine
         self.max_rows = max_rows
         self._queue: deque[_Pending] = deque()
         self._flusher: asyncio.Task[None] | None = None
@@ -75,8 +75,8 @@ class GroupCommitWriter:
 
     async def _commit(self, group: list[_Pending]) -> None:
         try:
-            async with self.sessionmaker() as session, session.begin():
-                await insert_actions(session, [row for p in group for row in p.rows])
+            async with self.engine.begin() as connection:
+                await insert_actions(connection, [row for p in group for row in p.rows])
         except Exception as exc:
             if len(group) > 1 and not isinstance(exc, DATABASE_UNAVAILABLE):
                 for pending in group:

@@ -6,7 +6,6 @@ camelCase and dashes are turned into snake_case: with `token` listed, `access_to
 """
 
 import re
-from functools import lru_cache
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -17,16 +16,26 @@ def _normalise(key: str) -> str:
     return "_" + _CAMEL.sub("_", key).lower().replace("-", "_").replace(" ", "_") + "_"
 
 
+_CONTAINERS = (dict, list)
+_VERDICTS_KEPT = 65536
+
+
 class Redactor:
     def __init__(self, sensitive_keys: frozenset[str]) -> None:
         self._needles = tuple(f"_{_normalise(k).strip('_')}_" for k in sensitive_keys)
         # Payload keys repeat endlessly (email, id, status …): remember each verdict. Bounded,
         # so keys made of data (ids as keys) cannot grow it without limit.
-        self.is_sensitive = lru_cache(maxsize=65536)(self._is_sensitive)
+        self._verdicts: dict[str, bool] = {}
 
-    def _is_sensitive(self, key: str) -> bool:
-        normalised = _normalise(key)
-        return any(needle in normalised for needle in self._needles)
+    def is_sensitive(self, key: str) -> bool:
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            normalised = _normalise(key)
+            verdict = any(needle in normalised for needle in self._needles)
+            if len(self._verdicts) >= _VERDICTS_KEPT:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
 
     def redact(self, value: Any, max_depth: int | None = None) -> Any:
         """A copy of `value` with every sensitive key's value replaced, at any depth.
@@ -34,25 +43,28 @@ class Redactor:
         With `max_depth`, the depth limit is checked in the same walk: JsonTooDeep is raised
         when dicts/lists nest deeper than that (as `json_depth_exceeds` would say).
         """
+        if not isinstance(value, _CONTAINERS):
+            return value
         return self._redact(value, max_depth)
 
-    def _redact(self, value: Any, room: int | None) -> Any:
-        if not isinstance(value, dict | list):
-            return value
+    def _redact(self, value: dict[Any, Any] | list[Any], room: int | None) -> Any:
+        """`redact` of a dict or a list (this runs for every container of every payload)."""
         if room is not None and room < 1:
             raise JsonTooDeep
         inner = None if room is None else room - 1
         if isinstance(value, list):
-            return [self._redact(v, inner) for v in value]
+            return [self._redact(v, inner) if isinstance(v, _CONTAINERS) else v for v in value]
         redacted = {}
         for key, item in value.items():
-            if self.is_sensitive(str(key)):
+            if self.is_sensitive(key if isinstance(key, str) else str(key)):
                 # the secret is dropped unread, but its depth still counts
                 if inner is not None and json_depth_exceeds(item, inner):
                     raise JsonTooDeep
                 redacted[key] = REDACTED
-            else:
+            elif isinstance(item, _CONTAINERS):
                 redacted[key] = self._redact(item, inner)
+            else:
+                redacted[key] = item
         return redacted
 
 
