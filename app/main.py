@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if app.state.writer is not None:
             await app.state.writer.close()
+        await app.state.key_lookups.close()
         await app.state.engine.dispose()
 
     app = FastAPI(

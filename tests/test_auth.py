@@ -1,10 +1,14 @@
 """API keys: how they are presented, hashed, scoped, expired and revoked."""
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 import httpx
-from sqlalchemy import text
+import pytest
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import ADMIN, TenantHandle, create_key
@@ -155,3 +159,40 @@ class TestTenantIsolation:
             f"/api/v1/admin/tenants/{other_tenant.id}/keys", headers=ADMIN
         )
         assert len(admin_view.json()) == 1
+
+
+class TestKeyLookups:
+    """Requests that authenticate together share one query; a broken kept connection heals."""
+
+    async def test_concurrent_lookups_share_one_query(
+        self, app: Any, tenant: TenantHandle, engine: AsyncEngine
+    ) -> None:
+        statements: list[str] = []
+
+        def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if "FROM api_keys" in statement:
+                statements.append(statement)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", note)
+        try:
+            prefixes = [tenant.key[:16], "alk_000000000000"] * 10
+            found = await asyncio.gather(*(app.state.key_lookups.find(p) for p in prefixes))
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", note)
+        assert len(statements) == 1
+        assert [key is not None for key in found] == [True, False] * 10
+        assert {key.tenant_id for key in found if key is not None} == {UUID(tenant.id)}
+
+    async def test_a_broken_kept_connection_is_replaced(
+        self, app: Any, backend: str, client: httpx.AsyncClient, tenant: TenantHandle,
+        engine: AsyncEngine,
+    ) -> None:  # fmt: skip
+        if backend != "postgresql":
+            pytest.skip("only PostgreSQL keeps a connection for key lookups")
+        assert (await client.get(KEYS, headers=tenant.headers)).status_code == 200
+        kept = app.state.key_lookups._connection
+        pid = (await kept.get_raw_connection()).driver_connection.get_server_pid()
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        response = await client.get(KEYS, headers=tenant.headers)
+        assert response.status_code == 200, response.text

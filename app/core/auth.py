@@ -6,6 +6,7 @@ SHA-256 of the whole key is kept, compared in constant time.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -16,7 +17,7 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.db import get_read_session, get_session, utcnow
 from app.core.errors import Forbidden, NotFound, Unauthorized
@@ -90,13 +91,18 @@ class KeyLookups:
     Under load many requests authenticate at once, mostly with the same few keys. A request
     waits for the next query to start, never for one already running, so its answer is read
     after it arrived: a key revoked before a request arrives fails that request, as with a
-    query of its own. The query runs in autocommit on a connection returned at once, so a
+    query of its own. The query runs in autocommit, outside any request's transaction, so a
     request holds no connection for its authentication (a write may wait on the group-commit
-    writer, which needs a connection of the same pool).
+    writer, which needs a connection of the pool).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # On PostgreSQL the lookups keep a connection of their own: their queries run one at a
+        # time, and a pool checkout per query cost more than the query. SQLite's pool holds a
+        # single connection, which the lookups must share.
+        self._keeps_connection = engine.dialect.name == "postgresql"
+        self._connection: AsyncConnection | None = None
         self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
         self._runner: asyncio.Task[None] | None = None
 
@@ -108,12 +114,40 @@ class KeyLookups:
             self._runner = asyncio.create_task(self._run())
         return await found
 
+    async def close(self) -> None:
+        """Give the kept connection back (at shutdown)."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
+
+    async def _query(self, prefixes: list[str]) -> dict[str, Any]:
+        if not self._keeps_connection:
+            async with self.engine.connect() as connection:
+                return await find_api_keys_by_prefix(connection, prefixes)
+        if self._connection is not None:
+            try:
+                return await find_api_keys_by_prefix(self._connection, prefixes)
+            except Exception:
+                # the kept connection broke (a database restart, say): read again on a new one
+                await self._drop_connection()
+        self._connection = await self.engine.connect()
+        try:
+            return await find_api_keys_by_prefix(self._connection, prefixes)
+        except Exception:
+            await self._drop_connection()
+            raise
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+
     async def _run(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, {}
             try:
-                async with self.engine.connect() as connection:
-                    keys = await find_api_keys_by_prefix(connection, list(batch))
+                keys = await self._query(list(batch))
             except Exception as exc:
                 for futures in batch.values():
                     for future in futures:
