@@ -17,6 +17,8 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     errors: int
+    server_p50_ms: float | None = None  # from Server-Timing, when the script collects it
+    server_p99_ms: float | None = None
 
 
 def _ms(value: str) -> float:
@@ -34,7 +36,10 @@ def parse(output: str) -> WrkResult:
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
+    server = re.search(r"^Server-Timing p50 ([\d.]+) p99 ([\d.]+)", output, re.M)
     return WrkResult(
+        server_p50_ms=float(server.group(1)) if server else None,
+        server_p99_ms=float(server.group(2)) if server else None,
         requests_per_s=rps,
         p50_ms=p50,
         p99_ms=p99,
