@@ -23,7 +23,17 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, case, delete, func, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -49,9 +59,12 @@ def latency_bucket(ms: int) -> int:
 
 
 def latency_bucket_sql(column: Any) -> ColumnElement[int]:
-    """`latency_bucket` in SQL, for aggregates over raw rows."""
-    whens = [(column < bound, literal(i)) for i, bound in enumerate(BOUNDS)]
-    return case(*whens, else_=literal(len(BOUNDS)))
+    """`latency_bucket` in SQL, for aggregates over raw rows (bounds written inline)."""
+    whens = [
+        (column < literal_column(str(bound), Integer), literal_column(str(i), Integer))
+        for i, bound in enumerate(BOUNDS)
+    ]
+    return case(*whens, else_=literal_column(str(len(BOUNDS)), Integer))
 
 
 def percentile(histogram: Sequence[int], p: int) -> int | None:
