@@ -125,15 +125,18 @@ RollupContribution = dict[str, Any]
 
 
 def rollup_keys(row: Mapping[str, Any]) -> list[RollupKey]:
-    """The rollup rows (one per period) that an action's values count in (absent ones: NULL)."""
+    """The rollup rows (hour, then day) that an action's values count in (absent ones: '')."""
     dimensions = (
-        *(row.get(name) or "" for name in ("action_type", "provider_name", "service", "source")),
+        row.get("action_type") or "",
+        row.get("provider_name") or "",
+        row.get("service") or "",
+        row.get("source") or "",
         row["status"],
     )
-    return [
-        (row["tenant_id"], period, period_start(row["created_at"], period), *dimensions)
-        for period in PERIODS
-    ]
+    hour = period_start(row["created_at"], HOUR)
+    day = hour.replace(hour=0)
+    tenant_id = row["tenant_id"]
+    return [(tenant_id, HOUR, hour, *dimensions), (tenant_id, DAY, day, *dimensions)]
 
 
 def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> dict[RollupKey, Delta]:
