@@ -78,13 +78,18 @@ async def insert_actions(connection: AsyncConnection, rows: list[dict[str, Any]]
     """
     if not rows:
         return
-    # The rollups first: their statement also opens the transaction that the COPY joins.
-    await rollups.apply(connection, rollups.deltas((row, 1) for row in rows))
+    changes = rollups.deltas((row, 1) for row in rows)
     if connection.dialect.name == "postgresql":
+        # An acknowledged row must survive a crash whatever the server's default. The SET
+        # also opens the transaction that the COPY joins, so the rows go in before the rollup
+        # rows are locked: concurrent writers then wait on each other only for the upsert and
+        # the commit.
+        await connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
         await _copy_actions(connection, rows)
-        return
-    values = [{_COLUMN_OF.get(name, name): value for name, value in row.items()} for row in rows]
-    await connection.execute(insert(ActionLog.__table__), values)
+    else:
+        values = [{_COLUMN_OF.get(k, k): v for k, v in row.items()} for row in rows]
+        await connection.execute(insert(ActionLog.__table__), values)
+    await rollups.apply(connection, changes)
 
 
 _COPY_COLUMNS = tuple(column.name for column in ActionLog.__table__.columns)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.actions import rollups
 from app.actions.models import ActionLog, action_rollups
+from app.actions.repository import insert_actions
 from app.actions.retention import purge_tenant
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
@@ -300,6 +301,25 @@ class TestGroupCommit:
                 .all()
             )
         assert sorted(stored) == sorted(r["id"] for r in good)
+
+
+async def test_inserted_actions_commit_synchronously_whatever_the_session_default(
+    backend: str, tenant: TenantHandle, engine: AsyncEngine
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("synchronous_commit is a PostgreSQL setting")
+    now = utcnow()
+    row = {
+        "id": new_id(), "tenant_id": UUID(tenant.id), "action_type": "durable",
+        "status": "success", "request_payload": {}, "metadata_": {}, "steps": [],
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("SET synchronous_commit TO off")  # begins
+        await insert_actions(connection, [row])
+        setting = (await connection.exec_driver_sql("SHOW synchronous_commit")).scalar()
+        await connection.rollback()  # undoes the SET and the row
+    assert setting == "on"
 
 
 def test_histogram_percentiles_are_exact_below_ten_ms() -> None:
