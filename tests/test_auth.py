@@ -190,7 +190,7 @@ class TestKeyLookups:
         if backend != "postgresql":
             pytest.skip("only PostgreSQL keeps a connection for key lookups")
         assert (await client.get(KEYS, headers=tenant.headers)).status_code == 200
-        kept = app.state.key_lookups._connection
+        kept = app.state.key_lookups._kept.held
         pid = (await kept.get_raw_connection()).driver_connection.get_server_pid()
         async with engine.connect() as connection:
             await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

@@ -12,6 +12,7 @@ import orjson
 
 from app.core.errors import Unprocessable
 from app.core.redact import JsonTooDeep, Redactor
+from app.core.storable import LONE_SURROGATE, NUL_CHARACTER
 
 Loc = tuple[str | int, ...]
 # `\u0000` in serialised JSON, unless its backslash is itself escaped (the text `\\u0000`)
@@ -63,7 +64,7 @@ def unstorable(value: Any) -> str | None:
         try:
             text = json.dumps(value, ensure_ascii=False).encode()
         except UnicodeEncodeError:
-            return "text must be valid Unicode (no lone surrogates)"
+            return LONE_SURROGATE
     if b"\\u0000" in text and _NUL_ESCAPE.search(text):
-        return "text must not contain NUL characters"
+        return NUL_CHARACTER
     return None

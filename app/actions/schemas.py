@@ -21,6 +21,7 @@ from pydantic import (
 
 from app.actions.models import ActionLog
 from app.actions.statuses import Status, StatusIn
+from app.core.storable import text_problem
 
 MAX_BATCH = 1000
 MAX_STEPS = 1000
@@ -38,13 +39,8 @@ def as_utc(value: datetime) -> datetime:
 
 def storable_text(value: str) -> str:
     """Text the database can store: no NUL character, no lone surrogate."""
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    if (problem := text_problem(value)) is not None:
+        raise ValueError(problem)
     return value
 
 

@@ -12,14 +12,14 @@ requests that never got their 201.
 """
 
 import asyncio
-import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.actions.repository import insert_actions
+from app.core.db import KeptConnection
 from app.core.errors import DATABASE_UNAVAILABLE
 
 
@@ -39,11 +39,10 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 
 class GroupCommitWriter:
     def __init__(self, engine: AsyncEngine, max_rows: int) -> None:
-        self.engine = engine
         self.max_rows = max_rows
         # Groups commit one after another, on a connection the writer keeps: a pool checkout
         # and return per group would cost about as much as a small group's insert.
-        self._connection: AsyncConnection | None = None
+        self._connection = KeptConnection(engine)
         self._queue: deque[_Pending] = deque()
         self._flusher: asyncio.Task[None] | None = None
 
@@ -64,9 +63,7 @@ class GroupCommitWriter:
         """Wait for the groups in flight (at shutdown) and give the connection back."""
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            await connection.close()
+        await self._connection.close()
 
     def _next_group(self) -> list[_Pending]:
         group, size = [], 0
@@ -82,13 +79,12 @@ class GroupCommitWriter:
 
     async def _commit(self, group: list[_Pending]) -> None:
         try:
-            if self._connection is None:
-                self._connection = await self.engine.connect()
-            async with self._connection.begin():
-                await insert_actions(self._connection, [row for p in group for row in p.rows])
+            connection = await self._connection.get()
+            async with connection.begin():
+                await insert_actions(connection, [row for p in group for row in p.rows])
         except Exception as exc:
             # the transaction is rolled back; a connection that failed is not trusted again
-            await self._drop_connection()
+            await self._connection.drop()
             if len(group) > 1 and not isinstance(exc, DATABASE_UNAVAILABLE):
                 for pending in group:
                     await self._commit([pending])
@@ -100,9 +96,3 @@ class GroupCommitWriter:
         for pending in group:
             if not pending.done.done():
                 pending.done.set_result(None)
-
-    async def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.invalidate()

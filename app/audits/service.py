@@ -26,6 +26,7 @@ from app.core.db import new_id, utcnow
 from app.core.errors import NotFound, Unprocessable
 from app.core.pagination import Cursor
 from app.core.redact import Redactor, json_depth_exceeds
+from app.core.storable import text_problem
 
 DEFAULT_MAX_JSON_DEPTH: int = Settings.model_fields["max_json_depth"].default
 NO_CHANGES = "no changes: before equals after, nothing was recorded"
@@ -47,12 +48,8 @@ def default_redactor() -> Redactor:
 
 
 def _check_text(field: str, value: str) -> None:
-    if "\x00" in value:
-        raise Unprocessable(f"{field}: text must not contain NUL characters")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise Unprocessable(f"{field}: text must be valid Unicode (no lone surrogates)") from None
+    if (problem := text_problem(value)) is not None:
+        raise Unprocessable(f"{field}: {problem}")
 
 
 def _check_json(field: str, value: Any) -> None:

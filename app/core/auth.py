@@ -6,7 +6,6 @@ SHA-256 of the whole key is kept, compared in constant time.
 """
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import secrets
@@ -17,9 +16,9 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.core.db import get_read_session, get_session, utcnow
+from app.core.db import KeptConnection, get_read_session, get_session, utcnow
 from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.tenants.repository import find_api_keys_by_prefix
 
@@ -101,8 +100,7 @@ class KeyLookups:
         # On PostgreSQL the lookups keep a connection of their own: their queries run one at a
         # time, and a pool checkout per query cost more than the query. SQLite's pool holds a
         # single connection, which the lookups must share.
-        self._keeps_connection = engine.dialect.name == "postgresql"
-        self._connection: AsyncConnection | None = None
+        self._kept = KeptConnection(self.engine) if engine.dialect.name == "postgresql" else None
         self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
         self._runner: asyncio.Task[None] | None = None
 
@@ -116,32 +114,24 @@ class KeyLookups:
 
     async def close(self) -> None:
         """Give the kept connection back (at shutdown)."""
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            await connection.close()
+        if self._kept is not None:
+            await self._kept.close()
 
     async def _query(self, prefixes: list[str]) -> dict[str, Any]:
-        if not self._keeps_connection:
+        if self._kept is None:
             async with self.engine.connect() as connection:
                 return await find_api_keys_by_prefix(connection, prefixes)
-        if self._connection is not None:
+        if self._kept.held is not None:
             try:
-                return await find_api_keys_by_prefix(self._connection, prefixes)
+                return await find_api_keys_by_prefix(self._kept.held, prefixes)
             except Exception:
                 # the kept connection broke (a database restart, say): read again on a new one
-                await self._drop_connection()
-        self._connection = await self.engine.connect()
+                await self._kept.drop()
         try:
-            return await find_api_keys_by_prefix(self._connection, prefixes)
+            return await find_api_keys_by_prefix(await self._kept.get(), prefixes)
         except Exception:
-            await self._drop_connection()
+            await self._kept.drop()
             raise
-
-    async def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.invalidate()
 
     async def _run(self) -> None:
         while self._waiting:

@@ -5,6 +5,7 @@ column types below make both store the same thing: JSONB on PostgreSQL, timezone
 timestamps everywhere, and UUIDs in their native form where the engine has one.
 """
 
+import contextlib
 import json
 import os
 import random
@@ -20,6 +21,7 @@ from sqlalchemy import JSON, DateTime, Executable, MetaData, Row, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -139,6 +141,39 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class KeptConnection:
+    """A connection held by one sequential user (the group-commit writer, the key lookups).
+
+    Their statements run one at a time, so a pool checkout and return per use would only add
+    cost. A connection that failed is not trusted again: `drop` it, and the next `get` opens
+    another.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._connection: AsyncConnection | None = None
+
+    @property
+    def held(self) -> AsyncConnection | None:
+        return self._connection
+
+    async def get(self) -> AsyncConnection:
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+        return self._connection
+
+    async def drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
 
 
 async def fetch_all(session: AsyncSession, query: Executable) -> Sequence[Row[Any]]:
