@@ -1,16 +1,19 @@
 """The FastAPI application: routers, middleware, error handlers and the database lifespan."""
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from app.actions.ingest import IngestLane
 from app.actions.router import router as actions_router
 from app.actions.rows import RowBuilder
 from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.audits.router import router as audits_router
+from app.audits.signing import SignerSource
 from app.compat.router import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
@@ -19,6 +22,10 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.redact import PayloadRules
 from app.ops.router import router as ops_router
+from app.retention.locks import RetentionLocks
+from app.retention.router import router as retention_router
+from app.retention.scheduler import RetentionScheduler
+from app.retention.service import Pruner, RetentionConfig
 from app.stats.router import router as stats_router
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
@@ -28,6 +35,12 @@ Record what your applications did (action logs) and what they changed (audit log
 query them. Every call is scoped to the tenant of its API key, sent as `X-API-Key` or
 `Authorization: Bearer <key>`.
 """
+
+logger = logging.getLogger("actionlog")
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,7 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # collection, which otherwise stall a worker for tens of milliseconds now and then.
         gc.collect()
         gc.freeze()
+        try:  # generated and stored on first start; loaded at first use if the database is down
+            await app.state.signer.get()
+        except Exception as exc:
+            logger.warning("audit signing key not loaded yet: %s", exc.__class__.__name__)
+        app.state.retention_scheduler.start()
         yield
+        await app.state.retention_scheduler.stop()
         await app.state.writer.close()
         await app.state.keys.close()
         await app.state.engine.dispose()
@@ -67,6 +86,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else DirectWriter(app.state.engine)
     )
 
+    app.state.signer = SignerSource(app.state.sessionmaker, _secret(settings.audit_signing_key))
+    locks = RetentionLocks(app.state.engine)
+    app.state.pruner = Pruner(
+        app.state.sessionmaker,
+        app.state.payload_rules,
+        app.state.signer,
+        locks,
+        RetentionConfig.from_settings(settings),
+    )
+    app.state.retention_scheduler = RetentionScheduler(
+        app.state.sessionmaker, app.state.pruner, locks, settings.retention_interval_minutes
+    )
+
     install_error_handlers(app)
     app.add_middleware(IngestLane)
     app.add_middleware(
@@ -84,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions_router,
         stats_router,
         compat_router,
+        retention_router,
     )
     for router in routers:
         app.include_router(router)

@@ -102,9 +102,19 @@ async def database_url(
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def archive_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session app's ARCHIVE_DIR: never the working directory's ./archive."""
+    return tmp_path_factory.mktemp("archive")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, archive_dir: Path) -> Settings:
     return Settings(
-        database_url=database_url, admin_token=ADMIN_TOKEN, environment="test", log_level="warning"
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        environment="test",
+        log_level="warning",
+        archive_dir=archive_dir,
     )
 
 

@@ -1,6 +1,7 @@
 """Settings of the service, read from environment variables and `.env`."""
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -42,6 +43,17 @@ class Settings(BaseSettings):
     group_commit: bool = True
     group_commit_max_rows: int = Field(default=5000, ge=1)
     retry_after_seconds: int = Field(default=5, ge=1)
+
+    # Retention (app/retention): how often the service prunes, in how large batches, and
+    # where it archives what it deletes. An interval of 0 turns the scheduler off.
+    retention_interval_minutes: float = Field(default=60.0, ge=0)
+    retention_batch_rows: int = Field(default=5000, ge=1, le=100_000)
+    retention_batch_pause_ms: int = Field(default=20, ge=0)
+    archive: bool = True
+    archive_dir: Path = Path("./archive")
+    # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte seed, or a PKCS#8
+    # PEM. Unset: one is generated on first start and kept in the database.
+    audit_signing_key: SecretStr | None = None
 
     @property
     def redact_key_set(self) -> frozenset[str]:
