@@ -126,10 +126,11 @@ def _check_audits(
             report.problems.append(f"{where}: prev_hash does not match the previous row's hash")
         if row_hash(row["prev_hash"], row) != row["hash"]:
             report.problems.append(f"{where}: the content does not match its hash (changed)")
+        # Keep following the stored hashes past a bad row, so that the next files are judged
+        # on their own.
         chain.last_sequence, chain.last_hash = row["sequence"], row["hash"]
-        if report.problems:
-            return
-    _check_checkpoint(report, manifest, chain, public_key)
+    if not report.problems:
+        _check_checkpoint(report, manifest, chain, public_key)
 
 
 def _check_checkpoint(
