@@ -42,7 +42,7 @@ async def count_actions(retained: Retained, tenant: TenantHandle) -> int:
 def archived_rows(retained: Retained, tenant: TenantHandle, kind: str) -> list[dict[str, Any]]:
     rows = []
     for path in sorted((retained.archive_dir / tenant.id / kind).rglob("*.ndjson.gz")):
-        rows += [json.loads(line) for line in gzip.open(path)]
+        rows += [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
     return rows
 
 

@@ -91,7 +91,9 @@ class TestScheduledPrune:
             assert manifest["rows"] == f["row_count"]
             assert manifest["checkpoint"]["sequence"] == f["last_sequence"]
             assert manifest["last_hash"] == f["last_hash"]
-            archived += [json.loads(line) for line in gzip.open(path)]
+            archived += [
+                json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()
+            ]
         assert [row["sequence"] for row in archived] == list(range(1, OLD + 1))
         assert archived[0]["action"] == "create" and archived[0]["resource_type"] == "tenant"
 
@@ -212,7 +214,7 @@ class TestVerifyArchive:
     async def test_a_changed_line_is_found(self, retained: Retained) -> None:
         tenant = await pruned_tenant(retained)
         target = sorted((retained.archive_dir / tenant.id).rglob("*.ndjson.gz"))[1]
-        lines = gzip.open(target).read().decode().splitlines()
+        lines = gzip.decompress(target.read_bytes()).decode().splitlines()
         row = json.loads(lines[1])
         row["user_id"] = "someone-else"
         lines[1] = json.dumps(row, separators=(",", ":"))
@@ -225,7 +227,7 @@ class TestVerifyArchive:
     async def test_a_changed_file_without_its_manifest(self, retained: Retained) -> None:
         tenant = await pruned_tenant(retained)
         target = sorted((retained.archive_dir / tenant.id).rglob("*.ndjson.gz"))[0]
-        data = gzip.open(target).read().replace(b'"u-1"', b'"u-2"')
+        data = gzip.decompress(target.read_bytes()).replace(b'"u-1"', b'"u-2"')
         target.write_bytes(gzip.compress(data))
         reports = verify_archives([target])
         assert not reports[0].valid

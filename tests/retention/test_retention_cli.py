@@ -98,7 +98,7 @@ async def test_prune_archive_and_verify(
     assert ": ok, audits, 6 rows: joins the signed checkpoint at sequence 6" in good.out
 
     target = archive / files[0]["path"]
-    data = gzip.open(target).read().replace(b'"cli-2"', b'"cli-9"')
+    data = gzip.decompress(target.read_bytes()).replace(b'"cli-2"', b'"cli-9"')
     target.write_bytes(gzip.compress(data))
     bad = await actionlog(database_url, archive, "verify-archive", str(target))
     assert bad.code == 1
