@@ -98,6 +98,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # A worker's first answer waits for its imports; on a busy host they take longer than
+        # uvicorn's default 5 s, and it would kill and respawn workers in a loop.
+        timeout_worker_healthcheck=60,
     )
 
 
