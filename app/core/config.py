@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     retention_interval_minutes: float = Field(default=60.0, ge=0)
     retention_batch_rows: int = Field(default=5000, ge=1, le=100_000)
     retention_batch_pause_ms: int = Field(default=20, ge=0)
+    # The share of time the pruner works: after a batch that took t it pauses t * (1/duty - 1)
+    # (at least the pause above), so a prune leaves the cores to recording.
+    retention_duty: float = Field(default=0.25, gt=0, le=1)
     archive: bool = True
     archive_dir: Path = Path("./archive")
     # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte seed, or a PKCS#8

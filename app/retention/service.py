@@ -13,12 +13,14 @@ kept forever). A prune of one tenant and kind runs under that tenant and kind's 
 A crash between 3 and 4 leaves a file with no record and rows still in the database; the
 next run removes such files before it starts and archives those rows again, into a file of
 the same name. So no row is lost, and none is in two recorded files. Between batches the
-pruner pauses RETENTION_BATCH_PAUSE_MS, so that recording keeps most of its throughput.
+pruner rests (RETENTION_DUTY, RETENTION_BATCH_PAUSE_MS), so that recording keeps most of its
+throughput: the scheduler prunes inside a serving worker.
 Each prune that deleted something is written to the tenant's audit trail (`purge`).
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +46,7 @@ from app.retention.schemas import ArchiveRead
 
 logger = logging.getLogger("actionlog.retention")
 
+MAX_RETRIES = 10  # batches read again because a row changed meanwhile, per prune
 AUDITED_TABLE = {"actions": "action_logs", "audits": "audit_logs"}
 
 # Called after a batch's archive is durable and before its rows are deleted: the test hook
@@ -66,6 +69,7 @@ class RetentionConfig:
     archive_dir: Path | None  # None: ARCHIVE=false, rows are deleted without a copy
     batch_rows: int
     batch_pause_s: float
+    duty: float = 1.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetentionConfig":
@@ -73,7 +77,12 @@ class RetentionConfig:
             settings.archive_dir if settings.archive else None,
             settings.retention_batch_rows,
             settings.retention_batch_pause_ms / 1000,
+            settings.retention_duty,
         )
+
+    def pause_after(self, worked_s: float) -> float:
+        """How long to rest after a batch that took `worked_s`, to work `duty` of the time."""
+        return max(self.batch_pause_s, worked_s * (1 / self.duty - 1))
 
 
 class _Changed(Exception):
@@ -110,20 +119,25 @@ class Pruner:
                 removed = self.archives.remove_incomplete(tenant_id, kind, recorded)
                 if removed:
                     logger.warning("removed %d unfinished archive file(s) of %s", removed, kind)
-            deleted = files = 0
+            deleted = files = retries = 0
             through: int | None = None
             while True:
+                began = time.perf_counter()
                 try:
                     batch = await self._batch(tenant_id, kind, before)
                 except _Changed:
+                    retries += 1
+                    if retries > MAX_RETRIES:  # a row rewritten over and over: try next run
+                        logger.warning("%s of %s keep changing; stopped", kind, tenant_id)
+                        break
                     continue
                 if batch is None:
                     break
                 count, wrote, last_sequence = batch
                 deleted, files = deleted + count, files + wrote
                 through = last_sequence or through
-                if self.config.batch_pause_s:
-                    await asyncio.sleep(self.config.batch_pause_s)
+                if pause := self.config.pause_after(time.perf_counter() - began):
+                    await asyncio.sleep(pause)
         pruned = Pruned(tenant_id, kind, before, deleted, files, through)
         if deleted:
             await self._audit(pruned, actor)
@@ -153,8 +167,9 @@ class Pruner:
                 signer, tenant_id, last["sequence"], last["hash"], utcnow()
             )
         written = None
-        if self.archives is not None:
-            written = self.archives.write(
+        if self.archives is not None:  # encoding, gzip and fsync off the event loop
+            written = await asyncio.to_thread(
+                self.archives.write,
                 tenant_id,
                 kind,
                 rows,

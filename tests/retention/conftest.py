@@ -46,6 +46,7 @@ async def _retained(settings: Settings, archive_dir: Path, **extra: Any) -> Asyn
             "archive_dir": archive_dir,
             "retention_batch_rows": BATCH_ROWS,
             "retention_batch_pause_ms": 0,
+            "retention_duty": 1.0,
             "retention_interval_minutes": 0,
             **extra,
         }

@@ -31,6 +31,7 @@ async def actionlog(database_url: str, archive_dir: Path, *args: str) -> Result:
         "LOG_LEVEL": "warning",
         "ARCHIVE_DIR": str(archive_dir),
         "RETENTION_BATCH_PAUSE_MS": "0",
+        "RETENTION_DUTY": "1",
     }
     process = await asyncio.create_subprocess_exec(
         str(BIN / "actionlog"),
