@@ -227,6 +227,7 @@ async def scheduled_prune(old: UUID, key: str, archive: Path) -> dict[str, Any]:
         "files": files[0]["n"],
         "archive_mb": (files[0]["b"] or 0) / 2**20,
         "rollup_total_after": stats[0]["n"],
+        "rows_left": await remaining(old),
         "before": before,
         "after": after,
         "vacuumed": vacuumed,
@@ -344,7 +345,7 @@ def render(s: dict[str, Any], part: dict[str, float]) -> str:
 | ingest kept during the prune (target >= 80%) | **{s["ratio"]:.0%}** (prune running for the whole window: {s["prune_running_all_window"]}) |
 | scheduled prune with archive, during that window | {s["prune_rows_s"]:,.0f} rows/s ({s["prune_window_rows"]:,} rows; {s["files"]} files, {s["archive_mb"]:.1f} MB gzip) |
 | then `actionlog prune --before`, ARCHIVE=false, duty 1, no load (at most {BARE_SECONDS} s) | {s["bare_rows_s"]:,.0f} rows/s ({s["bare_rows"]:,} rows in {s["bare_s"]:.0f} s, process start included) |
-| rollup total of the pruned tenant afterwards (exact: 0) | {s["rollup_total_after"]} |
+| rollup total of the pruned tenant afterwards = its rows left (exact) | {s["rollup_total_after"]} = {s["rows_left"]:,} |
 | table before the prune | {b["total_mb"]:.0f} MB with indexes (heap {b["heap_mb"]:.0f} MB), {b["live"]:,} live |
 | right after it | {a["total_mb"]:.0f} MB (heap {a["heap_mb"]:.0f} MB), {a["dead"]:,} dead tuples |
 | after VACUUM | {v["total_mb"]:.0f} MB (heap {v["heap_mb"]:.0f} MB), {v["dead"]:,} dead: the space is reusable, not returned |
