@@ -244,7 +244,8 @@ class Peer:
     Each request takes the next step of `script`: "forward", "drop" (forward, then close the
     connection without answering: the request was stored but the client cannot know),
     "503" / "429" (answer that status with `Retry-After: retry_after`, forward nothing).
-    When the script is used up, requests are forwarded. `arrivals` records (time, path, step).
+    GETs are always forwarded; when the script is used up, everything is. `arrivals` records
+    (time, path, step).
     """
 
     def __init__(self, upstream: str, script: list[str], retry_after: str = "1") -> None:
@@ -265,7 +266,8 @@ class Peer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with peer.lock:
-                    step = peer.script.pop(0) if peer.script else "forward"
+                    scripted = peer.script and self.command != "GET"
+                    step = peer.script.pop(0) if scripted else "forward"
                     peer.arrivals.append((time.monotonic(), self.path, step))
                 if step in ("503", "429"):
                     payload = b'{"detail": "try again later"}'
