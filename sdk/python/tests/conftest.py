@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ import pytest
 from actionlog_client import ActionLogger
 
 ADMIN_TOKEN = "sdk-test-admin-token-0123456789"
+MakeLogger = Callable[..., ActionLogger]
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -220,7 +221,7 @@ class Errors:
 
 
 @pytest.fixture
-def make_logger() -> Iterator[Any]:
+def make_logger() -> Iterator[MakeLogger]:
     """ActionLogger(url, key, ...) with a short flush interval, closed after the test."""
     made: list[ActionLogger] = []
 
@@ -319,7 +320,7 @@ class Peer:
 
 
 @pytest.fixture
-def peer(running: Service) -> Iterator[Any]:
+def peer(running: Service) -> Iterator["MakePeer"]:
     made: list[Peer] = []
 
     def make(script: list[str], retry_after: str = "1") -> Peer:
@@ -330,3 +331,6 @@ def peer(running: Service) -> Iterator[Any]:
     yield make
     for p in made:
         p.close()
+
+
+MakePeer = Callable[..., Peer]

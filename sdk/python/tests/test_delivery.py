@@ -3,18 +3,17 @@ follow-ups after their start was acknowledged, and never raising into the applic
 
 import logging
 import time
-from typing import Any
 
 import pytest
 
 from actionlog_client import EventsDropped, EventsRejected, QueueFull, ServiceUnavailable
 
-from .conftest import Errors, Service, Tenant
+from .conftest import Errors, MakeLogger, MakePeer, Service, Tenant
 
 
 @pytest.mark.parametrize("status", ["503", "429"])
 def test_retry_honours_retry_after(
-    status: str, tenant: Tenant, peer: Any, make_logger: Any
+    status: str, tenant: Tenant, peer: MakePeer, make_logger: MakeLogger
 ) -> None:
     errors = Errors()
     p = peer([status], retry_after="1")
@@ -30,7 +29,9 @@ def test_retry_honours_retry_after(
     assert logger.stats()["retried"] == 1 and logger.stats()["sent"] == 1
 
 
-def test_lost_answer_is_not_stored_twice(tenant: Tenant, peer: Any, make_logger: Any) -> None:
+def test_lost_answer_is_not_stored_twice(
+    tenant: Tenant, peer: MakePeer, make_logger: MakeLogger
+) -> None:
     """The batch reaches the service, the answer is lost; the retry is an idempotent replay."""
     p = peer(["drop", "drop"])
     logger = make_logger(p.url, tenant.key)
@@ -42,7 +43,7 @@ def test_lost_answer_is_not_stored_twice(tenant: Tenant, peer: Any, make_logger:
     assert logger.stats()["sent"] == 5
 
 
-def test_invalid_events_are_split_out(tenant: Tenant, make_logger: Any) -> None:
+def test_invalid_events_are_split_out(tenant: Tenant, make_logger: MakeLogger) -> None:
     errors = Errors()
     logger = make_logger(tenant.url, tenant.key, on_error=errors)
     good = [logger.log("email_send", metadata={"n": n}) for n in range(3)]
@@ -59,7 +60,7 @@ def test_invalid_events_are_split_out(tenant: Tenant, make_logger: Any) -> None:
     assert stats["sent"] == 4 and stats["rejected"] == 2 and stats["queued"] == 0
 
 
-def test_update_of_a_refused_start_is_refused_too(tenant: Tenant, make_logger: Any) -> None:
+def test_update_of_a_refused_start_is_refused_too(tenant: Tenant, make_logger: MakeLogger) -> None:
     errors = Errors()
     logger = make_logger(tenant.url, tenant.key, on_error=errors)
     action_id = logger.start_action("x" * 101)
@@ -70,7 +71,7 @@ def test_update_of_a_refused_start_is_refused_too(tenant: Tenant, make_logger: A
     assert "refused" in str(errors.of(EventsRejected)[-1][0])
 
 
-def test_updates_merge_into_a_queued_start(tenant: Tenant, make_logger: Any) -> None:
+def test_updates_merge_into_a_queued_start(tenant: Tenant, make_logger: MakeLogger) -> None:
     logger = make_logger(tenant.url, tenant.key, flush_interval=5)
     action_id = logger.start_action("s3_export", "Export", action_details={"bucket": "exports"})
     logger.update_action(action_id, "in_progress", action_details={"rows": 10})
@@ -84,7 +85,9 @@ def test_updates_merge_into_a_queued_start(tenant: Tenant, make_logger: Any) -> 
     assert record["execution_time_ms"] is not None
 
 
-def test_follow_ups_after_the_start_was_acknowledged(tenant: Tenant, make_logger: Any) -> None:
+def test_follow_ups_after_the_start_was_acknowledged(
+    tenant: Tenant, make_logger: MakeLogger
+) -> None:
     logger = make_logger(tenant.url, tenant.key)
     action_id = logger.start_action("s3_export", action_details={"bucket": "exports"})
     assert logger.flush(timeout=10)
@@ -104,7 +107,7 @@ def test_follow_ups_after_the_start_was_acknowledged(tenant: Tenant, make_logger
 
 
 def test_lost_answers_of_follow_ups_do_not_repeat_them(
-    tenant: Tenant, peer: Any, make_logger: Any
+    tenant: Tenant, peer: MakePeer, make_logger: MakeLogger
 ) -> None:
     """A step and a completion whose answers are lost are applied once."""
     p = peer(["forward", "drop", "drop"])  # the start goes through; the step's and the
@@ -124,7 +127,7 @@ def test_lost_answers_of_follow_ups_do_not_repeat_them(
 
 
 def test_lost_answer_of_an_audit_record_is_not_stored_twice(
-    tenant: Tenant, peer: Any, make_logger: Any
+    tenant: Tenant, peer: MakePeer, make_logger: MakeLogger
 ) -> None:
     p = peer(["drop"])
     logger = make_logger(p.url, tenant.key)
@@ -142,7 +145,9 @@ def test_lost_answer_of_an_audit_record_is_not_stored_twice(
     assert trail[0]["changes"]["after"] == {"email": "a@new.example", "password": "[REDACTED]"}
 
 
-def test_service_down_never_raises(running: Service, tenant: Tenant, make_logger: Any) -> None:
+def test_service_down_never_raises(
+    running: Service, tenant: Tenant, make_logger: MakeLogger
+) -> None:
     errors = Errors()
     logger = make_logger(tenant.url, tenant.key, on_error=errors, timeout=1)
     running.stop()
@@ -158,7 +163,7 @@ def test_service_down_never_raises(running: Service, tenant: Tenant, make_logger
     assert tenant.action(action_id)["status"] == "success"
 
 
-def test_wrong_key_is_reported_not_raised(tenant: Tenant, make_logger: Any) -> None:
+def test_wrong_key_is_reported_not_raised(tenant: Tenant, make_logger: MakeLogger) -> None:
     errors = Errors()
     logger = make_logger(tenant.url, "alk_000000000000_nope", on_error=errors)
     logger.log("crm_create")
@@ -168,7 +173,7 @@ def test_wrong_key_is_reported_not_raised(tenant: Tenant, make_logger: Any) -> N
 
 
 def test_full_queue_drops_the_newest(
-    running: Service, tenant: Tenant, make_logger: Any, caplog: pytest.LogCaptureFixture
+    running: Service, tenant: Tenant, make_logger: MakeLogger, caplog: pytest.LogCaptureFixture
 ) -> None:
     errors = Errors()
     running.stop()
@@ -189,7 +194,7 @@ def test_full_queue_drops_the_newest(
     assert len(errors.of(EventsDropped)) == 3
 
 
-def test_tenant_isolation(running: Service, tenant: Tenant, make_logger: Any) -> None:
+def test_tenant_isolation(running: Service, tenant: Tenant, make_logger: MakeLogger) -> None:
     from .conftest import make_tenant
 
     other = make_tenant(running, "Other tenant")
