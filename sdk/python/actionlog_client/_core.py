@@ -142,6 +142,11 @@ class LoggerCore:
         self._queue(Event(ACTION, action_body(action_id, action_type, fields), target=action_id))
         return action_id
 
+    def _record_ready(self, body: dict[str, Any]) -> bool:
+        """Queue a create body that is already complete (id, status, times): the
+        middleware's fast path. Datetimes in it are rendered when the batch is encoded."""
+        return self._queue(Event(ACTION, body, target=body["id"]))
+
     def _update(self, action_id: str, fields: dict[str, Any]) -> bool:
         body = update_body(fields)
         if not body:

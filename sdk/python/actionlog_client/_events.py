@@ -60,6 +60,20 @@ class Outcome:
     rejected: list[tuple[Event, Exception]] = field(default_factory=list)
 
 
+def json_fallback(value: Any) -> Any:
+    """JSON for what json cannot encode: datetimes as ISO 8601 (UTC when naive), the rest
+    as lists or text."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)  # UUID, Decimal, Path, enums, anything else: its text
+
+
 def canonical_status(status: str) -> str:
     lowered = status.strip().lower()
     return ALIASES.get(lowered, lowered)

@@ -165,8 +165,8 @@ class Pipeline:
                 self._starts[event.target] = event
             if self._first_at is None:
                 self._first_at = time.monotonic()
-            if len(self._intake) >= self.batch_size:
-                self._wake.notify()
+            if len(self._intake) == self.batch_size:
+                self._wake.notify()  # a full batch: the worker need not wait for the interval
             if self._thread is None:
                 self._start_locked()
         return True

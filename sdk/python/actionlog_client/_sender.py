@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from actionlog_client._events import ACTION, AUDIT, STEP, UPDATE, Event
+from actionlog_client._events import ACTION, AUDIT, STEP, UPDATE, Event, json_fallback
 from actionlog_client.errors import EventsRejected, ServiceUnavailable
 
 ACTIONS = "/api/v1/logs/actions"
@@ -58,21 +58,9 @@ class Result:
     maybe_sent: bool = False
 
 
-def _fallback(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)  # UUID, Decimal, Path, enums, anything else: its text
-
-
 def dumps(value: Any) -> bytes:
     """JSON that never fails on a value json cannot encode: such values become text."""
-    return json.dumps(value, default=_fallback, separators=(",", ":")).encode()
+    return json.dumps(value, default=json_fallback, separators=(",", ":")).encode()
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from actionlog_client._events import ACTION, Event
+from actionlog_client._events import ACTION, Event, json_fallback
 
 # A forked child must never use or close its parent's SQLite connection (closing it could
 # checkpoint and remove the WAL under the parent): it is kept here, unused, for good.
@@ -168,7 +168,7 @@ class Spool:
                             self.owner,
                             event.kind,
                             event.target,
-                            json.dumps(event.body, separators=(",", ":"), default=str),
+                            dumps(event.body),
                             int(event.maybe_sent),
                             event.first_sent,
                         ),
@@ -257,4 +257,4 @@ def is_action(event: Event) -> bool:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return json.dumps(value, separators=(",", ":"), default=json_fallback)

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
+from actionlog_client._ids import new_id
 from actionlog_client.aio import AsyncActionLogger
 from actionlog_client.logger import ActionLogger, exception_fields
 
@@ -119,25 +120,32 @@ class ActionLogMiddleware:
                 elif name == self.request_id_header:
                     request_id = value.decode("latin-1")
             client = scope.get("client")
-            fields: dict[str, Any] = {
+            body: dict[str, Any] = {
+                "id": new_id(),
+                "action_type": self.action_type,
                 "action_name": f"{method} {self._template(scope, root_path)}"[:255],
                 "status": self.status_of(code),
                 "source": self.source,
-                "service": self.service,
                 "execution_time_ms": min(elapsed_ms, 2**31 - 1),
                 "started_at": started_at,
-                "ip_address": client[0] if client else None,
-                "user_agent": user_agent[:1024] if user_agent else None,
-                "correlation_id": (request_id or response["request_id"] or None),
+                "completed_at": datetime.now(UTC),
                 "metadata": {"method": method, "path": scope.get("path"), "status_code": code},
             }
+            if self.service is not None:
+                body["service"] = self.service
+            if client:
+                body["ip_address"] = client[0]
+            if user_agent:
+                body["user_agent"] = user_agent[:1024]
+            if correlation := request_id or response["request_id"]:
+                body["correlation_id"] = correlation[:255]
             if exc is not None:
-                fields.update(exception_fields(exc))
+                body.update(exception_fields(exc))
             elif code >= 500:
-                fields["error_type"] = f"HTTP {code}"
-            if self.user_id is not None:
-                fields["user_id"] = self._user(scope)
-            self.logger._record(self.action_type, fields)
+                body["error_type"] = f"HTTP {code}"
+            if self.user_id is not None and (user := self._user(scope)) is not None:
+                body["user_id"] = user
+            self.logger._record_ready(body)
         except Exception:
             log.exception("actionlog: the middleware could not record a request")
 
