@@ -8,6 +8,7 @@ the service directly and, failing, return an empty answer and report to `on_erro
 import asyncio
 import functools
 import inspect
+import json
 import logging
 import os
 import threading
@@ -327,6 +328,32 @@ class ActionLogger(LoggerCore):
         return cast(
             list[dict[str, Any]], self._get(q.ACTIONS, q.params({"limit": limit, **filters}), [])
         )
+
+    def iter_actions(self, order: str = "desc", **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every matching full record, streamed from the NDJSON export (no limit).
+
+        A failure ends the iteration (reported to `on_error`; raised with `strict=True`)."""
+        if self._pipeline is None:
+            return
+        if not self._pipeline.idle():
+            self._flush(self.timeout)
+        query = {**q.params({**filters, "order": order}), "format": "ndjson"}
+        try:
+            with self._client().stream("GET", f"{q.ACTIONS}/export", params=query) as response:
+                if response.status_code != 200:
+                    response.read()
+                    error = ReadFailed(
+                        f"GET {q.ACTIONS}/export answered {response.status_code}: "
+                        f"{response.text[:300]}",
+                        status_code=response.status_code,
+                    )
+                    self._read_failed(error, None)
+                    return
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.HTTPError as exc:
+            self._read_failed(ReadFailed(f"GET {q.ACTIONS}/export failed: {exc!r}"), None)
 
     def get_stats(self, **filters: Any) -> dict[str, Any]:
         """`GET /api/v1/logs/stats` with these filters."""

@@ -141,11 +141,12 @@ class ActionLogger:
         }
 
     def get_action_attempts_by_incident(self, incident_id: str) -> list[dict[str, Any]]:
-        rows = self.logger.get_recent_actions(limit=1000, correlation_id=incident_id)
-        return [_attempt(r) for r in reversed(rows)]  # in the order they were made
+        rows = self.logger.iter_actions(order="asc", correlation_id=incident_id)
+        return [_attempt(r) for r in rows]  # in the order they were made
 
     def get_recent_attempts(self, limit: int = 20) -> list[dict[str, Any]]:
-        return [_attempt(r) for r in self.logger.get_recent_actions(limit=limit)]
+        rows = self.logger.list_actions(limit=limit)
+        return [_attempt(full) for r in rows if (full := self.logger.get_action(r["id"]))]
 
 
 def _attempt(record: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +160,7 @@ def _attempt(record: dict[str, Any]) -> dict[str, Any]:
         "incident_id": record.get("correlation_id"),
         "started_at": record.get("started_at"),
         "completed_at": record.get("completed_at"),
-        "status": {"failure": "failed", "completed": "success"}.get(str(status), status),
+        "status": {"failure": "failed", "timeout": "failed"}.get(str(status), status),
         "logs": record.get("steps") or [],
         "error_message": record.get("error_message"),
         "result": record.get("response_data"),
