@@ -119,6 +119,7 @@ class Pipeline:
         self._intake: deque[Event] = deque()
         self._starts: dict[str, Event] = {}  # queued creates by id, still open to merging
         self._head: deque[list[Event]] = deque()  # groups taken for sending, in order
+        self._head_count = 0  # events in those groups
         self._first_at: float | None = None
         self._flushing = 0
         self._busy = False
@@ -227,6 +228,7 @@ class Pipeline:
             if not self.spool:
                 left = [e for group in self._head for e in group] + left
                 self._head.clear()
+                self._head_count = 0
             self._released = True
         if self.spool is not None:
             try:
@@ -254,7 +256,7 @@ class Pipeline:
     # Bookkeeping (under the lock)
 
     def _head_size(self) -> int:
-        return sum(len(group) for group in self._head)
+        return self._head_count
 
     def _is_idle(self) -> bool:
         return not (self._intake or self._head or self._in_spool or self._busy)
@@ -316,7 +318,7 @@ class Pipeline:
             if self.spool is not None:
                 self._spool_upkeep(taken)
             elif taken:
-                self._head.extend(self._groups(taken))
+                self._extend_head(taken)
             self._send_next()
         finally:
             with self._lock:
@@ -397,14 +399,19 @@ class Pipeline:
             self._spool_push(taken)
             taken = []
             if not self._head:
-                loaded = self.spool.head(self.batch_size)
-                if loaded:
-                    self._head.extend(self._groups(loaded))
+                self._extend_head(self.spool.head(self.batch_size))
         except Exception as exc:  # the spool failed (disk full, …): keep the events in memory
             log.warning("actionlog: the spool failed (%r); events kept in memory", exc)
             self._report(exc, taken)
-            if taken:
-                self._head.extend(self._groups(taken))
+            self._extend_head(taken)
+
+    def _extend_head(self, events: list[Event]) -> None:
+        """Add groups to send; the head changes under the lock (enqueue reads its size)."""
+        if events:
+            groups = self._groups(events)
+            with self._lock:
+                self._head.extend(groups)
+                self._head_count += len(events)
 
     def _spool_push(self, events: list[Event]) -> None:
         assert self.spool is not None
@@ -451,10 +458,11 @@ class Pipeline:
         if result.retry is not None:
             self._retry_later(group, result)
             return
-        self._head.popleft()
-        for part in reversed(result.again):
-            self._head.appendleft(part)
         with self._lock:
+            self._head.popleft()
+            for part in reversed(result.again):
+                self._head.appendleft(part)
+            self._head_count -= len(group) - sum(len(part) for part in result.again)
             self._attempt = 0
             self._retry_at = 0.0
             self._retry_hard = False
