@@ -313,12 +313,13 @@ class Pipeline:
             taken: list[Event] = []
             if due and (self.spool is not None or not self._head):
                 taken = self._take_locked()
+                if self.spool is None:  # into the head in the same step: always counted
+                    self._head.extend(self._groups(taken))
+                    self._head_count += len(taken)
             self._busy = True
         try:
             if self.spool is not None:
                 self._spool_upkeep(taken)
-            elif taken:
-                self._extend_head(taken)
             self._send_next()
         finally:
             with self._lock:
