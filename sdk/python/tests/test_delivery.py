@@ -205,3 +205,26 @@ def test_tenant_isolation(running: Service, tenant: Tenant, make_logger: MakeLog
     assert mine.get_action(theirs) is None
     assert mine.get_recent_actions() == []
     assert their_logger.get_action(theirs) is not None
+
+
+def test_an_id_reused_with_another_body_is_refused_alone(
+    tenant: Tenant, make_logger: MakeLogger
+) -> None:
+    """409 for a batch names the conflicting items; the others are sent again and stored."""
+    errors = Errors()
+    logger = make_logger(tenant.url, tenant.key, on_error=errors, flush_interval=1)
+    taken = logger.log("crm_create", metadata={"v": 1})
+    assert logger.flush(10)
+    same = logger.log("crm_create", id=taken, metadata={"v": 1})  # a replay: fine
+    other = logger.log("crm_create", metadata={"v": 3})
+    clash = logger.log("crm_create", id=taken, metadata={"v": 2})  # the same id, another body
+    assert same == clash == taken
+    assert logger.flush(10)
+    assert sorted(r["id"] for r in tenant.actions(action_type="crm_create")) == sorted(
+        [taken, other]
+    )
+    assert tenant.action(taken)["metadata"] == {"v": 1}
+    conflicts = errors.of(EventsRejected)
+    assert [(exc.status_code, events[0]["metadata"]) for exc, events in conflicts] == [  # type: ignore[attr-defined]
+        (409, {"v": 2})
+    ]
