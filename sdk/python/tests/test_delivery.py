@@ -216,6 +216,7 @@ def test_an_id_reused_with_another_body_is_refused_alone(
     taken = logger.log("crm_create", metadata={"v": 1})
     assert logger.flush(10)
     same = logger.log("crm_create", id=taken, metadata={"v": 1})  # a replay: fine
+    assert logger.flush(10)
     other = logger.log("crm_create", metadata={"v": 3})
     clash = logger.log("crm_create", id=taken, metadata={"v": 2})  # the same id, another body
     assert same == clash == taken
@@ -224,6 +225,7 @@ def test_an_id_reused_with_another_body_is_refused_alone(
         [taken, other]
     )
     assert tenant.action(taken)["metadata"] == {"v": 1}
+    assert logger.stats()["sent"] == 3 and logger.stats()["rejected"] == 1
     conflicts = errors.of(EventsRejected)
     assert [(exc.status_code, events[0]["metadata"]) for exc, events in conflicts] == [  # type: ignore[attr-defined]
         (409, {"v": 2})
