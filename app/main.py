@@ -11,6 +11,7 @@ from app.actions.router import router as actions_router
 from app.actions.rows import RowBuilder
 from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.audits.router import router as audits_router
+from app.compat.router import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import install_error_handlers
@@ -75,7 +76,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
 
-    routers = (ops_router, admin_router, keys_router, audits_router, actions_router, stats_router)
+    routers = (
+        ops_router,
+        admin_router,
+        keys_router,
+        audits_router,
+        actions_router,
+        stats_router,
+        compat_router,
+    )
     for router in routers:
         app.include_router(router)
     return app

@@ -15,6 +15,7 @@ LAYERS = {
     "tenants": 2,
     "stats": 2,
     "retention": 3,
+    "compat": 4,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 

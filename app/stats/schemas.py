@@ -36,6 +36,11 @@ class ActionStats(BaseModel):
     p95_execution_time_ms: int | None
     p99_execution_time_ms: int | None
     by_type: dict[str, TypeStats]
+    by_provider_stats: dict[str, TypeStats] = Field(
+        description="Per provider: counts, success rate, average latency (none: omitted)"
+    )
+    by_service_stats: dict[str, TypeStats] = Field(description="The same per service")
+    by_source_stats: dict[str, TypeStats] = Field(description="The same per source")
 
 
 class Bucket(BaseModel):
