@@ -213,9 +213,10 @@ def test_an_id_reused_with_another_body_is_refused_alone(
     """409 for a batch names the conflicting items; the others are sent again and stored."""
     errors = Errors()
     logger = make_logger(tenant.url, tenant.key, on_error=errors, flush_interval=1)
-    taken = logger.log("crm_create", metadata={"v": 1})
+    at = "2026-01-02T03:04:05Z"  # a replay must repeat the body exactly, times included
+    taken = logger.log("crm_create", metadata={"v": 1}, completed_at=at)
     assert logger.flush(10)
-    same = logger.log("crm_create", id=taken, metadata={"v": 1})  # a replay: fine
+    same = logger.log("crm_create", id=taken, metadata={"v": 1}, completed_at=at)  # a replay
     assert logger.flush(10)
     other = logger.log("crm_create", metadata={"v": 3})
     clash = logger.log("crm_create", id=taken, metadata={"v": 2})  # the same id, another body
