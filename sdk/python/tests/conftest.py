@@ -246,7 +246,8 @@ class Peer:
     connection without answering: the request was stored but the client cannot know),
     "503" / "429" (answer that status with `Retry-After: retry_after`, forward nothing).
     GETs are always forwarded; when the script is used up, everything is. `arrivals` records
-    (time, path, step).
+    (time, path, step). `down()` / `up()` refuse connections and accept them again on the same
+    port: an outage without the seconds a restart of the service takes.
     """
 
     def __init__(self, upstream: str, script: list[str], retry_after: str = "1") -> None:
@@ -305,18 +306,32 @@ class Peer:
 
             do_GET = do_POST = do_PATCH = _handle
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.handler = Handler
+        self.port = 0
+        self.server: http.server.ThreadingHTTPServer | None = None
+        self.up()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        """Listen (again, on the same port): the service is reachable."""
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self.server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        """Stop listening: connections are refused, as when the service is down."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
     def steps(self, path_part: str) -> list[tuple[float, str]]:
         return [(t, step) for t, path, step in self.arrivals if path_part in path]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.down()
 
 
 @pytest.fixture

@@ -145,12 +145,11 @@ def test_lost_answer_of_an_audit_record_is_not_stored_twice(
     assert trail[0]["changes"]["after"] == {"email": "a@new.example", "password": "[REDACTED]"}
 
 
-def test_service_down_never_raises(
-    running: Service, tenant: Tenant, make_logger: MakeLogger
-) -> None:
+def test_service_down_never_raises(tenant: Tenant, peer: MakePeer, make_logger: MakeLogger) -> None:
     errors = Errors()
-    logger = make_logger(tenant.url, tenant.key, on_error=errors, timeout=1)
-    running.stop()
+    p = peer([])
+    logger = make_logger(p.url, tenant.key, on_error=errors, timeout=1)
+    p.down()
     action_id = logger.start_action("job_execution")
     logger.complete_action(action_id)
     logger.audit.log_create(resource_type="job", resource_id="1", data={"a": 1})
@@ -158,7 +157,7 @@ def test_service_down_never_raises(
     assert logger.get_action_summary()["total_actions"] == 0
     assert logger.flush(timeout=0.5) is False
     assert errors.of(ServiceUnavailable)
-    running.start()
+    p.up()
     assert logger.flush(timeout=20)
     assert tenant.action(action_id)["status"] == "success"
 
@@ -173,20 +172,21 @@ def test_wrong_key_is_reported_not_raised(tenant: Tenant, make_logger: MakeLogge
 
 
 def test_full_queue_drops_the_newest(
-    running: Service, tenant: Tenant, make_logger: MakeLogger, caplog: pytest.LogCaptureFixture
+    tenant: Tenant, peer: MakePeer, make_logger: MakeLogger, caplog: pytest.LogCaptureFixture
 ) -> None:
     errors = Errors()
-    running.stop()
-    logger = make_logger(tenant.url, tenant.key, max_queue=5, batch_size=5, on_error=errors)
+    p = peer([])
+    p.down()
+    logger = make_logger(p.url, tenant.key, max_queue=5, batch_size=5, on_error=errors)
     with caplog.at_level(logging.WARNING, logger="actionlog_client"):
         ids = [logger.log("email_send", metadata={"n": n}) for n in range(8)]
     assert logger.stats()["dropped"] == 3
     assert "dropped" in caplog.text
-    strict = make_logger(tenant.url, tenant.key, max_queue=1, strict=True)
+    strict = make_logger(p.url, tenant.key, max_queue=1, strict=True)
     strict.log("email_send")
     with pytest.raises(QueueFull):
         strict.log("email_send")
-    running.start()
+    p.up()
     assert logger.flush(timeout=20)
     stored = {r["id"] for r in tenant.actions(action_type="email_send")}
     assert ids[:5] == [i for i in ids if i in stored]  # the oldest five were kept

@@ -7,13 +7,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 from actionlog_client import ActionLogger
 
-from .conftest import MakeLogger, Service, Tenant, make_tenant
+from .conftest import MakeLogger, MakePeer, Service, Tenant, make_tenant
 
 _inherited: ActionLogger | None = None
 
@@ -71,18 +70,19 @@ def test_multiprocessing_child_delivers_at_exit(tenant: Tenant, make_logger: Mak
 
 
 def test_spool_survives_a_restart_of_the_logger(
-    running: Service, tenant: Tenant, make_logger: MakeLogger, tmp_path: Path
+    tenant: Tenant, peer: MakePeer, make_logger: MakeLogger, tmp_path: Path
 ) -> None:
     spool = tmp_path / "spool.db"
-    running.stop()
-    first = make_logger(tenant.url, tenant.key, spool_path=spool, timeout=1)
+    p = peer([])
+    p.down()
+    first = make_logger(p.url, tenant.key, spool_path=spool, timeout=1)
     ids = [first.log("spooled", metadata={"n": n}) for n in range(20)]
     started = first.start_action("spooled_flow")
     first.complete_action(started, result_message="done while down")
     assert first.close(timeout=1) is False
     assert first.stats()["spooled"] == 21
-    running.start()
-    second = make_logger(tenant.url, tenant.key, spool_path=spool)
+    p.up()
+    second = make_logger(p.url, tenant.key, spool_path=spool)
     assert second.flush(timeout=20)
     assert sorted(r["id"] for r in tenant.actions(action_type="spooled")) == sorted(ids)
     assert tenant.action(started)["status"] == "success"
@@ -90,15 +90,16 @@ def test_spool_survives_a_restart_of_the_logger(
 
 
 def test_spool_survives_a_crash(
-    running: Service, tenant: Tenant, make_logger: MakeLogger, tmp_path: Path
+    tenant: Tenant, peer: MakePeer, make_logger: MakeLogger, tmp_path: Path
 ) -> None:
     spool = tmp_path / "spool.db"
-    running.stop()
+    p = peer([])
+    p.down()
     script = textwrap.dedent(
         f"""
         import sys, time
         from actionlog_client import ActionLogger
-        logger = ActionLogger({tenant.url!r}, {tenant.key!r}, spool_path={str(spool)!r},
+        logger = ActionLogger({p.url!r}, {tenant.key!r}, spool_path={str(spool)!r},
                               flush_interval=0.05, timeout=1)
         ids = [logger.log("crashed", metadata={{"n": n}}) for n in range(10)]
         while logger.stats()["spooled"] < 10:
@@ -113,27 +114,27 @@ def test_spool_survives_a_crash(
     os.kill(process.pid, signal.SIGKILL)  # no atexit, no close: a crash
     process.wait(10)
     assert len(ids) == 10
-    running.start()
-    survivor = make_logger(tenant.url, tenant.key, spool_path=spool)
+    p.up()
+    survivor = make_logger(p.url, tenant.key, spool_path=spool)
     assert survivor.flush(timeout=20)
     assert sorted(r["id"] for r in tenant.actions(action_type="crashed")) == sorted(ids)
 
 
 def test_spool_rows_go_only_to_their_own_tenant(
-    running: Service, tenant: Tenant, make_logger: MakeLogger, tmp_path: Path
+    running: Service, tenant: Tenant, peer: MakePeer, make_logger: MakeLogger, tmp_path: Path
 ) -> None:
     spool = tmp_path / "shared.db"
     other = make_tenant(running, "Other spool tenant")
-    running.stop()
-    mine = make_logger(tenant.url, tenant.key, spool_path=spool, timeout=1)
+    p = peer([])
+    p.down()
+    mine = make_logger(p.url, tenant.key, spool_path=spool, timeout=1)
     mine_id = mine.log("mine")
     mine.close(timeout=0.5)
-    running.start()
-    theirs = make_logger(other.url, other.key, spool_path=spool)
+    p.up()
+    theirs = make_logger(p.url, other.key, spool_path=spool)
     their_id = theirs.log("theirs")
     assert theirs.flush(timeout=10)
     assert [r["id"] for r in other.actions()] == [their_id]  # my row was not sent with their key
-    again = make_logger(tenant.url, tenant.key, spool_path=spool)
+    again = make_logger(p.url, tenant.key, spool_path=spool)
     assert again.flush(timeout=10)
     assert [r["id"] for r in tenant.actions()] == [mine_id]
-    time.sleep(0)
