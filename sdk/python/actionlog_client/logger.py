@@ -465,6 +465,22 @@ class ActionLogger(LoggerCore):
             return self._read_failed(error, default)
         return response.json()
 
+    def _post(self, path: str) -> Any:
+        """A synchronous POST without a body (an operator's act, not a queued event)."""
+        if self._pipeline is None:
+            return None
+        try:
+            response = self._client().post(path)
+        except httpx.HTTPError as exc:
+            return self._read_failed(ReadFailed(f"POST {path} failed: {exc!r}"), None)
+        if response.status_code not in (200, 201):
+            error = ReadFailed(
+                f"POST {path} answered {response.status_code}: {response.text[:300]}",
+                status_code=response.status_code,
+            )
+            return self._read_failed(error, None)
+        return response.json()
+
     def _read_failed(self, error: ReadFailed, default: Any) -> Any:
         if self.strict:
             raise error

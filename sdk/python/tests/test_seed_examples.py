@@ -172,6 +172,9 @@ def test_seed_002_example(configured: Tenant) -> None:
         "failed": 1,
         "byService": {"CaseService": 1, "ChatService": 1},
     }
+    cleared = action_logs.clear_action_logs()  # the tenant's first key has every scope
+    assert cleared is not None and cleared["deleted"] == 2
+    assert action_logs.get_recent_actions() == []
 
 
 # Seed 003 (ActivityLogger): "Operation Lifecycle Tracking" and both integration examples.

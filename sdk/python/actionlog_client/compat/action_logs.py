@@ -5,14 +5,18 @@
 
 Mapping: `service` → `service`, `action` → `action_type` and `action_name`, `status`
 `success`/`failed` → `success`/`failure`, `duration` (milliseconds) → `execution_time_ms`,
-`error` → `error_message`. The readers return seed 002's `ActionLog` dicts (`timestamp`,
-`service`, `action`, `status` as `success`/`failed`, `duration`, `error`), newest first,
-from the caller's tenant; `get_action_stats()` returns `{"total", "failed", "byService"}`.
-Clearing the logs is an operator's act on the service (`actionlog prune`, or seed 002's
-`POST /action-logs/clear` with an `admin` key), not a function of the client.
+`error` → `error_message`.
+
+The readers call the service's own seed-002 routes (`/action-logs/recent`, `/failed`,
+`/service/{service}`, `/stats`) and return their `actions` lists: seed 002's `ActionLog`
+dicts (`timestamp`, `service`, `action`, `status` with `failed` for failure and timeout,
+`duration`, `error`), newest first, from the caller's tenant. `get_action_stats()` returns
+`{"total", "failed", "byService"}`; `clear_action_logs()` is `POST /action-logs/clear` (an
+`admin` key; the purge is audited).
 """
 
 from typing import Any
+from urllib.parse import quote
 
 from actionlog_client._default import get_action_logger
 from actionlog_client.logger import ActionLogger
@@ -44,35 +48,31 @@ def log_action(
     )
 
 
-def _shape(record: dict[str, Any]) -> dict[str, Any]:
-    status = record.get("status")
-    return {
-        "timestamp": record.get("created_at"),
-        "service": record.get("service"),
-        "action": record.get("action_name") or record.get("action_type"),
-        "status": "failed" if status in ("failure", "timeout") else status,
-        "duration": record.get("execution_time_ms") or 0,
-        "error": record.get("error_message"),
-    }
+def _actions(path: str, limit: int) -> list[dict[str, Any]]:
+    answer = _current()._get(f"/action-logs/{path}", {"limit": limit}, default={})
+    return list(answer.get("actions") or [])
 
 
 def get_recent_actions(limit: int = 100) -> list[dict[str, Any]]:
-    return [_shape(r) for r in _current().list_actions(limit=limit)]
+    return _actions("recent", limit)
 
 
 def get_failed_actions(limit: int = 50) -> list[dict[str, Any]]:
-    rows = _current().list_actions(limit=limit, status=["failure", "timeout"])
-    return [_shape(r) for r in rows]
+    return _actions("failed", limit)
 
 
 def get_actions_by_service(service: str, limit: int = 100) -> list[dict[str, Any]]:
-    return [_shape(r) for r in _current().list_actions(limit=limit, service=service)]
+    return _actions(f"service/{quote(service, safe='')}", limit)
 
 
 def get_action_stats() -> dict[str, Any]:
-    stats = _current().get_stats()
-    return {
-        "total": stats.get("total_actions", 0),
-        "failed": stats.get("failed_actions", 0),
-        "byService": dict(stats.get("by_service") or {}),
-    }
+    empty = {"stats": {"total": 0, "failed": 0, "byService": {}}}
+    return dict(_current()._get("/action-logs/stats", {}, default=empty)["stats"])
+
+
+def clear_action_logs() -> dict[str, Any] | None:
+    """Delete the tenant's action logs (needs a key with the `admin` scope; the service
+    records the purge in the audit trail). None when the service refused or was unreachable
+    (reported to `on_error`; raised with `strict=True`)."""
+    answer = _current()._post("/action-logs/clear")
+    return dict(answer) if isinstance(answer, dict) else None
