@@ -230,6 +230,8 @@ class AsyncActionLogger:
         loop = asyncio.get_running_loop()
         entry = self._readers.get(id(loop))
         if entry is None or entry[0] is not loop:
+            # clients of loops that are gone cannot be closed any more; let them go
+            self._readers = {k: v for k, v in self._readers.items() if not v[0].is_closed()}
             client = httpx.AsyncClient(
                 base_url=self.sync.base_url,
                 headers=self.sync._headers(),
