@@ -244,7 +244,8 @@ class Peer:
 
     Each request takes the next step of `script`: "forward", "drop" (forward, then close the
     connection without answering: the request was stored but the client cannot know),
-    "503" / "429" (answer that status with `Retry-After: retry_after`, forward nothing).
+    "503" / "429" (answer that status with `Retry-After: retry_after`, forward nothing),
+    "500" (a bare 500, forward nothing).
     GETs are always forwarded; when the script is used up, everything is. `arrivals` records
     (time, path, step). `down()` / `up()` refuse connections and accept them again on the same
     port: an outage without the seconds a restart of the service takes.
@@ -271,10 +272,11 @@ class Peer:
                     scripted = peer.script and self.command != "GET"
                     step = peer.script.pop(0) if scripted else "forward"
                     peer.arrivals.append((time.monotonic(), self.path, step))
-                if step in ("503", "429"):
+                if step in ("503", "429", "500"):
                     payload = b'{"detail": "try again later"}'
                     self.send_response(int(step))
-                    self.send_header("Retry-After", peer.retry_after)
+                    if step != "500":
+                        self.send_header("Retry-After", peer.retry_after)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

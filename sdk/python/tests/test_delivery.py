@@ -231,3 +231,35 @@ def test_an_id_reused_with_another_body_is_refused_alone(
     assert [(exc.status_code, events[0]["metadata"]) for exc, events in conflicts] == [  # type: ignore[attr-defined]
         (409, {"v": 2})
     ]
+
+
+def test_a_batch_that_keeps_failing_with_500_is_bisected(
+    tenant: Tenant, peer: MakePeer, make_logger: MakeLogger
+) -> None:
+    """A plain 500 may be one event tripping a bug: after three, the batch is split."""
+    p = peer(["500", "500", "500"])
+    logger = make_logger(p.url, tenant.key)
+    ids = [logger.log("poison_check", metadata={"n": n}) for n in range(4)]
+    assert logger.flush(timeout=30)
+    sizes = [step for _, step in p.steps("/actions/batch")]
+    assert sizes == ["500", "500", "500", "forward", "forward"]  # then two halves
+    assert sorted(r["id"] for r in tenant.actions(action_type="poison_check")) == sorted(ids)
+
+
+def test_strict_flush_raises_and_closed_logger_drops(
+    tenant: Tenant, peer: MakePeer, make_logger: MakeLogger
+) -> None:
+    from actionlog_client import FlushTimeout
+
+    p = peer([])
+    p.down()
+    strict = make_logger(p.url, tenant.key, strict=True, timeout=1)
+    strict.log("strict_check")
+    with pytest.raises(FlushTimeout):
+        strict.flush(timeout=0.3)
+    p.up()
+    assert strict.flush(timeout=10)
+    assert strict.close(timeout=2)
+    strict.log("after_close")  # a closed logger drops (counted), it does not raise
+    assert strict.stats()["dropped"] == 1
+    assert [r["action_type"] for r in tenant.actions()] == ["strict_check"]
