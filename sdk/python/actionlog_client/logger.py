@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import Token
 from datetime import datetime
 from typing import Any, TypeVar, cast, overload
 
 import httpx
 
+from actionlog_client import _context
 from actionlog_client import _queries as q
 from actionlog_client._core import LoggerCore, duration_fields
 from actionlog_client._pipeline import OnError
@@ -45,17 +47,34 @@ def exception_fields(exc: BaseException) -> dict[str, Any]:
 class Action:
     """A running action, from `with logger.action(...) as a:`."""
 
-    def __init__(self, logger: "ActionLogger", action_type: str, fields: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        logger: "ActionLogger",
+        action_type: str,
+        fields: dict[str, Any],
+        *,
+        nest: bool = True,
+    ) -> None:
         self.logger = logger
         self.action_type = action_type
         self.fields = fields
+        self.nest = nest  # link to the enclosing action, and be the parent of nested ones
         self.id = ""
         self.finished = False
         self._started = 0.0
+        self._token: Token[_context.Current | None] | None = None
 
     def start(self) -> "Action":
         self.fields.setdefault("status", "in_progress")
+        enclosing = _context.current.get() if self.nest else None
+        if enclosing is not None:
+            if self.fields.get("parent_id") is None:
+                self.fields["parent_id"] = enclosing.action_id
+            if self.fields.get("correlation_id") is None:
+                self.fields["correlation_id"] = enclosing.correlation_id
         self.id = self.logger._record(self.action_type, self.fields)
+        if self.nest:
+            self._token = _context.enter(self.id, self.fields.get("correlation_id"))
         self._started = time.perf_counter()
         return self
 
@@ -92,6 +111,9 @@ class Action:
         return time.perf_counter() - self._started
 
     def end(self, exc: BaseException | None) -> None:
+        if self._token is not None:
+            _context.leave(self._token)
+            self._token = None
         if self.finished:
             return
         if exc is None:

@@ -7,7 +7,9 @@ when no route matched), `status` from the status code, `execution_time_ms` measu
 monotonic clock, the client IP, the user agent, `user_id` from an optional callable, and
 `correlation_id` from the request-id header (`X-Request-ID` by default; the response's
 when the request had none). `metadata` holds the method, the raw path and the status code;
-the query string is left out because it often carries secrets.
+the query string is left out because it often carries secrets. Actions recorded while the
+request runs (`logger.action`, `@logger.track`) get the request's action as their
+`parent_id` and its `correlation_id`.
 
 Status codes: below 400 is `success`, 4xx `warning` (the request was refused; the statistics
 count it neither as a success nor as a failure), 5xx `failure` (with `error_type` `HTTP 5xx`);
@@ -25,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
+from actionlog_client import _context
 from actionlog_client._ids import new_id
 from actionlog_client.aio import AsyncActionLogger
 from actionlog_client.logger import ActionLogger, exception_fields
@@ -83,14 +86,30 @@ class ActionLogMiddleware:
         started_at = datetime.now(UTC)
         started = time.perf_counter()
         root_path = scope.get("root_path", "")
-        response: dict[str, Any] = {"status": 500, "request_id": None}
+        user_agent = request_id = None
+        for name, value in scope.get("headers") or ():
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")[:1024]
+            elif name == self.request_id_header:
+                request_id = value.decode("latin-1")[:255]
+        # the request's action id exists from the start, so actions recorded while the
+        # request runs are its children (parent_id) and share its correlation_id
+        action_id = new_id()
+        token = _context.enter(action_id, request_id)
+        response: dict[str, Any] = {
+            "id": action_id,
+            "status": 500,
+            "request_id": request_id,  # the request's, else the response's (below)
+            "user_agent": user_agent,
+        }
 
         async def send_and_watch(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response["status"] = message["status"]
-                for name, value in message.get("headers") or ():
-                    if name.lower() == self.request_id_header:
-                        response["request_id"] = value.decode("latin-1")
+                if response["request_id"] is None:
+                    for name, value in message.get("headers") or ():
+                        if name.lower() == self.request_id_header:
+                            response["request_id"] = value.decode("latin-1")[:255]
             await send(message)
 
         try:
@@ -98,6 +117,8 @@ class ActionLogMiddleware:
         except BaseException as exc:
             self._record(scope, root_path, started_at, started, response, exc)
             raise
+        finally:
+            _context.leave(token)
         self._record(scope, root_path, started_at, started, response, None)
 
     def _record(
@@ -113,15 +134,9 @@ class ActionLogMiddleware:
             elapsed_ms = round((time.perf_counter() - started) * 1000)
             code = int(response["status"])
             method = scope.get("method", "GET")
-            user_agent = request_id = None
-            for name, value in scope.get("headers") or ():
-                if name == b"user-agent":
-                    user_agent = value.decode("latin-1")
-                elif name == self.request_id_header:
-                    request_id = value.decode("latin-1")
             client = scope.get("client")
             body: dict[str, Any] = {
-                "id": new_id(),
+                "id": response["id"],
                 "action_type": self.action_type,
                 "action_name": f"{method} {self._template(scope, root_path)}"[:255],
                 "status": self.status_of(code),
@@ -135,10 +150,10 @@ class ActionLogMiddleware:
                 body["service"] = self.service
             if client:
                 body["ip_address"] = client[0]
-            if user_agent:
-                body["user_agent"] = user_agent[:1024]
-            if correlation := request_id or response["request_id"]:
-                body["correlation_id"] = correlation[:255]
+            if response["user_agent"]:
+                body["user_agent"] = response["user_agent"]
+            if response["request_id"]:
+                body["correlation_id"] = response["request_id"]
             if exc is not None:
                 body.update(exception_fields(exc))
             elif code >= 500:

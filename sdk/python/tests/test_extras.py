@@ -35,6 +35,38 @@ def test_action_context_manager(tenant: Tenant, make_logger: MakeLogger) -> None
     assert (bad["error_type"], bad["error_message"]) == ("ExportFailed", "bucket is read-only")
 
 
+def test_nested_actions_link_to_the_enclosing_one(tenant: Tenant, make_logger: MakeLogger) -> None:
+    logger = make_logger(tenant.url, tenant.key)
+
+    @logger.track("transform")
+    def transform() -> None:
+        return None
+
+    async def in_task(name: str) -> str:
+        with logger.action(name) as inner:
+            await asyncio.sleep(0)
+            return inner.id
+
+    async def concurrently() -> list[str]:
+        return list(await asyncio.gather(in_task("task_a"), in_task("task_b")))
+
+    with logger.action("etl_run", correlation_id="run-42") as outer:
+        with logger.action("extract") as extract:
+            pass
+        transform()
+        task_ids = asyncio.run(concurrently())
+    with logger.action("standalone") as alone:
+        pass
+    assert logger.flush(10)
+    assert tenant.action(extract.id)["parent_id"] == outer.id
+    children = tenant.actions(parent_id=outer.id)
+    kinds = sorted(c["action_type"] for c in children)
+    assert kinds == ["extract", "task_a", "task_b", "transform"]
+    assert {c["correlation_id"] for c in children} == {"run-42"}
+    assert {c["id"] for c in children} >= set(task_ids)
+    assert tenant.action(alone.id)["parent_id"] is None
+
+
 def test_track_sync_and_async(tenant: Tenant, make_logger: MakeLogger) -> None:
     logger = make_logger(tenant.url, tenant.key)
 

@@ -16,7 +16,8 @@ def _app(logger: Any) -> Any:
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
-        return {"id": item_id}
+        with logger.action("item_lookup", metadata={"item": item_id}):
+            return {"id": item_id}
 
     @app.get("/missing")
     async def missing() -> None:
@@ -73,6 +74,9 @@ async def test_requests_are_recorded(tenant: Tenant, make_logger: MakeLogger) ->
     assert first["ip_address"] == "127.0.0.1" and first["source"] == "http"
     assert first["metadata"] == {"method": "GET", "path": "/items/7", "status_code": 200}
     assert first["execution_time_ms"] is not None
+    lookups = {r["parent_id"]: r for r in tenant.actions(action_type="item_lookup")}
+    assert set(lookups) == {r["id"] for r in by_name["GET /items/{item_id}"]}
+    assert lookups[first["id"]]["correlation_id"] == "req-1"  # nested in the request
     assert by_name["GET /missing"][0]["status"] == "warning"
     boom = by_name["GET /boom"][0]
     assert boom["status"] == "failure" and boom["error_type"] == "ZeroDivisionError"

@@ -55,6 +55,7 @@ class ActionAttempt:
                 "request_payload": self.parameters,
                 "correlation_id": incident_id,
             },
+            nest=False,  # marked by separate calls: not a block
         ).start()
         self.attempt_id = self._action.id
 

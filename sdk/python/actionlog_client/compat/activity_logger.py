@@ -77,6 +77,7 @@ class ActivityLogger:
                 "user_id": self.user_id,
                 "metadata": dict(details or {}),
             },
+            nest=False,  # started and completed by separate calls: not a block
         ).start()
         with self._lock:
             self._operations.append(operation)
