@@ -307,6 +307,8 @@ class Pipeline:
                 ready = sendable and now >= self._retry_at
                 if due or ready or self._needs_upkeep(now):
                     break
+                if self._reports:
+                    return True  # hand drops reported meanwhile to on_error now
                 if self._is_idle():
                     self._idle.notify_all()
                 self._wake.wait(self._wait_time(now, sendable))
@@ -575,9 +577,12 @@ def _after_fork_in_child() -> None:
 
 
 def _close_all() -> None:
+    """At exit: deliver what is queued, waiting at most `timeout` (1 s when a spool keeps
+    what is left for the next start, so a service outage does not slow every exit)."""
     for pipeline in list(_pipelines):
         try:
-            pipeline.close(pipeline.timeout)
+            wait = min(pipeline.timeout, 1.0) if pipeline.spool is not None else pipeline.timeout
+            pipeline.close(wait)
         except Exception:
             log.exception("actionlog: closing at exit failed")
 
