@@ -19,6 +19,7 @@ from app.actions.schemas import SUMMARY_FIELDS
 from app.actions.statuses import FAILED
 from app.core.db import fetch_all, json_text
 from app.core.pagination import Cursor, Order, after_cursor
+from app.streams import events as stream_events
 
 # Queries use the table's columns: the ORM's attributes cost more to build with and to read.
 COLUMNS = ActionLog.__table__.c
@@ -90,6 +91,7 @@ async def insert_actions(connection: AsyncConnection, rows: list[dict[str, Any]]
         values = [{_COLUMN_OF.get(k, k): v for k, v in row.items()} for row in rows]
         await connection.execute(insert(ActionLog.__table__), values)
     await rollups.apply(connection, changes)
+    await stream_events.record_actions(connection, rows)
 
 
 _COPY_COLUMNS = tuple(column.name for column in ActionLog.__table__.columns)
@@ -169,6 +171,11 @@ class ActionRepository:
 
     async def flush(self) -> None:
         await self.session.flush()
+
+    async def announce(self, action: ActionLog) -> None:
+        """Put a changed action on the live stream, in this transaction."""
+        entry = stream_events.action_entry(action)
+        await stream_events.record(await self.session.connection(), self.tenant_id, [entry])
 
     def _page_query(
         self,

@@ -235,6 +235,7 @@ class ActionService:
         action.updated_at = now
         await self.actions.flush()
         await self.actions.recount(before, action)
+        await self.actions.announce(action)
         return ActionRead.model_validate(action)
 
     async def add_step(self, action: ActionLog, data: StepCreate) -> ActionRead:
@@ -249,6 +250,7 @@ class ActionService:
         action.steps = [*action.steps, step]
         action.updated_at = now
         await self.actions.flush()
+        await self.actions.announce(action)
         return ActionRead.model_validate(action)
 
     @staticmethod

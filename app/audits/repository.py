@@ -14,6 +14,7 @@ from app.audits.models import AuditChainHead, AuditLog
 from app.audits.schemas import AuditFilters
 from app.core.db import utcnow
 from app.core.pagination import Cursor, after_cursor
+from app.streams import events as stream_events
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class AuditRepository:
             .values(sequence=row.sequence, hash=row.hash, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+        entry = stream_events.audit_entry(row)
+        await stream_events.record(await self.session.connection(), self.tenant_id, [entry])
         return row
 
     # Reading.
