@@ -18,6 +18,8 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.redact import Redactor
 from app.ops.router import router as ops_router
+from app.streams.hub import StreamHub
+from app.streams.router import router as streams_router
 from app.tenants.router import admin_router, keys_router
 
 DESCRIPTION = """
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if app.state.writer is not None:
             await app.state.writer.close()
+        await app.state.stream_hub.close()
         await app.state.key_lookups.close()
         await app.state.engine.dispose()
 
@@ -64,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
 
+    app.state.stream_hub = StreamHub(app.state.engine, settings)
+
     install_error_handlers(app)
     app.add_middleware(IngestLane)
     app.add_middleware(
@@ -73,6 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
 
-    for router in (ops_router, admin_router, keys_router, audits_router, actions_router):
+    for router in (
+        ops_router,
+        admin_router,
+        keys_router,
+        audits_router,
+        actions_router,
+        streams_router,
+    ):
         app.include_router(router)
     return app
