@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from app.actions.ingest import IngestLane
 from app.actions.router import router as actions_router
 from app.actions.writer import GroupCommitWriter
+from app.alerts.router import router as alerts_router
+from app.alerts.worker import AlertWorker
 from app.audits.router import router as audits_router
 from app.core.auth import KeyLookups
 from app.core.config import Settings, get_settings
@@ -40,7 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # collection, which otherwise stall a worker for tens of milliseconds now and then.
         gc.collect()
         gc.freeze()
+        app.state.alert_worker.start()
         yield
+        await app.state.alert_worker.close()
         if app.state.writer is not None:
             await app.state.writer.close()
         await app.state.stream_hub.close()
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.state.stream_hub = StreamHub(app.state.engine, settings)
+    app.state.alert_worker = AlertWorker(app.state.engine, app.state.sessionmaker, settings)
 
     install_error_handlers(app)
     app.add_middleware(IngestLane)
@@ -85,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audits_router,
         actions_router,
         streams_router,
+        alerts_router,
     ):
         app.include_router(router)
     return app

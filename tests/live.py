@@ -195,3 +195,51 @@ async def sse(
             yield reader
         finally:
             await reader.close()
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookReceiver:
+    """A real HTTP receiver on loopback: records each request; answers `status` (or the next
+    of `script`)."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script: list[int] = []
+        self.status = 204
+        self.arrived = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.received.append(Received(headers, body))
+        self.arrived.set()
+        status = self.script.pop(0) if self.script else self.status
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def wait_for(self, count: int, within: float = 20.0) -> list[Received]:
+        async with asyncio.timeout(within):
+            while len(self.received) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.received
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[tuple[WebhookReceiver, str]]:
+    """A receiver and its URL."""
+    receiver = WebhookReceiver()
+    async with serve_in_loop(receiver) as url:
+        yield receiver, f"{url}/hooks"

@@ -14,9 +14,23 @@ from app.streams.models import StreamEvent, StreamHead, StreamLease
 EVENTS = StreamEvent.__table__
 HEADS = StreamHead.__table__
 LEASES = StreamLease.__table__
-_EVENT_COLUMNS = tuple(EVENTS.c[name] for name in ("seq", "kind", "payload", *(
-    "action_type", "status", "provider_name", "service", "user_id", "session_id", "correlation_id"
-)))  # fmt: skip
+_EVENT_COLUMNS = tuple(
+    EVENTS.c[name]
+    for name in (
+        "seq",
+        "kind",
+        "payload",
+        *(
+            "action_type",
+            "status",
+            "provider_name",
+            "service",
+            "user_id",
+            "session_id",
+            "correlation_id",
+        ),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +66,9 @@ class StreamRepository:
 
     # Leases: at most STREAM_MAX_PER_KEY open streams per key, across workers and hosts.
 
-    async def lease(self, lease_id: UUID, key_id: UUID, limit: int, expires_at: datetime,
-                    now: datetime) -> int | None:  # fmt: skip
+    async def lease(
+        self, lease_id: UUID, key_id: UUID, limit: int, expires_at: datetime, now: datetime
+    ) -> int | None:
         """Take a lease for `key_id` unless it has `limit` live ones (then their count)."""
         if self.connection.dialect.name == "postgresql":
             # Leases of one key are counted and taken one transaction at a time.
