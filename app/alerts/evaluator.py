@@ -68,24 +68,26 @@ class AlertEvaluator:
             delay = self.settings.alert_eval_seconds * 2 ** min(failures, 12)
             await asyncio.sleep(min(delay, max(MAX_BACKOFF, self.settings.alert_eval_seconds)))
 
-    async def run_once(self) -> int | None:
-        """Evaluate every enabled rule; the number of state changes, None if another worker
-        holds the evaluation."""
+    async def run_once(self, only: list[UUID] | None = None) -> int | None:
+        """Evaluate every enabled rule (of the `only` tenants, if given); the number of state
+        changes, None if another worker holds the evaluation."""
         async with self._local:
             if self.engine.dialect.name != "postgresql":
-                return await self._evaluate_all()
+                return await self._evaluate_all(only)
             async with self.engine.connect() as lock:
                 if not await lock.scalar(select(func.pg_try_advisory_lock(LOCK_KEY))):
                     return None
                 try:
-                    return await self._evaluate_all()
+                    return await self._evaluate_all(only)
                 finally:
                     await lock.scalar(select(func.pg_advisory_unlock(LOCK_KEY)))
                     await lock.commit()
 
-    async def _evaluate_all(self) -> int:
+    async def _evaluate_all(self, only: list[UUID] | None) -> int:
         async with self.sessionmaker() as session:
             tenants = await tenants_with_rules(session)
+        if only is not None:
+            tenants = [tenant_id for tenant_id in tenants if tenant_id in only]
         changes = 0
         for tenant_id in tenants:
             async with self.sessionmaker() as session, session.begin():
@@ -184,7 +186,7 @@ class AlertEvaluator:
         data = _event_data(rule, event)
         endpoints = await repository.enabled_webhooks([UUID(str(w)) for w in rule.webhook_ids])
         for endpoint in endpoints:
-            await repository.add(outbox_row(endpoint.id, event.id, f"alert.{new_state}", data, now))
+            await repository.add(outbox_row(endpoint.id, event.id, f"alert.{new_state}", data))
         return len(endpoints)
 
 

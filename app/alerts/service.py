@@ -83,7 +83,9 @@ def rule_read(rule: AlertRule, states: Sequence[Any] = ()) -> RuleRead:
 
 
 def _rule_data(rule: AlertRule) -> dict[str, Any]:
-    return rule_read(rule).model_dump(mode="json", exclude={"id", "states", "created_at", "updated_at"})
+    return rule_read(rule).model_dump(
+        mode="json", exclude={"id", "states", "created_at", "updated_at"}
+    )
 
 
 def event_read(event: AlertEvent) -> AlertEventRead:
