@@ -21,6 +21,7 @@ from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.redact import Redactor
 from app.ops.router import router as ops_router
 from app.streams.hub import StreamHub
+from app.streams.retention import StreamPruner
 from app.streams.router import router as streams_router
 from app.tenants.router import admin_router, keys_router
 
@@ -43,7 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         app.state.alert_worker.start()
+        app.state.stream_pruner.start()
         yield
+        await app.state.stream_pruner.close()
         await app.state.alert_worker.close()
         if app.state.writer is not None:
             await app.state.writer.close()
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.state.stream_hub = StreamHub(app.state.engine, settings)
+    app.state.stream_pruner = StreamPruner(app.state.engine, settings)
     app.state.alert_worker = AlertWorker(app.state.engine, app.state.sessionmaker, settings)
 
     install_error_handlers(app)

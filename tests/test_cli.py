@@ -22,8 +22,8 @@ class Result:
     err: str
 
 
-async def actionlog(database_url: str, *args: str) -> Result:
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning"}
+async def actionlog(database_url: str, *args: str, **settings: str) -> Result:
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning", **settings}
     process = await asyncio.create_subprocess_exec(
         str(BIN / "actionlog"),
         *args,

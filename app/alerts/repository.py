@@ -6,10 +6,10 @@ functions at the end work across tenants for the sender, which claims due delive
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from sqlalchemy import Select, and_, func, select, tuple_, update
+from sqlalchemy import Select, Table, and_, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.alerts.models import (
@@ -31,7 +31,7 @@ class AlertRepository:
         self.session = session
         self.tenant_id = tenant_id
 
-    def _select(self, model: type[T]) -> Select[tuple[T]]:
+    def _select(self, model: type[T]) -> Select[T]:
         return select(model).where(model.tenant_id == self.tenant_id)
 
     async def add(self, row: Any) -> Any:
@@ -126,7 +126,7 @@ async def tenants_with_rules(session: AsyncSession) -> list[UUID]:
 
 # The outbox, across tenants
 
-D = AlertDelivery.__table__
+D = cast(Table, AlertDelivery.__table__)
 
 
 async def claim_due(
@@ -156,6 +156,6 @@ async def claim_due(
 
 
 async def endpoint_of(connection: AsyncConnection, tenant_id: UUID, endpoint_id: UUID) -> Any:
-    E = WebhookEndpoint.__table__
+    E = cast(Table, WebhookEndpoint.__table__)
     query = select(E).where(and_(E.c.tenant_id == tenant_id, E.c.id == endpoint_id))
     return (await connection.execute(query)).one_or_none()

@@ -19,10 +19,10 @@ import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.alerts import signing
@@ -35,8 +35,9 @@ from app.core.db import new_id, utcnow
 logger = logging.getLogger("actionlog.alerts")
 BATCH = 20
 MAX_BACKOFF = 300.0
-D = AlertDelivery.__table__
-E = WebhookEndpoint.__table__
+D = cast(Table, AlertDelivery.__table__)
+E = cast(Table, WebhookEndpoint.__table__)
+ATTEMPTS = cast(Table, AlertDeliveryAttempt.__table__)
 
 
 class OutboxSender:
@@ -152,7 +153,7 @@ class OutboxSender:
         key = (D.c.tenant_id == delivery.tenant_id) & (D.c.id == delivery.id)
         async with self.engine.begin() as connection:
             await connection.execute(
-                insert(AlertDeliveryAttempt.__table__).values(
+                insert(ATTEMPTS).values(
                     tenant_id=delivery.tenant_id,
                     id=new_id(),
                     delivery_id=delivery.id,

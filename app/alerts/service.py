@@ -22,7 +22,6 @@ from app.alerts.schemas import (
     AttemptRead,
     DeliveryRead,
     DeliveryStatus,
-    GroupState,
     RuleCreate,
     RuleRead,
     RuleUpdate,
@@ -53,33 +52,22 @@ def _webhook_data(endpoint: WebhookEndpoint) -> dict[str, Any]:
 
 
 def rule_read(rule: AlertRule, states: Sequence[Any] = ()) -> RuleRead:
-    return RuleRead(
-        id=rule.id,
-        name=rule.name,
-        metric=rule.metric,
-        op=rule.op,  # type: ignore[arg-type]
-        threshold=rule.threshold,
-        window_minutes=rule.window_minutes,
-        min_count=rule.min_count,
+    fields = {name: getattr(rule, name) for name in RuleRead.model_fields if name != "states"}
+    fields.update(
         filters=rule.filters or {},
-        group_by=rule.group_by,  # type: ignore[arg-type]
-        webhook_ids=[UUID(str(w)) for w in rule.webhook_ids or []],
-        cooldown_minutes=rule.cooldown_minutes,
-        enabled=rule.enabled,
-        preset=rule.preset,  # type: ignore[arg-type]
-        created_at=rule.created_at,
-        updated_at=rule.updated_at,
+        webhook_ids=list(rule.webhook_ids or []),
         states=[
-            GroupState(
-                group=s.group_key or None,
-                state=s.state,
-                value=s.value,  # type: ignore[arg-type]
-                changed_at=s.changed_at,
-                evaluated_at=s.evaluated_at,
-            )
+            {
+                "group": s.group_key or None,
+                "state": s.state,
+                "value": s.value,
+                "changed_at": s.changed_at,
+                "evaluated_at": s.evaluated_at,
+            }
             for s in states
         ],
     )
+    return RuleRead.model_validate(fields)
 
 
 def _rule_data(rule: AlertRule) -> dict[str, Any]:

@@ -18,11 +18,11 @@ committed or rolled back, so numbers become visible in order and without holes.
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,8 +44,8 @@ FILTER_FIELDS = (
     "correlation_id",
 )
 _ATTRIBUTE = {"metadata": "metadata_"}
-_HEADS = StreamHead.__table__
-_EVENTS = StreamEvent.__table__
+_HEADS = cast(Table, StreamHead.__table__)
+_EVENTS = cast(Table, StreamEvent.__table__)
 _COPY_COLUMNS = tuple(column.name for column in _EVENTS.columns)
 
 
@@ -104,7 +104,7 @@ async def record_many(
             )
     postgres = connection.dialect.name == "postgresql"
     if postgres and len(events) > 20:
-        driver = (await connection.get_raw_connection()).driver_connection
+        driver: Any = (await connection.get_raw_connection()).driver_connection
         records = [tuple(event[name] for name in _COPY_COLUMNS) for event in events]
         await driver.copy_records_to_table("stream_events", records=records, columns=_COPY_COLUMNS)
     else:

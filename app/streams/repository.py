@@ -3,17 +3,17 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.streams.models import StreamEvent, StreamHead, StreamLease
 
-EVENTS = StreamEvent.__table__
-HEADS = StreamHead.__table__
-LEASES = StreamLease.__table__
+EVENTS = cast(Table, StreamEvent.__table__)
+HEADS = cast(Table, StreamHead.__table__)
+LEASES = cast(Table, StreamLease.__table__)
 _EVENT_COLUMNS = tuple(
     EVENTS.c[name]
     for name in (

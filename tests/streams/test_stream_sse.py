@@ -203,3 +203,31 @@ async def test_at_most_stream_max_per_key(
         await asyncio.sleep(0.1)
     else:
         pytest.fail("a closed stream's lease was not released")
+
+
+async def test_pruned_events_answer_410(
+    client: httpx.AsyncClient, tenant: TenantHandle, engine: Any
+) -> None:
+    from datetime import timedelta
+    from uuid import UUID
+
+    from sqlalchemy import update
+
+    from app.core.db import utcnow
+    from app.streams.models import StreamEvent
+    from app.streams.retention import prune_once
+
+    first = await post_action(client, tenant, action_name="old")
+    await post_action(client, tenant, action_name="new")
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(StreamEvent)
+            .where(
+                StreamEvent.tenant_id == UUID(tenant.id), StreamEvent.record_id == UUID(first["id"])
+            )
+            .values(created_at=utcnow() - timedelta(hours=48))
+        )
+    assert await prune_once(engine, 24) >= 1
+    gone = await client.get(STREAM, headers={**tenant.headers, "Last-Event-ID": "1"})
+    assert gone.status_code == 410
+    assert "STREAM_RETENTION_HOURS" in gone.json()["detail"]
