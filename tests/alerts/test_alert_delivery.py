@@ -217,3 +217,43 @@ async def test_one_evaluator_at_a_time(app: Any, evaluator: Any) -> None:
         finally:
             await other.scalar(select(func.pg_advisory_unlock(LOCK_KEY)))
     assert await evaluator.run_once([]) == 0
+
+
+async def test_no_storm_while_the_database_is_unreachable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Rounds against a database that cannot be reached back off and log the outage once."""
+    import asyncio
+    import logging
+
+    from app.alerts.worker import AlertWorker
+    from app.core.config import Settings
+    from app.core.db import create_engine, create_sessionmaker
+
+    settings = Settings(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none",
+        alert_eval_seconds=0.05,
+        alert_send_seconds=0.05,
+        environment="test",
+    )
+    engine = create_engine(settings)
+    worker = AlertWorker(engine, create_sessionmaker(engine), settings)
+    calls = 0
+    real = worker.evaluator.run_once
+
+    async def counted(only: list[UUID] | None = None) -> int | None:
+        nonlocal calls
+        calls += 1
+        return await real(only)
+
+    worker.evaluator.run_once = counted  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="actionlog.alerts"):
+        worker.start()
+        await asyncio.sleep(1.6)
+        await worker.close()
+    await engine.dispose()
+    # 0.05 s doubling: rounds at about 0, 0.1, 0.3, 0.7, 1.5 s instead of 32 at a fixed pace
+    assert 2 <= calls <= 6
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if "evaluation failed" in w]) == 1
+    assert len([w for w in warnings if "sender failed" in w]) == 1
