@@ -16,8 +16,9 @@ run: $(STAMP)  ## migrate the default database, load the demo tenant, serve on :
 	$(BIN)/actionlog demo
 	$(BIN)/actionlog serve
 
-test: $(STAMP)  ## every test, on SQLite and on PostgreSQL
+test: $(STAMP)  ## lint, types, and every test on SQLite and on PostgreSQL
 	$(BIN)/ruff check app tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

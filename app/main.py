@@ -8,21 +8,23 @@ from fastapi import FastAPI
 
 from app.actions.ingest import IngestLane
 from app.actions.router import router as actions_router
-from app.actions.writer import GroupCommitWriter
+from app.actions.rows import RowBuilder
+from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.alerts.router import router as alerts_router
 from app.alerts.worker import AlertWorker
 from app.audits.router import router as audits_router
-from app.core.auth import KeyLookups
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.core.redact import Redactor
+from app.core.redact import PayloadRules
 from app.ops.router import router as ops_router
+from app.stats.router import router as stats_router
 from app.streams.hub import StreamHub
 from app.streams.retention import StreamPruner
 from app.streams.router import router as streams_router
+from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
 
 DESCRIPTION = """
@@ -48,10 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await app.state.stream_pruner.close()
         await app.state.alert_worker.close()
-        if app.state.writer is not None:
-            await app.state.writer.close()
+        await app.state.writer.close()
         await app.state.stream_hub.close()
-        await app.state.key_lookups.close()
+        await app.state.keys.close()
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -66,12 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessionmaker = create_sessionmaker(
         app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
     )
-    app.state.key_lookups = KeyLookups(app.state.engine)
-    app.state.redactor = Redactor(settings.redact_key_set)
+    app.state.keys = KeyLookups(app.state.engine)
+    app.state.payload_rules = PayloadRules.from_settings(settings)
+    app.state.row_builder = RowBuilder(app.state.payload_rules, utcnow)
     app.state.writer = (
         GroupCommitWriter(app.state.engine, settings.group_commit_max_rows)
         if settings.group_commit and not settings.is_sqlite
-        else None
+        else DirectWriter(app.state.engine)
     )
 
     app.state.stream_hub = StreamHub(app.state.engine, settings)
@@ -87,14 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
 
-    for router in (
+    routers = (
         ops_router,
         admin_router,
         keys_router,
         audits_router,
         actions_router,
+        stats_router,
         streams_router,
         alerts_router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
     return app

@@ -11,7 +11,8 @@ from app.alerts.models import (
 )
 from app.audits.models import AuditChainHead, AuditLog
 from app.core.db import Base
-from app.streams.models import StreamEvent, StreamHead, StreamLease
+from app.streamlog.models import StreamEvent, StreamHead
+from app.streams.models import StreamLease
 from app.tenants.models import ApiKey, Tenant
 
 __all__ = [

@@ -20,11 +20,11 @@ from app.alerts.presets import PRESETS
 from app.alerts.schemas import RuleCreate
 from app.alerts.sender import OutboxSender
 from app.alerts.service import AlertService
-from app.audits.service import default_redactor
 from app.core.auth import Actor
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import NotFound
+from app.core.redact import PayloadRules
 from app.tenants.models import Tenant
 
 CLI_ACTOR = Actor(id="cli")
@@ -52,7 +52,7 @@ def _run(
                     session,
                     await _tenant_id(session, tenant),
                     CLI_ACTOR,
-                    default_redactor(),
+                    PayloadRules.from_settings(settings),
                     settings.webhook_allow_private,
                 )
                 return await work(session, service)

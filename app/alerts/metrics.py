@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
-from app.actions.stats_schemas import ActionStats
-from app.actions.stats_service import StatsService
 from app.alerts.models import AlertRule
 from app.alerts.repository import AlertRepository
+from app.stats.schemas import ActionStats
+from app.stats.service import StatsService
 
 UNGROUPED = ""
 

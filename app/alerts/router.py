@@ -51,7 +51,7 @@ def _service(request: Request, tenant: TenantContext, session: SessionDep) -> Al
         session,
         tenant.tenant_id,
         tenant.actor,
-        state.redactor,
+        state.payload_rules,
         state.settings.webhook_allow_private,
     )
 

@@ -6,6 +6,7 @@ transaction (`webhook_endpoint` and `alert_rule` resources; create, update, dele
 """
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -36,7 +37,7 @@ from app.core.auth import Actor
 from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.pagination import Cursor
-from app.core.redact import Redactor
+from app.core.redact import PayloadRules
 
 REQUIRED = ("name", "metric", "op", "threshold", "window_minutes")
 DEFAULT_COOLDOWN_MINUTES = 15
@@ -89,22 +90,23 @@ class AlertService:
         session: AsyncSession,
         tenant_id: UUID,
         actor: Actor,
-        redactor: Redactor,
+        rules: PayloadRules,
         allow_private: bool,
     ) -> None:
         self.tenant_id = tenant_id
         self.actor = actor
         self.allow_private = allow_private
         self.repository = AlertRepository(session, tenant_id)
-        self.audits = AuditService(session, redactor)
+        self.audits = AuditService(session, rules)
 
-    def _who(self) -> dict[str, Any]:
+    def _who(self) -> Actor:
+        """The actor as the audit trail records it (values cut to the columns' sizes)."""
         ip, agent = self.actor.ip_address, self.actor.user_agent
-        return {
-            "user_id": self.actor.id,
-            "ip_address": ip[:45] if ip else None,
-            "user_agent": agent[:1024] if agent else None,
-        }
+        return replace(
+            self.actor,
+            ip_address=ip[:45] if ip else None,
+            user_agent=agent[:1024] if agent else None,
+        )
 
     # Webhook endpoints
 
@@ -134,7 +136,7 @@ class AlertService:
             "webhook_endpoint",
             str(endpoint.id),
             _webhook_data(endpoint),
-            **self._who(),
+            actor=self._who(),
         )
         return WebhookWithSecret(
             **WebhookRead.model_validate(endpoint).model_dump(), secret=endpoint.secret
@@ -168,7 +170,7 @@ class AlertService:
             str(endpoint.id),
             before,
             _webhook_data(endpoint),
-            **self._who(),
+            actor=self._who(),
         )
         return endpoint
 
@@ -187,7 +189,7 @@ class AlertService:
             "webhook_endpoint",
             str(endpoint.id),
             metadata=overlap,
-            **self._who(),
+            actor=self._who(),
         )
         return WebhookWithSecret(
             **WebhookRead.model_validate(endpoint).model_dump(), secret=endpoint.secret
@@ -198,7 +200,7 @@ class AlertService:
         data = _webhook_data(endpoint)
         await self.repository.delete(endpoint)
         await self.audits.log_delete(
-            self.tenant_id, "webhook_endpoint", str(endpoint_id), data, **self._who()
+            self.tenant_id, "webhook_endpoint", str(endpoint_id), data, actor=self._who()
         )
 
     async def test_webhook(self, endpoint_id: UUID) -> AlertDelivery:
@@ -207,7 +209,9 @@ class AlertService:
         if not endpoint.enabled:
             raise Conflict(f"webhook endpoint {endpoint_id} is disabled; enable it first")
         payload = {"endpoint_id": str(endpoint.id), "message": "test notification"}
-        return await self.repository.add(outbox_row(endpoint.id, None, "webhook.test", payload))
+        delivery = outbox_row(endpoint.id, None, "webhook.test", payload)
+        await self.repository.add(delivery)
+        return delivery
 
     # Rules
 
@@ -282,7 +286,7 @@ class AlertService:
         )
         await self.repository.add(rule)
         await self.audits.log_create(
-            self.tenant_id, "alert_rule", str(rule.id), _rule_data(rule), **self._who()
+            self.tenant_id, "alert_rule", str(rule.id), _rule_data(rule), actor=self._who()
         )
         return rule_read(rule)
 
@@ -324,7 +328,7 @@ class AlertService:
         rule.updated_at = utcnow()
         await self.repository.flush()
         await self.audits.log_update(
-            self.tenant_id, "alert_rule", str(rule.id), before, _rule_data(rule), **self._who()
+            self.tenant_id, "alert_rule", str(rule.id), before, _rule_data(rule), actor=self._who()
         )
         return rule_read(rule, await self.repository.states([rule.id]))
 
@@ -333,7 +337,7 @@ class AlertService:
         data = _rule_data(rule)
         await self.repository.delete(rule)
         await self.audits.log_delete(
-            self.tenant_id, "alert_rule", str(rule_id), data, **self._who()
+            self.tenant_id, "alert_rule", str(rule_id), data, actor=self._who()
         )
 
     # History

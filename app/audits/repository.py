@@ -6,21 +6,26 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Row, Select, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audits.chain import GENESIS_HASH
 from app.audits.models import AuditChainHead, AuditLog
-from app.audits.schemas import AuditFilters
-from app.core.db import utcnow
+from app.audits.schemas import AuditFilters, AuditRead
+from app.core.db import upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
-from app.streams import events as stream_events
+from app.streamlog import record as streamlog
 
 
 @dataclass(frozen=True)
 class ChainHead:
     sequence: int
     hash: str
+
+
+def stream_entry(row: AuditLog) -> dict[str, Any]:
+    """The live-stream event of an audit row: the row as the audit list shows it."""
+    payload = AuditRead.model_validate(row).model_dump_json()
+    return streamlog.entry("audit", row.id, payload, user_id=row.user_id)
 
 
 class AuditRepository:
@@ -59,9 +64,8 @@ class AuditRepository:
 
     async def _insert_head(self) -> Any:
         dialect = (await self.session.connection()).dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         return (
-            insert(AuditChainHead)
+            upsert_insert(dialect, AuditChainHead)
             .values(tenant_id=self.tenant_id, sequence=0, hash=GENESIS_HASH, updated_at=utcnow())
             .on_conflict_do_nothing(index_elements=["tenant_id"])
         )
@@ -77,13 +81,12 @@ class AuditRepository:
             .values(sequence=row.sequence, hash=row.hash, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        entry = stream_events.audit_entry(row)
-        await stream_events.record(await self.session.connection(), self.tenant_id, [entry])
+        await streamlog.record(await self.session.connection(), self.tenant_id, [stream_entry(row)])
         return row
 
     # Reading.
 
-    def _select(self) -> Select[tuple[AuditLog]]:
+    def _select(self) -> Select[AuditLog]:
         return select(AuditLog).where(AuditLog.tenant_id == self.tenant_id)
 
     async def get(self, audit_id: UUID) -> AuditLog | None:

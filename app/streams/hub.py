@@ -7,7 +7,7 @@ each one to every local subscription of that tenant. It learns it from:
 - PostgreSQL notifications, on a dedicated listening connection (app/streams/listener.py),
   sent by whichever worker or host committed the events; after that connection is
   re-established, every tenant is read again (the catch-up read);
-- on SQLite, the commits of this process (a connection marked by app/streams/events.py);
+- on SQLite, the commits of this process (a connection marked by app/streamlog/record.py);
 - on both, a poll of the tenants' counters every STREAM_POLL_SECONDS, which catches writers
   that cannot notify this process (the CLI on SQLite) and anything missed.
 
@@ -22,10 +22,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import event
@@ -33,11 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.streams.events import SQLITE_POKES
+from app.streamlog.record import SQLITE_POKES
 from app.streams.listener import PgListener
 from app.streams.repository import Head, StreamRepository, heads_of, renew_leases
 
 logger = logging.getLogger("actionlog.streams")
+T = TypeVar("T")
 READ_CHUNK = 1000
 LEASE_SECONDS = 60.0
 LEASE = timedelta(seconds=LEASE_SECONDS)
@@ -59,6 +60,12 @@ class Event:
 
 def event_of(row: Any) -> Event:
     return Event(*row)
+
+
+def _settled(task: asyncio.Task[Any]) -> None:
+    """Mark the outcome of a step whose waiter went away as seen."""
+    if not task.cancelled():
+        task.exception()
 
 
 class Subscription:
@@ -177,20 +184,43 @@ class StreamHub:
     # Reads
 
     async def head(self, tenant_id: UUID) -> Head:
+        return await self._shielded(self._head(tenant_id))
+
+    async def _head(self, tenant_id: UUID) -> Head:
         async with self.engine.connect() as connection:
             return await StreamRepository(connection, tenant_id).head()
 
     async def read(
         self, tenant_id: UUID, after: int, limit: int, upto: int | None = None
     ) -> list[Event]:
+        return await self._shielded(self._read(tenant_id, after, limit, upto))
+
+    async def _read(self, tenant_id: UUID, after: int, limit: int, upto: int | None) -> list[Event]:
         async with self.engine.connect() as connection:
             rows = await StreamRepository(connection, tenant_id).after(after, limit, upto)
         return [event_of(row) for row in rows]
+
+    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run a database step to its end even if the stream is cancelled meanwhile.
+
+        A stream is cancelled when its client goes away, and the SSE response's task group
+        cancels at every later await too: a query cut off there could not give its
+        connection back to the pool (SQLite's holds only one). The step runs in a task of its
+        own instead, which finishes and returns the connection; only the wait is cancelled.
+        """
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(_settled)
+        task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(task)
 
     # Leases of this worker's open streams
 
     async def lease(self, tenant_id: UUID, key_id: UUID, lease_id: UUID) -> int | None:
         """Take a stream lease for the key; None, or the number of live leases when full."""
+        return await self._shielded(self._lease(tenant_id, key_id, lease_id))
+
+    async def _lease(self, tenant_id: UUID, key_id: UUID, lease_id: UUID) -> int | None:
         now = utcnow()
         async with self.engine.connect() as connection, connection.begin():
             repository = StreamRepository(connection, tenant_id)

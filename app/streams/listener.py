@@ -13,10 +13,10 @@ import logging
 from collections.abc import Callable, Iterable
 from uuid import UUID
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL
 
-from app.streams.events import CHANNEL
+from app.streamlog.record import CHANNEL
 
 logger = logging.getLogger("actionlog.streams")
 APPLICATION_NAME = "actionlog-stream-listener"

@@ -9,7 +9,8 @@ from uuid import UUID
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.streams.models import StreamEvent, StreamHead, StreamLease
+from app.streamlog.models import StreamEvent, StreamHead
+from app.streams.models import StreamLease
 
 EVENTS = cast(Table, StreamEvent.__table__)
 HEADS = cast(Table, StreamHead.__table__)

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from app.core.auth import Actor, ReadTenant, TenantContext, resolve_key
+from app.core.auth import Actor, ReadTenant, TenantContext, check_scope, presented_key
 from app.core.errors import (
     DATABASE_UNAVAILABLE,
     Forbidden,
@@ -111,13 +111,6 @@ class _Refused(Exception):
         self.status, self.detail = status, detail
 
 
-def _header_key(websocket: WebSocket) -> str | None:
-    if key := websocket.headers.get("x-api-key"):
-        return key
-    scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
-    return credentials if scheme.lower() == "bearer" and credentials else None
-
-
 async def _first_message(websocket: WebSocket) -> dict[str, Any]:
     try:
         text = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT)
@@ -132,7 +125,7 @@ async def _first_message(websocket: WebSocket) -> dict[str, Any]:
 
 
 async def _authenticate(websocket: WebSocket) -> tuple[TenantContext, str | None]:
-    presented, resume = _header_key(websocket), None
+    presented, resume = presented_key(websocket.headers), None
     if presented is None:
         message = await _first_message(websocket)
         presented = message.get("api_key")
@@ -141,13 +134,11 @@ async def _authenticate(websocket: WebSocket) -> tuple[TenantContext, str | None
             raise _Refused(401, "api_key must be a string")
         if resume is not None and not isinstance(resume, str | int):
             raise _Refused(422, "last_event_id must be an event id")
-    key = await resolve_key(websocket.app.state.key_lookups, presented)
+    key = await websocket.app.state.keys.resolve(presented)
     client = websocket.client.host if websocket.client else None
     actor = Actor(f"key:{key.prefix}", client, websocket.headers.get("user-agent"))
     tenant = TenantContext(key.tenant_id, key.id, frozenset(key.scopes), actor)
-    if "read" not in tenant.scopes:
-        raise Forbidden("API key lacks the 'read' scope")
-    return tenant, None if resume is None else str(resume)
+    return check_scope(tenant, "read"), None if resume is None else str(resume)
 
 
 def _query(websocket: WebSocket) -> StreamQuery:

@@ -3,7 +3,7 @@
 A stream starts after `Last-Event-ID` (or the `last_event_id` query parameter; the header
 wins, since browsers send it when they reconnect), else at the newest event. It first reads
 what it missed from the database, in order, then takes live events from the worker's hub.
-Numbers follow each other without holes (app/streams/events.py), so a stream checks that
+Numbers follow each other without holes (app/streamlog/record.py), so a stream checks that
 each live event is the next one and reads any hole from the database first: every event is
 sent exactly once, in commit order, whichever worker the client reconnects to.
 """

@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from app.alerts.service import AlertService
-from app.audits.service import default_redactor
 from app.core.auth import Actor
 from app.core.errors import Unprocessable
+from app.core.redact import PayloadRules
 from tests.conftest import TenantHandle, create_key
 
 WEBHOOKS = "/api/v1/alerts/webhooks"
@@ -108,14 +108,20 @@ async def test_bad_webhook_bodies(
         "http://[fe80::1]/x", "http://0.0.0.0/x", "http://[::ffff:127.0.0.1]/x",
     ],
 )  # fmt: skip
-async def test_private_targets_are_refused(engine: Any, tenant: TenantHandle, url: str) -> None:
+async def test_private_targets_are_refused(
+    engine: Any, tenant: TenantHandle, url: str, settings: Any
+) -> None:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.alerts.schemas import WebhookCreate
 
     async with AsyncSession(engine) as session:
         service = AlertService(
-            session, UUID(tenant.id), Actor("t"), default_redactor(), allow_private=False
+            session,
+            UUID(tenant.id),
+            Actor("t"),
+            PayloadRules.from_settings(settings),
+            allow_private=False,
         )
         with pytest.raises(Unprocessable) as refused:
             await service.create_webhook(WebhookCreate(url=url))

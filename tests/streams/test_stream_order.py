@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.actions.recorder import Recorder, SessionStore
+from app.actions.rows import RowBuilder
 from app.actions.schemas import ActionCreate
-from app.actions.service import ActionService
 from app.core.config import Settings
-from app.core.db import create_engine
-from app.core.redact import Redactor
+from app.core.db import create_engine, utcnow
+from app.core.redact import PayloadRules
 from app.streams.listener import APPLICATION_NAME
 from app.streams.repository import StreamRepository
 from app.streams.service import SlowConsumer, StreamQuery, StreamService
@@ -26,6 +27,12 @@ from tests.conftest import TenantHandle
 from tests.live import sse, start_service
 
 ACTIONS = "/api/v1/logs/actions"
+
+
+def recorder(session: AsyncSession, tenant_id: UUID, settings: Settings) -> Recorder:
+    """Records in `session`'s transaction, which the test commits (or not) when it chooses."""
+    rows = RowBuilder(PayloadRules.from_settings(settings), utcnow)
+    return Recorder(tenant_id, rows, SessionStore(session))
 
 
 async def test_a_reader_never_skips_an_event_committed_late(
@@ -39,7 +46,7 @@ async def test_a_reader_never_skips_an_event_committed_late(
             start = (await StreamRepository(reader, tenant_id).head()).seq
         async with sse(live_url, tenant.key) as stream:
             async with AsyncSession(late_engine) as late:
-                service = ActionService(late, tenant_id, settings, Redactor(frozenset()))
+                service = recorder(late, tenant_id, settings)
                 first = await service.record(ActionCreate(action_type="late", action_name="first"))
                 # A second write starts after the first took its number, and must wait.
                 second = asyncio.create_task(
@@ -73,8 +80,7 @@ async def test_a_rolled_back_write_leaves_no_hole(
     async with engine.connect() as connection:
         start = (await StreamRepository(connection, tenant_id).head()).seq
     async with AsyncSession(engine) as session:
-        service = ActionService(session, tenant_id, settings, Redactor(frozenset()))
-        await service.record(ActionCreate(action_type="doomed"))
+        await recorder(session, tenant_id, settings).record(ActionCreate(action_type="doomed"))
         await session.rollback()
     response = await client.post(ACTIONS, json={"action_type": "kept"}, headers=tenant.headers)
     assert response.status_code == 201
@@ -158,7 +164,7 @@ async def test_subscribers_on_every_worker_see_every_write(
 ) -> None:
     """`actionlog serve --workers 2`: streams and writes spread over both workers (and this
     process writes too); every stream gets every event, once, in order."""
-    service = await start_service(database_url, workers=2)
+    service = await start_service(database_url, workers=2, ALERTS_ENABLED="false")
     try:
         streams = [sse(service.url, tenant.key) for _ in range(4)]
         readers = [await s.__aenter__() for s in streams]

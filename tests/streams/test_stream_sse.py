@@ -214,7 +214,7 @@ async def test_pruned_events_answer_410(
     from sqlalchemy import update
 
     from app.core.db import utcnow
-    from app.streams.models import StreamEvent
+    from app.streamlog.models import StreamEvent
     from app.streams.retention import prune_once
 
     first = await post_action(client, tenant, action_name="old")
