@@ -73,9 +73,10 @@ async def start_service(database_url: str, workers: int = 1, **env: str) -> Proc
         "ENVIRONMENT": "test",
         **env,
     }
+    output = None if os.environ.get("LIVE_DEBUG") else asyncio.subprocess.DEVNULL  # to see logs
     process = await asyncio.create_subprocess_exec(
         str(BIN / "actionlog"), "serve", "--port", str(port), "--workers", str(workers),
-        env=environment, stdout=None if os.environ.get("LIVE_DEBUG") else asyncio.subprocess.DEVNULL, stderr=None if os.environ.get("LIVE_DEBUG") else asyncio.subprocess.DEVNULL,
+        env=environment, stdout=output, stderr=output,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url) as http:

@@ -190,3 +190,41 @@ async def test_subscribers_on_every_worker_see_every_write(
                 await s.__aexit__(None, None, None)
     finally:
         await service.stop()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_one_thin_notification_per_committed_group(
+    client: httpx.AsyncClient, tenant: TenantHandle, database_url: str
+) -> None:
+    """A batch of 50 rows, and 20 concurrent single writes, each notify per commit, not per
+    row; the payload names the tenant only."""
+    from app.streamlog.record import CHANNEL
+
+    dsn = make_url(database_url).set(drivername="postgresql")
+    listener = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    received: list[str] = []
+    try:
+        await listener.add_listener(CHANNEL, lambda *args: received.append(args[3]))
+        batch = [{"action_type": "bulk"} for _ in range(50)]
+        response = await client.post(f"{ACTIONS}/batch", json=batch, headers=tenant.headers)
+        assert response.status_code == 201
+        for _ in range(50):
+            if received:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        ours = [payload for payload in received if tenant.id in payload]
+        assert ours == [tenant.id]
+        received.clear()
+        singles = await asyncio.gather(
+            *(
+                client.post(ACTIONS, json={"action_type": "one"}, headers=tenant.headers)
+                for _ in range(20)
+            )
+        )
+        assert all(r.status_code == 201 for r in singles)
+        await asyncio.sleep(0.5)
+        ours = [payload for payload in received if tenant.id in payload]
+        assert 1 <= len(ours) <= 20  # one per group commit that held some of them
+    finally:
+        await listener.close()
