@@ -103,7 +103,7 @@ class StreamHub:
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.settings = settings
         self._feeds: dict[UUID, _Feed] = {}
-        self._leases: set[UUID] = set()
+        self._leases: dict[UUID, UUID] = {}  # lease id -> tenant id
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._listener: PgListener | None = None
@@ -228,12 +228,12 @@ class StreamHub:
                 lease_id, key_id, self.settings.stream_max_per_key, now + LEASE, now
             )
         if full is None:
-            self._leases.add(lease_id)
+            self._leases[lease_id] = tenant_id
         return full
 
     def release(self, tenant_id: UUID, lease_id: UUID) -> None:
         """Give a lease back, in the background (a stream may end by being cancelled)."""
-        self._leases.discard(lease_id)
+        self._leases.pop(lease_id, None)
         self._spawn(self._release(tenant_id, lease_id))
 
     async def _release(self, tenant_id: UUID, lease_id: UUID) -> None:
@@ -265,7 +265,9 @@ class StreamHub:
                     heads = await heads_of(connection, list(self._feeds))
                     if time.monotonic() - renewed > LEASE_SECONDS / 3:
                         expires = utcnow() + LEASE
-                        await renew_leases(connection, list(self._leases), expires)
+                        await renew_leases(
+                            connection, [(t, lease) for lease, t in self._leases.items()], expires
+                        )
                         renewed = time.monotonic()
             except Exception as exc:
                 logger.warning("stream poll failed: %s: %s", type(exc).__name__, exc)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.streamlog.models import StreamEvent, StreamHead
@@ -104,13 +104,13 @@ class StreamRepository:
 
 
 async def renew_leases(
-    connection: AsyncConnection, lease_ids: list[UUID], expires_at: datetime
+    connection: AsyncConnection, leases: list[tuple[UUID, UUID]], expires_at: datetime
 ) -> None:
-    """Extend the leases of the streams a worker holds open (one statement for all)."""
-    if lease_ids:
-        await connection.execute(
-            update(LEASES).where(LEASES.c.id.in_(lease_ids)).values(expires_at=expires_at)
-        )
+    """Extend the leases (tenant id, lease id) a worker holds open (one statement for all)."""
+    if leases:
+        key = tuple_(LEASES.c.tenant_id, LEASES.c.id)
+        statement = update(LEASES).where(key.in_(leases)).values(expires_at=expires_at)
+        await connection.execute(statement)
 
 
 async def heads_of(connection: AsyncConnection, tenant_ids: list[UUID]) -> dict[UUID, int]:

@@ -62,7 +62,8 @@ async def test_firing_then_resolved_signed_webhooks(service: Process, receiver: 
             assert response.status_code == 201
         (firing,) = await hooks.wait_for(1, within=20)
         payload = Webhook(hook["secret"]).verify(firing.body, firing.headers)
-        assert payload["type"] == "alert.firing" and payload["data"]["value"] == 5
+        # it fires as soon as a 4th failure is in the window (an evaluation may fall between posts)
+        assert payload["type"] == "alert.firing" and payload["data"]["value"] in (4, 5)
         firing_seen = asyncio.get_running_loop().time()
         resolved = (await hooks.wait_for(2, within=20))[1]
         assert Webhook(hook["secret"]).verify(resolved.body, resolved.headers)["type"] == (

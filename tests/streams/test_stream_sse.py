@@ -231,3 +231,59 @@ async def test_pruned_events_answer_410(
     gone = await client.get(STREAM, headers={**tenant.headers, "Last-Event-ID": "1"})
     assert gone.status_code == 410
     assert "STREAM_RETENTION_HOURS" in gone.json()["detail"]
+
+
+async def test_leases_of_a_vanished_worker_expire(
+    live_url: str, client: httpx.AsyncClient, tenant: TenantHandle, engine: Any, app: Any
+) -> None:
+    from datetime import timedelta
+    from uuid import UUID
+
+    from sqlalchemy import insert, select
+
+    from app.core.db import new_id, utcnow
+    from app.streams.models import StreamLease
+    from app.streams.repository import renew_leases
+    from tests.conftest import ADMIN
+
+    created = await client.post(
+        f"/api/v1/admin/tenants/{tenant.id}/keys",
+        json={"name": "dash", "scopes": ["read"]},
+        headers=ADMIN,
+    )
+    key, key_id = created.json()["key"], UUID(created.json()["id"])
+    limit = app.state.settings.stream_max_per_key
+
+    async def leave_leases(expires_in: timedelta) -> list[UUID]:
+        ids = [new_id() for _ in range(limit)]
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(StreamLease),
+                [
+                    {"tenant_id": UUID(tenant.id), "id": i, "key_id": key_id,
+                     "expires_at": utcnow() + expires_in}
+                    for i in ids
+                ],
+            )  # fmt: skip
+        return ids
+
+    await leave_leases(timedelta(seconds=-1))  # a worker died: its leases ran out
+    async with sse(live_url, key):
+        pass
+    live = await leave_leases(timedelta(seconds=0.5))
+    async with httpx.AsyncClient(base_url=live_url) as http:
+        assert (await http.get(STREAM, headers={"X-API-Key": key})).status_code == 429
+        async with engine.begin() as connection:  # what a live worker does every 20 s
+            later = utcnow() + timedelta(seconds=60)
+            await renew_leases(connection, [(UUID(tenant.id), i) for i in live], later)
+            renewed = (
+                (
+                    await connection.execute(
+                        select(StreamLease.expires_at).where(StreamLease.id.in_(live))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert all(at > utcnow() + timedelta(seconds=30) for at in renewed)
+        assert (await http.get(STREAM, headers={"X-API-Key": key})).status_code == 429
