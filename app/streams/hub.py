@@ -56,10 +56,17 @@ class Event:
     user_id: str | None
     session_id: str | None
     correlation_id: str | None
+    # The event as sent, built once per worker and shared by all its streams: an SSE frame
+    # and a WebSocket message (payloads are one-line JSON).
+    sse: bytes
+    ws: str
 
 
 def event_of(row: Any) -> Event:
-    return Event(*row)
+    seq, kind, payload = row[0], row[1], row[2]
+    sse = f"id: {seq}\nevent: {kind}\ndata: {payload}\n\n".encode()
+    ws = f'{{"type": "event", "id": "{seq}", "event": "{kind}", "data": {payload}}}'
+    return Event(*tuple(row), sse, ws)
 
 
 def _settled(task: asyncio.Task[Any]) -> None:

@@ -37,7 +37,6 @@ from app.core.errors import (
     Unprocessable,
     error_responses,
 )
-from app.streams.hub import Event
 from app.streams.service import (
     EventsGone,
     SlowConsumer,
@@ -56,7 +55,7 @@ def _service(state: Any) -> StreamService:
     return StreamService(state.stream_hub, state.settings.stream_max_per_key)
 
 
-async def _sse(cursor: StreamCursor, retry_ms: int) -> AsyncIterator[ServerSentEvent]:
+async def _sse(cursor: StreamCursor, retry_ms: int) -> AsyncIterator[ServerSentEvent | bytes]:
     try:
         yield ServerSentEvent(retry=retry_ms, comment=f"stream after event {cursor.position}")
         while True:
@@ -66,8 +65,7 @@ async def _sse(cursor: StreamCursor, retry_ms: int) -> AsyncIterator[ServerSentE
                 detail = "too slow to keep up: reconnect with Last-Event-ID to resume"
                 yield ServerSentEvent(event="error", data=json.dumps({"detail": detail}))
                 return
-            for event in events:
-                yield ServerSentEvent(data=event.payload, event=event.kind, id=str(event.seq))
+            yield b"".join(event.sse for event in events)
     finally:
         cursor.close()
 
@@ -98,11 +96,6 @@ async def stream(
 
 
 # WebSocket
-
-
-def _message(event: Event) -> str:
-    head = json.dumps({"type": "event", "id": str(event.seq), "event": event.kind})
-    return f'{head[:-1]}, "data": {event.payload}}}'
 
 
 class _Refused(Exception):
@@ -160,7 +153,7 @@ async def _pump(websocket: WebSocket, cursor: StreamCursor, keepalive: float) ->
         if not events:
             await websocket.send_text('{"type": "keepalive"}')
         for event in events:
-            await asyncio.wait_for(websocket.send_text(_message(event)), SEND_TIMEOUT)
+            await asyncio.wait_for(websocket.send_text(event.ws), SEND_TIMEOUT)
 
 
 async def _until_closed(websocket: WebSocket) -> None:
