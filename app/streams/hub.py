@@ -66,7 +66,9 @@ def event_of(row: Any) -> Event:
     seq, kind, payload = row[0], row[1], row[2]
     sse = f"id: {seq}\nevent: {kind}\ndata: {payload}\n\n".encode()
     ws = f'{{"type": "event", "id": "{seq}", "event": "{kind}", "data": {payload}}}'
-    return Event(*tuple(row), sse, ws)
+    return Event(
+        seq, kind, payload, row[3], row[4], row[5], row[6], row[7], row[8], row[9], sse, ws
+    )
 
 
 def _settled(task: asyncio.Task[Any]) -> None:
