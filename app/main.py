@@ -13,6 +13,7 @@ from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.alerts.router import router as alerts_router
 from app.alerts.worker import AlertWorker
 from app.audits.router import router as audits_router
+from app.compat.router import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import install_error_handlers
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audits_router,
         actions_router,
         stats_router,
+        compat_router,
         streams_router,
         alerts_router,
     )

@@ -11,6 +11,13 @@ measures, in one run:
    with the 10 subscribers connected, once on an idle service (one POST at a time) and once
    while wrk keeps 64 connections of POSTs going.
 
+With BENCH_BASELINE_BIN set to the bin/ of another installation (an editable install of a
+version without the stream, say), each round also measures that version's ingest on a
+database of its own: the cost of numbering and storing the events themselves.
+
+The cost figures are medians of per-round ratios of adjacent measurements, which hold up
+better than a ratio of medians on a shared machine.
+
 Writes bench/STREAM_RESULTS.md. Run: `.venv/bin/python bench/stream.py` (needs wrk).
 """
 
@@ -38,20 +45,25 @@ DB_NAME = "actionlog_stream_bench"
 PORT = int(os.environ.get("BENCH_PORT", "8766"))
 BASE = f"http://127.0.0.1:{PORT}"
 BIN = Path(sys.executable).parent
+BASELINE_BIN = os.environ.get("BENCH_BASELINE_BIN")
+BASELINE_PORT = PORT + 1
 HERE = Path(__file__).parent
 SUBSCRIBERS = 10
 LATENCY_POSTS = 300
 
 
-def service_env() -> dict[str, str]:
+def service_env(database: str = DB_NAME) -> dict[str, str]:
     url = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return {**os.environ, "DATABASE_URL": f"{url}/{DB_NAME}", "LOG_LEVEL": "warning",
+    return {**os.environ, "DATABASE_URL": f"{url}/{database}", "LOG_LEVEL": "warning",
             "STREAM_MAX_PER_KEY": "50"}  # fmt: skip
 
 
-def actionlog(*args: str) -> str:
+def actionlog(*args: str, bin_dir: Path = BIN, database: str = DB_NAME) -> str:
     done = subprocess.run(
-        [str(BIN / "actionlog"), *args], env=service_env(), capture_output=True, text=True
+        [str(bin_dir / "actionlog"), *args],
+        env=service_env(database),
+        capture_output=True,
+        text=True,
     )
     if done.returncode:
         raise SystemExit(f"actionlog {' '.join(args)} failed: {done.stderr.strip()}")
@@ -151,48 +163,72 @@ async def latency(key: str, posts: int, pause: float) -> list[float]:
     return sorted((arrived[i] - answered[i]) * 1000 for i in answered if i in arrived)
 
 
+def serve(bin_dir: Path, port: int, database: str) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        [str(bin_dir / "actionlog"), "serve", "--port", str(port), "--workers", "2"],
+        env=service_env(database), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"actionlog serve on {port} did not start")
+
+
+def ingest(base_url: str, key: str) -> float:
+    result = wrk.run(base_url, "post_one.lua", key=key, path="/api/v1/logs/actions",
+                     seconds=SECONDS)  # fmt: skip
+    return result.requests_per_s
+
+
 def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
 
 
 def main() -> None:
-    asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
-    asyncio.run(admin_sql(f"CREATE DATABASE {DB_NAME}"))
+    databases = [DB_NAME] + ([f"{DB_NAME}_baseline"] if BASELINE_BIN else [])
+    for database in databases:
+        asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        asyncio.run(admin_sql(f"CREATE DATABASE {database}"))
     actionlog("migrate")
     key = json.loads(actionlog("tenant", "create", "Stream bench", "--json"))["api_key"]
-    server = subprocess.Popen(
-        [str(BIN / "actionlog"), "serve", "--port", str(PORT), "--workers", "2"],
-        env=service_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    servers = [serve(BIN, PORT, DB_NAME)]
+    baseline_key = ""
+    if BASELINE_BIN:
+        other = Path(BASELINE_BIN)
+        actionlog("migrate", bin_dir=other, database=databases[1])
+        created = actionlog("tenant", "create", "Base", "--json", bin_dir=other,
+                            database=databases[1])  # fmt: skip
+        baseline_key = json.loads(created)["api_key"]
+        servers.append(serve(other, BASELINE_PORT, databases[1]))
+    baseline_url = f"http://127.0.0.1:{BASELINE_PORT}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{BASE}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         wrk.run(BASE, "post_one.lua", key=key, path="/api/v1/logs/actions", seconds=3)  # warm-up
         without: list[float] = []
         with_: list[float] = []
+        baseline: list[float] = []
         checks: list[str] = []
         for round_ in range(RUNS):
-            for subscribed in (False, True) if round_ % 2 == 0 else (True, False):
-                if not subscribed:
-                    result = wrk.run(BASE, "post_one.lua", key=key, path="/api/v1/logs/actions",
-                                     seconds=SECONDS)  # fmt: skip
-                    without.append(result.requests_per_s)
-                    continue
-                group = Subscribers(key, SUBSCRIBERS)
-                result = wrk.run(BASE, "post_one.lua", key=key, path="/api/v1/logs/actions",
-                                 seconds=SECONDS)  # fmt: skip
-                counts = group.stop()
-                with_.append(result.requests_per_s)
-                expected = round(result.requests_per_s * SECONDS)
-                checks.append(f"{min(counts)}..{max(counts)} events per subscriber "
-                              f"(wrk: ~{expected} requests)")  # fmt: skip
+            order = ("none", "subscribed", "baseline")
+            for step in order if round_ % 2 == 0 else tuple(reversed(order)):
+                if step == "none":
+                    without.append(ingest(BASE, key))
+                elif step == "baseline" and BASELINE_BIN:
+                    baseline.append(ingest(baseline_url, baseline_key))
+                elif step == "subscribed":
+                    group = Subscribers(key, SUBSCRIBERS)
+                    with_.append(ingest(BASE, key))
+                    counts = group.stop()
+                    expected = round(with_[-1] * SECONDS)
+                    checks.append(f"{min(counts)}..{max(counts)} events per subscriber "
+                                  f"(wrk: ~{expected} requests)")  # fmt: skip
             print(
                 f"round {round_ + 1}: {without[-1]:,.0f} ev/s without, {with_[-1]:,.0f} with "
-                f"{SUBSCRIBERS} subscribers; {checks[-1]}",
+                f"{SUBSCRIBERS} subscribers"
+                + (f", baseline {baseline[-1]:,.0f}" if baseline else "")
+                + f"; {checks[-1]}",
                 flush=True,
             )
 
@@ -211,12 +247,19 @@ def main() -> None:
         thread.join()
         group.stop()
     finally:
-        server.terminate()
-        server.wait(30)
-        asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
+        for server in servers:
+            server.terminate()
+            server.wait(30)
+        for database in databases:
+            asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
 
     base, subscribed = statistics.median(without), statistics.median(with_)
-    cost = (base - subscribed) / base * 100
+    cost = statistics.median((a - b) / a * 100 for a, b in zip(without, with_, strict=True))
+    recording = (
+        statistics.median((b - a) / b * 100 for a, b in zip(without, baseline, strict=True))
+        if baseline
+        else None
+    )
     lines = [
         "# Stream benchmark (bench/stream.py)",
         "",
@@ -227,12 +270,21 @@ def main() -> None:
         "| --- | --- |",
         f"| single-event ingest, no stream open | {base:,.0f} ev/s |",
         f"| single-event ingest, {SUBSCRIBERS} SSE subscribers | {subscribed:,.0f} ev/s |",
-        f"| cost of the subscribers | {cost:.1f} % (target <= 10 %) |",
+        f"| cost of the subscribers (median of paired rounds) | {cost:.1f} % (target <= 10 %) |",
         f"| 201 → event, idle (one POST at a time, {len(idle)} probes) | "
         f"p50 {pct(idle, 50):.1f} ms, p99 {pct(idle, 99):.1f} ms |",
         f"| 201 → event, under 64-connection ingest ({len(loaded)} probes) | p50 "
         f"{pct(loaded, 50):.1f} ms, p99 {pct(loaded, 99):.1f} ms |",
         f"| ingest meanwhile | {load['wrk'].requests_per_s:,.0f} ev/s |",
+        *(
+            [
+                f"| the version without the stream ({BASELINE_BIN}) | "
+                f"{statistics.median(baseline):,.0f} ev/s |",
+                f"| cost of numbering and storing events | {recording:.1f} % |",
+            ]
+            if recording is not None
+            else []
+        ),
         "",
         "Rounds (without / with): "
         + ", ".join(f"{a:,.0f} / {b:,.0f}" for a, b in zip(without, with_, strict=True)),

@@ -19,6 +19,7 @@ LAYERS = {
     "streamlog": 0.5,
     "streams": 3,
     "alerts": 3,
+    "compat": 4,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 

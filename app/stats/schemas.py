@@ -36,6 +36,11 @@ class ActionStats(BaseModel):
     p95_execution_time_ms: int | None
     p99_execution_time_ms: int | None
     by_type: dict[str, TypeStats]
+    by_provider_stats: dict[str, TypeStats] = Field(
+        description="Per provider: counts, success rate, average latency (none: omitted)"
+    )
+    by_service_stats: dict[str, TypeStats] = Field(description="The same per service")
+    by_source_stats: dict[str, TypeStats] = Field(description="The same per source")
 
 
 class Bucket(BaseModel):
@@ -65,7 +70,10 @@ class FailurePattern(BaseModel):
     action_type: str
     error_type: str | None
     pattern: str | None = Field(
-        description="Error message with numbers and ids masked (when there is no error_type)"
+        description=(
+            "Error message with numbers and ids masked: the group's message when it has no "
+            "error_type, else one of its messages as a sample (null when none has a message)"
+        )
     )
     count: int
     first_seen: datetime

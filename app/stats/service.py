@@ -32,6 +32,7 @@ from app.stats.schemas import (
     UserActivity,
 )
 
+GROUPED = ("action_type", "provider_name", "service", "source")  # with rates and latency
 INTERVAL_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 DEFAULT_SPAN = {"minute": timedelta(hours=1), "hour": timedelta(days=1), "day": timedelta(days=30)}
 MAX_BUCKETS = 1500
@@ -190,14 +191,23 @@ class StatsService:
                 rows.extend(rollup_rows)
                 _add(histogram, rollup_histogram)
         overall = _Tally()
-        types: defaultdict[str, _Tally] = defaultdict(_Tally)
+        tallies: dict[str, defaultdict[str, _Tally]] = {
+            name: defaultdict(_Tally) for name in GROUPED
+        }
         breakdowns: dict[str, Counter[str]] = defaultdict(Counter)
         for row in rows:
             overall.add(row.status, row.total, row.timed, row.time_sum)
-            types[row.action_type].add(row.status, row.total, row.timed, row.time_sum)
             for name in ("action_type", "provider_name", "source", "service", "status"):
                 if (value := getattr(row, name)) is not None:
                     breakdowns[name][value] += row.total
+                    if name in tallies:
+                        tallies[name][value].add(row.status, row.total, row.timed, row.time_sum)
+
+        def detail(name: str) -> dict[str, TypeStats]:
+            return {
+                value: tallies[name][value].type_stats() for value in _by_count(breakdowns[name])
+            }
+
         by_type = _by_count(breakdowns["action_type"])
         return ActionStats(
             total_actions=overall.count,
@@ -213,7 +223,10 @@ class StatsService:
             p50_execution_time_ms=percentile(histogram, 50),
             p95_execution_time_ms=percentile(histogram, 95),
             p99_execution_time_ms=percentile(histogram, 99),
-            by_type={name: types[name].type_stats() for name in by_type},
+            by_type=detail("action_type"),
+            by_provider_stats=detail("provider_name"),
+            by_service_stats=detail("service"),
+            by_source_stats=detail("source"),
         )
 
     async def timeseries(self, f: ActionFilter, interval: Interval) -> Timeseries:
@@ -283,10 +296,12 @@ class StatsService:
                 if key in patterns:
                     patterns[key].merge(row)
                 else:
+                    # a typed group shows one of its messages, masked, as its sample
+                    sample = row.sample if typed else row.detail
                     patterns[key] = _Pattern(
                         row.action_type,
                         error_type,
-                        pattern,
+                        None if sample is None else mask_message(sample),
                         row.count,
                         row.first_seen,
                         row.last_seen,

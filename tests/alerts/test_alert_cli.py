@@ -35,7 +35,7 @@ async def test_presets_rules_and_test_fire(
     assert {row["user_id"] for row in trail.json()} == {"cli"}
 
     env = {"WEBHOOK_ALLOW_PRIVATE": "true"}
-    fired = await actionlog(database_url, "alerts", "test-fire", tenant.slug, hook["id"], **env)
+    fired = await actionlog(database_url, "alerts", "test-fire", tenant.slug, hook["id"], env=env)
     assert fired.code == 0, fired.err
     assert "answered 204" in fired.out
     (received,) = await hooks.wait_for(1)

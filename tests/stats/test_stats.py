@@ -67,19 +67,22 @@ def expected_stats(items: list[dict[str, Any]]) -> dict[str, Any]:
     def count(field: str) -> dict[str, int]:
         return dict(Counter(i[field] for i in items if i.get(field) is not None))
 
-    by_type = {}
-    for name in {i["action_type"] for i in items}:
-        rows = [i for i in items if i["action_type"] == name]
-        successful = sum(i["status"] == "success" for i in rows)
-        by_type[name] = {
-            "count": len(rows),
-            "successful": successful,
-            "failures": sum(i["status"] in FAILED for i in rows),
-            "success_rate": rate(successful, len(rows)),
-            "average_execution_time_ms": average(
-                [i["execution_time_ms"] for i in rows if "execution_time_ms" in i]
-            ),
-        }
+    def grouped(field: str) -> dict[str, dict[str, Any]]:
+        groups = {}
+        for name in {i[field] for i in items if i.get(field) is not None}:
+            rows = [i for i in items if i.get(field) == name]
+            successful = sum(i["status"] == "success" for i in rows)
+            groups[name] = {
+                "count": len(rows),
+                "successful": successful,
+                "failures": sum(i["status"] in FAILED for i in rows),
+                "success_rate": rate(successful, len(rows)),
+                "average_execution_time_ms": average(
+                    [i["execution_time_ms"] for i in rows if "execution_time_ms" in i]
+                ),
+            }
+        return groups
+
     successful = sum(i["status"] == "success" for i in items)
     return {
         "total_actions": len(items),
@@ -95,7 +98,10 @@ def expected_stats(items: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_execution_time_ms": histogram_percentile(timed, 50),
         "p95_execution_time_ms": histogram_percentile(timed, 95),
         "p99_execution_time_ms": histogram_percentile(timed, 99),
-        "by_type": by_type,
+        "by_type": grouped("action_type"),
+        "by_provider_stats": grouped("provider_name"),
+        "by_service_stats": grouped("service"),
+        "by_source_stats": grouped("source"),
     }
 
 
@@ -330,11 +336,19 @@ class TestFailurePatterns:
                 continue
             pattern = None if error_type or message is None else mask_message(message)
             groups.setdefault((kind, error_type, pattern), []).append(row)
+
+        def shown(key: tuple[Any, ...], rows: list[dict[str, Any]]) -> str | None:
+            """The group's masked message; for a typed group, one of its messages as a sample."""
+            if key[1] is None:
+                return key[2]
+            messages = [r["error_message"] for r in rows if r["error_message"] is not None]
+            return mask_message(max(messages)) if messages else None
+
         expected = [
             {
                 "action_type": key[0],
                 "error_type": key[1],
-                "pattern": key[2],
+                "pattern": shown(key, rows),
                 "count": len(rows),
                 "first_seen": min(r["created_at"] for r in rows),
                 "last_seen": max(r["created_at"] for r in rows),
@@ -345,6 +359,7 @@ class TestFailurePatterns:
         expected.sort(key=lambda p: (-p["count"], -parse_time(p["last_seen"]).timestamp()))
         assert patterns == expected
         assert patterns[0]["count"] == 3
+        assert patterns[0]["pattern"] == "limit hit <n>"  # a sample, though it has an error_type
         assert ("job", None, "Timeout after <n> ms for order <id>") in groups
         assert ("job", None, "Disk full on <id>") in groups
         limited = await get(client, tenant, "/failures", limit=2, action_type="job")
