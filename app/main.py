@@ -12,6 +12,8 @@ from app.actions.ingest import IngestLane
 from app.actions.router import router as actions_router
 from app.actions.rows import RowBuilder
 from app.actions.writer import DirectWriter, GroupCommitWriter
+from app.alerts.router import router as alerts_router
+from app.alerts.worker import AlertWorker
 from app.audits.router import router as audits_router
 from app.audits.signing import SignerSource
 from app.compat.router import router as compat_router
@@ -27,6 +29,9 @@ from app.retention.router import router as retention_router
 from app.retention.scheduler import RetentionScheduler
 from app.retention.service import Pruner, RetentionConfig
 from app.stats.router import router as stats_router
+from app.streams.hub import StreamHub
+from app.streams.retention import StreamPruner
+from app.streams.router import router as streams_router
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
 
@@ -58,10 +63,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.signer.get()
         except Exception as exc:
             logger.warning("audit signing key not loaded yet: %s", exc.__class__.__name__)
+        app.state.alert_worker.start()
+        app.state.stream_pruner.start()
         app.state.retention_scheduler.start()
         yield
         await app.state.retention_scheduler.stop()
+        await app.state.stream_pruner.close()
+        await app.state.alert_worker.close()
         await app.state.writer.close()
+        await app.state.stream_hub.close()
         await app.state.keys.close()
         await app.state.engine.dispose()
 
@@ -98,6 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.retention_scheduler = RetentionScheduler(
         app.state.sessionmaker, app.state.pruner, locks, settings.retention_interval_minutes
     )
+    app.state.stream_hub = StreamHub(app.state.engine, settings)
+    app.state.stream_pruner = StreamPruner(app.state.engine, settings)
+    app.state.alert_worker = AlertWorker(app.state.engine, app.state.sessionmaker, settings)
 
     install_error_handlers(app)
     app.add_middleware(IngestLane)
@@ -116,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions_router,
         stats_router,
         compat_router,
+        streams_router,
+        alerts_router,
         retention_router,
     )
     for router in routers:

@@ -109,12 +109,16 @@ def archive_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, archive_dir: Path) -> Settings:
+    # The alert loops are off in the tests' own application: alert tests run evaluation and
+    # delivery steps themselves, or start a service process with short windows.
     return Settings(
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
         environment="test",
         log_level="warning",
         archive_dir=archive_dir,
+        alerts_enabled=False,
+        webhook_allow_private=True,
     )
 
 

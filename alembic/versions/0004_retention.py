@@ -6,7 +6,7 @@ worker and host through the database); `retention_archives` lists the archive fi
 rows were deleted, one row per file, committed with the delete.
 
 Revision ID: 0004_retention
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_retention"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
