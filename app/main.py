@@ -9,7 +9,9 @@ from fastapi import FastAPI
 from app.actions.ingest import IngestLane
 from app.actions.router import router as actions_router
 from app.actions.writer import GroupCommitWriter
+from app.apidocs.router import install_api_docs
 from app.audits.router import router as audits_router
+from app.console.setup import install_console
 from app.core.auth import KeyLookups
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
@@ -49,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = create_engine(settings)
@@ -75,4 +79,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (ops_router, admin_router, keys_router, audits_router, actions_router):
         app.include_router(router)
+    install_api_docs(app)
+    install_console(app, settings)
     return app

@@ -1,0 +1,349 @@
+"""The web console at /ui: server-rendered pages over the same services as the API.
+
+Every page is a GET whose filters are in the query string, so any view can be bookmarked and
+shared; the filters are the API's own (`app/actions/dependencies.py`). Pages need a console
+session (app/console/session.py); only sign-in and sign-out are POSTs.
+"""
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import parse_qs, quote, urlencode
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from app.actions.dependencies import Filters
+from app.actions.filters import ActionFilter
+from app.actions.schemas import ActionRead
+from app.actions.statuses import FAILED
+from app.audits.schemas import AuditFilters, AuditRead
+from app.console.auth import (
+    ConsoleTenant,
+    CurrentSession,
+    check_same_origin,
+    live_key_problem,
+    safe_next,
+    signer_of,
+)
+from app.console.dependencies import Actions, Audits, Stats
+from app.console.render import render
+from app.console.routing import ConsoleRoute
+from app.console.session import COOKIE_NAME, COOKIE_PATH
+from app.console.views import (
+    Range,
+    breakdowns,
+    chart_data,
+    interval_for,
+    ranged,
+    session_report,
+)
+from app.core.auth import resolve_key
+from app.core.errors import Forbidden, Unauthorized
+from app.core.pagination import Cursor
+
+router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
+
+PAGE = 50
+CursorParam = Annotated[str | None, Query(max_length=512)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+# Signing in and out
+
+
+@router.get("")
+async def console_home() -> RedirectResponse:
+    return RedirectResponse("/ui/actions", status_code=303)
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
+    return render(request, "sign_in.html", next=safe_next(next), error=None, signed_in=False)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    """Check the key typed into the form; on success set the session cookie and go on."""
+    check_same_origin(request)
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    presented = (form.get("api_key") or [""])[0].strip()
+    target = safe_next((form.get("next") or [None])[0])
+    try:
+        key = await resolve_key(request.app.state.key_lookups, presented)
+    except Unauthorized as exc:
+        error = "Enter an API key." if not presented else f"Sign-in refused: {exc.detail}."
+        return render(request, "sign_in.html", 401, next=target, error=error, signed_in=False)
+    if (problem := live_key_problem(key)) is not None:
+        return render(request, "sign_in.html", 403, next=target, error=problem, signed_in=False)
+    signer = signer_of(request)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        signer.issue(key.id, key.prefix),
+        max_age=signer.lifetime_seconds,
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, session: CurrentSession) -> Response:
+    check_same_origin(request)
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    if not signer_of(request).check_form_token(session, (form.get("token") or [None])[0]):
+        raise Forbidden("The sign-out form has expired; reload the page and retry.")
+    response = RedirectResponse("/ui/sign-in", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path=COOKIE_PATH, httponly=True, samesite="strict")
+    return response
+
+
+# Actions
+
+
+def _next_link(request: Request, path: str, cursor: Cursor | None) -> str | None:
+    if cursor is None:
+        return None
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    params.append(("cursor", cursor.encode()))
+    return f"{path}?{urlencode(params)}"
+
+
+@router.get("/actions")
+async def actions_page(
+    request: Request,
+    tenant: ConsoleTenant,
+    actions: Actions,
+    filters: Filters,
+    cursor: CursorParam = None,
+    limit: Limit = PAGE,
+) -> Response:
+    rows, next_cursor = await actions.page(
+        filters, limit=limit, order="desc", cursor=cursor, skip=0
+    )
+    return render(
+        request,
+        "actions.html",
+        rows=rows,
+        filters=filters,
+        more=_next_link(request, "/ui/actions", next_cursor),
+        more_rows=_next_link(request, "/ui/actions/rows", next_cursor),
+    )
+
+
+@router.get("/actions/rows")
+async def action_rows(
+    request: Request,
+    tenant: ConsoleTenant,
+    actions: Actions,
+    filters: Filters,
+    cursor: CursorParam = None,
+    limit: Limit = PAGE,
+) -> Response:
+    """The next page of the list as table rows (what "Load more" appends)."""
+    rows, next_cursor = await actions.page(
+        filters, limit=limit, order="desc", cursor=cursor, skip=0
+    )
+    return render(
+        request,
+        "_action_rows.html",
+        rows=rows,
+        more=_next_link(request, "/ui/actions", next_cursor),
+        more_rows=_next_link(request, "/ui/actions/rows", next_cursor),
+    )
+
+
+@router.get("/actions/{action_id}")
+async def action_page(
+    request: Request, tenant: ConsoleTenant, actions: Actions, action_id: UUID
+) -> Response:
+    action = ActionRead.model_validate(await actions.get(action_id))
+    timeline: list[dict[str, object]] = []
+    if action.correlation_id:
+        related, _ = await actions.page(
+            ActionFilter(correlation_id=action.correlation_id),
+            limit=200, order="asc", cursor=None, skip=0,
+        )  # fmt: skip
+        timeline = [{"kind": "action", **row} for row in related]
+    children, _ = await actions.page(
+        ActionFilter(parent_id=action.id), limit=200, order="asc", cursor=None, skip=0
+    )
+    return render(request, "action.html", action=action, timeline=timeline, children=children)
+
+
+# Failed
+
+
+@router.get("/failed")
+async def failed_page(
+    request: Request,
+    tenant: ConsoleTenant,
+    actions: Actions,
+    stats: Stats,
+    filters: Filters,
+    range: Range = "24h",
+    cursor: CursorParam = None,
+) -> Response:
+    f = ranged(filters, range)
+    failed = replace(f, statuses=tuple(sorted(FAILED)))
+    rows, next_cursor = await actions.page(failed, limit=PAGE, order="desc", cursor=cursor, skip=0)
+    patterns = await stats.failures(failed, limit=50)
+    more_params = [("status", s) for s in sorted(FAILED)] + [("since", f.since.isoformat())]
+    if f.until:
+        more_params.append(("until", f.until.isoformat()))
+    return render(
+        request,
+        "failed.html",
+        rows=rows,
+        patterns=patterns,
+        range=range,
+        since=f.since,
+        more_rows=_rows_link(more_params, next_cursor),
+    )
+
+
+def _rows_link(params: list[tuple[str, str]], cursor: Cursor | None) -> str | None:
+    if cursor is None:
+        return None
+    return f"/ui/actions/rows?{urlencode([*params, ('cursor', cursor.encode())])}"
+
+
+# Statistics
+
+
+@router.get("/stats")
+async def stats_page(
+    request: Request,
+    tenant: ConsoleTenant,
+    stats: Stats,
+    filters: Filters,
+    range: Range = "24h",
+) -> Response:
+    f = ranged(filters, range)
+    summary = await stats.summary(f)
+    series = await stats.timeseries(f, interval_for(f))
+    return render(
+        request,
+        "stats.html",
+        summary=summary,
+        breakdowns=breakdowns(summary),
+        chart=chart_data(series),
+        range=range,
+        since=f.since,
+        until=f.until,
+        filters=filters,
+    )
+
+
+# Audit
+
+
+@router.get("/audits")
+async def audits_page(
+    request: Request,
+    tenant: ConsoleTenant,
+    audits: Audits,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    resource_type: Annotated[str | None, Query(max_length=100)] = None,
+    resource_id: Annotated[str | None, Query(max_length=255)] = None,
+    user_id: Annotated[str | None, Query(max_length=255)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: CursorParam = None,
+    fragment: bool = False,
+) -> Response:
+    filters = AuditFilters(action, resource_type, resource_id, user_id, _utc(since), _utc(until))
+    rows, next_cursor = await audits.list(tenant.tenant_id, filters, cursor, 0, PAGE)
+    template = "_audit_rows.html" if fragment else "audits.html"
+    more = _next_link(request, "/ui/audits", next_cursor)
+    return render(
+        request,
+        template,
+        rows=[AuditRead.model_validate(row) for row in rows],
+        more=more,
+        more_rows=f"{more}&fragment=true" if more and not fragment else more,
+    )
+
+
+@router.get("/audits/verify")
+async def verify_page(request: Request, tenant: ConsoleTenant, audits: Audits) -> Response:
+    result = await audits.verify(tenant.tenant_id)
+    return render(request, "verify.html", result=result)
+
+
+@router.get("/audits/resource/{resource_type}/{resource_id:path}")
+async def trail_page(
+    request: Request,
+    tenant: ConsoleTenant,
+    audits: Audits,
+    resource_type: Annotated[str, Path(max_length=100)],
+    resource_id: Annotated[str, Path(max_length=255)],
+    cursor: CursorParam = None,
+) -> Response:
+    rows, next_cursor = await audits.trail(
+        tenant.tenant_id, resource_type, resource_id, cursor, 0, 100
+    )
+    more = None
+    if next_cursor is not None:
+        more = request.url.path + f"?cursor={next_cursor.encode()}"
+    return render(
+        request,
+        "trail.html",
+        rows=[AuditRead.model_validate(row) for row in rows],
+        resource_type=resource_type,
+        resource_id=resource_id,
+        more=more,
+        state=None,
+    )
+
+
+# Session report
+
+
+@router.get("/sessions")
+async def sessions_page(
+    request: Request,
+    tenant: ConsoleTenant,
+    session_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> Response:
+    if session_id:
+        return RedirectResponse(f"/ui/sessions/{quote(session_id, safe='')}", status_code=303)
+    return render(request, "sessions.html")
+
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@router.get("/sessions/{session_id:path}")
+async def session_page(
+    request: Request,
+    tenant: ConsoleTenant,
+    actions: Actions,
+    stats: Stats,
+    session_id: Annotated[str, Path(min_length=1, max_length=255)],
+    format: Annotated[str, Query(pattern="^(html|json)$")] = "html",
+) -> Response:
+    report = await session_report(actions, stats, session_id)
+    if format == "json":
+        name = _UNSAFE_FILENAME.sub("_", session_id)[:100] or "session"
+        return JSONResponse(
+            _jsonable(report),
+            headers={"Content-Disposition": f'attachment; filename="session-{name}.json"'},
+        )
+    return render(request, "session.html", report=report)
+
+
+def _jsonable(value: object) -> object:
+    return jsonable_encoder(value)

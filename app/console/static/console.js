@@ -1,0 +1,78 @@
+// The console's only script (an ES module, loaded from this origin as the CSP requires).
+// Pages work without it; with it, "Load more" appends rows in place, the statistics chart is
+// drawn, range selectors apply on change, and print buttons print.
+
+function loadMore(link) {
+  const table = document.getElementById(link.dataset.table);
+  if (!table) return;
+  link.setAttribute("aria-busy", "true");
+  fetch(link.dataset.more, { credentials: "same-origin", headers: { Accept: "text/html" } })
+    .then((response) => {
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      if (response.redirected) { window.location.assign(response.url); return null; }
+      return response.text();
+    })
+    .then((html) => {
+      if (html === null) return;
+      // DOMParser builds an inert document: nothing in it runs while rows are moved over.
+      const fragment = new DOMParser().parseFromString(html, "text/html");
+      const body = table.tBodies[0];
+      for (const row of fragment.querySelectorAll("tbody > tr")) body.appendChild(row);
+      const next = fragment.querySelector("a[data-next]");
+      if (next) {
+        link.dataset.more = next.getAttribute("href");
+        link.setAttribute("href", next.dataset.page || next.getAttribute("href"));
+        link.removeAttribute("aria-busy");
+      } else {
+        link.remove();
+      }
+    })
+    .catch((error) => {
+      link.removeAttribute("aria-busy");
+      link.textContent = `Load more (failed: ${error.message}; retry)`;
+    });
+}
+
+document.addEventListener("click", (event) => {
+  const more = event.target.closest("a[data-more]");
+  if (more) { event.preventDefault(); loadMore(more); return; }
+  if (event.target.closest("[data-print]")) { event.preventDefault(); window.print(); }
+});
+
+for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+  select.addEventListener("change", () => select.form.requestSubmit());
+}
+
+function drawChart() {
+  const holder = document.getElementById("chart");
+  const source = document.getElementById("chart-data");
+  if (!holder || !source || typeof window.uPlot !== "function") return;
+  const data = JSON.parse(source.textContent);
+  if (!data.x.length) return;
+  // Stacked by status: each band is drawn from zero up to its cumulative total, the tallest
+  // first, so the visible layers are ok (bottom) and failed (top); the legend shows counts.
+  const ok = data.ok;
+  const okAndFailed = ok.map((value, i) => value + data.failed[i]);
+  const raw = [null, data.failed, ok];
+  const legendValue = (u, value, seriesIndex, index) =>
+    index == null ? "–" : String(raw[seriesIndex][index]);
+  const options = {
+    width: Math.max(320, holder.clientWidth),
+    height: 260,
+    // The console shows every time in UTC, the chart's axis too.
+    tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+    series: [
+      {},
+      { label: "failed", stroke: "#b3261e", fill: "#e8a19c", value: legendValue, points: { show: false } },
+      { label: "not failed", stroke: "#2e7d32", fill: "#a5d6a7", value: legendValue, points: { show: false } },
+    ],
+    axes: [{}, { label: "actions" }],
+  };
+  const plot = new window.uPlot(options, [data.x, okAndFailed, ok], holder);
+  holder.dataset.drawn = "true";
+  window.addEventListener("resize", () => plot.setSize({ width: Math.max(320, holder.clientWidth), height: 260 }));
+}
+
+if (document.readyState === "complete") drawChart();
+else window.addEventListener("load", drawChart);
