@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         """Sources for CSP `frame-ancestors`: 'none', 'self' or hosts, nothing that ends it."""
         sources = value.split()
         if not sources or not all(_FRAME_SOURCE.fullmatch(s) for s in sources):
-            raise ValueError("CONSOLE_FRAME_ANCESTORS takes 'none', 'self' or space-separated hosts")
+            raise ValueError("CONSOLE_FRAME_ANCESTORS: 'none', 'self' or space-separated hosts")
         if "'none'" in sources and len(sources) > 1:
             raise ValueError("CONSOLE_FRAME_ANCESTORS: 'none' stands alone")
         return " ".join(sources)
