@@ -4,7 +4,9 @@ FastAPI's defaults fetch Swagger UI and ReDoc from a public CDN (and ReDoc's fon
 Google), so the pages are blank on a machine without internet access. The files here are
 copied from the npm packages `swagger-ui-dist` 5.35.0 (Apache-2.0) and `redoc` 2.5.4 (MIT),
 licences beside them; nothing on these pages leaves the service's origin. Swagger UI's
-online validator badge is switched off for the same reason.
+online validator badge is switched off for the same reason, and the one URL ReDoc's bundle
+fetched by itself (the sidebar's Redocly logo, from cdn.redoc.ly) was edited to point at a
+local `logo-mini.svg`: the only change to the vendored files.
 """
 
 from pathlib import Path

@@ -61,6 +61,12 @@ def _utc(value: datetime | None) -> datetime | None:
 # Signing in and out
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """The first value of each field of a urlencoded form (the console's only bodies)."""
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    return {name: values[0] for name, values in fields.items()}
+
+
 @router.get("")
 async def console_home() -> RedirectResponse:
     return RedirectResponse("/ui/actions", status_code=303)
@@ -75,9 +81,9 @@ async def sign_in_page(request: Request, next: Annotated[str | None, Query()] = 
 async def sign_in(request: Request) -> Response:
     """Check the key typed into the form; on success set the session cookie and go on."""
     check_same_origin(request)
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    presented = (form.get("api_key") or [""])[0].strip()
-    target = safe_next((form.get("next") or [None])[0])
+    form = await _form(request)
+    presented = form.get("api_key", "").strip()
+    target = safe_next(form.get("next"))
     try:
         key = await resolve_key(request.app.state.key_lookups, presented)
     except Unauthorized as exc:
@@ -102,8 +108,8 @@ async def sign_in(request: Request) -> Response:
 @router.post("/sign-out")
 async def sign_out(request: Request, session: CurrentSession) -> Response:
     check_same_origin(request)
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    if not signer_of(request).check_form_token(session, (form.get("token") or [None])[0]):
+    form = await _form(request)
+    if not signer_of(request).check_form_token(session, form.get("token")):
         raise Forbidden("The sign-out form has expired; reload the page and retry.")
     response = RedirectResponse("/ui/sign-in", status_code=303)
     response.delete_cookie(COOKIE_NAME, path=COOKIE_PATH, httponly=True, samesite="strict")
@@ -200,7 +206,9 @@ async def failed_page(
     failed = replace(f, statuses=tuple(sorted(FAILED)))
     rows, next_cursor = await actions.page(failed, limit=PAGE, order="desc", cursor=cursor, skip=0)
     patterns = await stats.failures(failed, limit=50)
-    more_params = [("status", s) for s in sorted(FAILED)] + [("since", f.since.isoformat())]
+    more_params = [("status", s) for s in sorted(FAILED)]
+    if f.since:
+        more_params.append(("since", f.since.isoformat()))
     if f.until:
         more_params.append(("until", f.until.isoformat()))
     return render(

@@ -253,3 +253,20 @@ async def test_sign_out(page: "Page", live: Recorded) -> None:
     await expect(page).to_have_url(re.compile(r"/ui/sign-in\?next="))
     cookies = await page.context.cookies()
     assert not [c for c in cookies if c["name"] == "actionlog_console"]
+
+
+async def test_api_docs_render_with_the_network_cut_off(page: "Page", live: Recorded) -> None:
+    origin = urlsplit(live.base).netloc
+
+    async def only_this_origin(route: Any) -> None:
+        if urlsplit(route.request.url).netloc in ("", origin):
+            await route.continue_()
+        else:
+            await route.abort()
+
+    await page.route("**/*", only_this_origin)
+    await page.goto("/docs")
+    await expect(page.locator(".opblock").first).to_be_visible(timeout=15000)
+    assert await page.locator(".opblock").count() > 20
+    await page.goto("/redoc")
+    await expect(page.locator("h1").first).to_contain_text("Action Log Service", timeout=15000)
