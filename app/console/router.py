@@ -120,9 +120,12 @@ async def sign_out(request: Request, session: CurrentSession) -> Response:
 
 
 def _next_link(request: Request, path: str, cursor: Cursor | None) -> str | None:
+    """The same view's next page: this query with the next cursor (None on the last page)."""
     if cursor is None:
         return None
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    params = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "fragment")
+    ]
     params.append(("cursor", cursor.encode()))
     return f"{path}?{urlencode(params)}"
 
@@ -218,14 +221,15 @@ async def failed_page(
         patterns=patterns,
         range=range,
         since=f.since,
-        more_rows=_rows_link(more_params, next_cursor),
+        more=_rows_link("/ui/actions", more_params, next_cursor),
+        more_rows=_rows_link("/ui/actions/rows", more_params, next_cursor),
     )
 
 
-def _rows_link(params: list[tuple[str, str]], cursor: Cursor | None) -> str | None:
+def _rows_link(path: str, params: list[tuple[str, str]], cursor: Cursor | None) -> str | None:
     if cursor is None:
         return None
-    return f"/ui/actions/rows?{urlencode([*params, ('cursor', cursor.encode())])}"
+    return f"{path}?{urlencode([*params, ('cursor', cursor.encode())])}"
 
 
 # Statistics
@@ -281,7 +285,7 @@ async def audits_page(
         template,
         rows=[AuditRead.model_validate(row) for row in rows],
         more=more,
-        more_rows=f"{more}&fragment=true" if more and not fragment else more,
+        more_rows=f"{more}&fragment=true" if more else None,
     )
 
 

@@ -420,3 +420,74 @@ class TestApiDocs:
                 asset = await client.get(url)
                 assert asset.status_code == 200, url
         assert '"validatorUrl": null' in (await client.get("/docs")).text
+
+
+class TestPaging:
+    async def test_audit_list_loads_more(
+        self, client: httpx.AsyncClient, signed_in: SignIn, tenant: TenantHandle
+    ) -> None:
+        for n in range(53):
+            body = {"action": "create", "resource_type": "ticket", "resource_id": f"t-{n}"}
+            assert (await client.post(AUDITS, json=body, headers=tenant.headers)).status_code == 201
+        console = await signed_in(tenant.key)
+        page = (await console.get("/ui/audits?resource_type=ticket")).text
+        assert page.count("/ui/audits/resource/ticket/") == 50
+        more = re.search(r'data-more="([^"]+)"', page)
+        link = re.search(r'<a href="([^"]+)" data-more=', page)
+        assert more is not None and link is not None
+        assert "fragment" not in link.group(1)
+        rows = (await console.get(more.group(1).replace("&amp;", "&"))).text
+        assert rows.count("/ui/audits/resource/ticket/") == 3
+        assert "data-next" not in rows
+        assert '/ui/audits/resource/ticket/t-0"' in rows  # the oldest comes last
+
+    async def test_failed_list_loads_more_within_its_range(
+        self, client: httpx.AsyncClient, signed_in: SignIn, tenant: TenantHandle
+    ) -> None:
+        batch = [{"action_type": "job", "status": "failed", "error_message": "x"}] * 55
+        response = await client.post(f"{ACTIONS}/batch", json=batch, headers=tenant.headers)
+        assert response.status_code == 201
+        await record(client, tenant, action_type="job")  # a success: never listed
+        console = await signed_in(tenant.key)
+        page = (await console.get("/ui/failed?range=1h")).text
+        more = re.search(r'data-more="([^"]+)"', page)
+        assert more is not None
+        rows = (await console.get(more.group(1).replace("&amp;", "&"))).text
+        assert rows.count('<tr class="status-failure">') == 5
+
+
+class TestSettings:
+    async def test_frame_ancestors_come_from_the_setting(self, settings: Any) -> None:
+        from app.main import create_app
+
+        framed = create_app(
+            settings.model_copy(
+                update={"console_frame_ancestors": "'self' https://intranet.example"}
+            )
+        )
+        transport = httpx.ASGITransport(app=framed)
+        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+            response = await client.get("/ui/sign-in")
+        csp = response.headers["content-security-policy"]
+        assert csp.endswith("frame-ancestors 'self' https://intranet.example")
+        await framed.state.engine.dispose()
+
+
+def test_session_cookies_expire_and_resist_tampering() -> None:
+    from uuid import uuid4
+
+    from app.console.session import SessionSigner
+
+    signer = SessionSigner(b"0123456789abcdef0123456789abcdef", lifetime_seconds=60)
+    key_id = uuid4()
+    cookie = signer.issue(key_id, "alk_0123456789ab", now=1000)
+    session = signer.read(cookie, now=1059)
+    assert session is not None and session.key_id == key_id
+    assert signer.read(cookie, now=1060) is None  # expired
+    other = SessionSigner(b"another-secret-of-thirty-two-byte", lifetime_seconds=60)
+    assert other.read(cookie, now=1001) is None  # signed with another secret
+    body, mac = cookie.split(".")
+    assert signer.read(body[:-2] + "xx." + mac, now=1001) is None
+    assert signer.read("garbage", now=1001) is None
+    assert signer.check_form_token(session, signer.form_token(session))
+    assert not signer.check_form_token(session, "forged")
