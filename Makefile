@@ -22,8 +22,9 @@ chromium:
 	test -x /usr/bin/chromium || (apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji)
 
-test: $(STAMP) chromium  ## every test, on SQLite and on PostgreSQL (browser tests included)
+test: $(STAMP) chromium  ## lint, types, and every test on SQLite and on PostgreSQL (browser tests included)
 	$(BIN)/ruff check app tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

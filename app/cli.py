@@ -6,13 +6,14 @@ Errors print one line on stderr and exit with status 1.
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -20,27 +21,29 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions import rollups
-from app.actions.retention import Purged, purge_tenant, retention_cutoff
 from app.audits.schemas import ChainVerification
-from app.audits.service import AuditService
+from app.audits.service import verify_chain
 from app.core import migrations
 from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import ServiceError
+from app.core.redact import PayloadRules
+from app.retention.service import Purged, purge_tenant, retention_cutoff
 from app.tenants.models import Tenant
 from app.tenants.repository import find_api_key_by_id
 from app.tenants.schemas import ApiKeyCreate, ApiKeyRead, TenantCreate, TenantRead
 from app.tenants.service import TenantService
 
 CLI_ACTOR = Actor(id="cli")
+T = TypeVar("T")
 
 
 class CliError(Exception):
     """A failure reported to the user as one line."""
 
 
-async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
@@ -55,6 +58,11 @@ async def _migrate(settings: Settings) -> None:
         await migrations.upgrade(engine)
     finally:
         await engine.dispose()
+
+
+def _tenant_service(session: AsyncSession, settings: Settings) -> TenantService:
+    """Tenant management as the CLI, with the configured redaction for its audit rows."""
+    return TenantService(session, CLI_ACTOR, PayloadRules.from_settings(settings))
 
 
 def _print(data: dict[str, Any], as_json: bool) -> None:
@@ -95,7 +103,7 @@ def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> None:
     body = TenantCreate(name=args.name, slug=args.slug, retention_days=args.retention_days)
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        tenant, issued = await TenantService(session, CLI_ACTOR).create(body)
+        tenant, issued = await _tenant_service(session, settings).create(body)
         data = TenantRead.model_validate(tenant).model_dump(mode="json")
         return {**data, "api_key_id": str(issued.key.id), "api_key": issued.plaintext}
 
@@ -104,7 +112,7 @@ def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> None:
     async def work(session: AsyncSession) -> list[TenantRead]:
-        tenants = await TenantService(session, CLI_ACTOR).list(0, 10_000)
+        tenants = await _tenant_service(session, settings).list(0, 10_000)
         return [TenantRead.model_validate(t) for t in tenants]
 
     for tenant in asyncio.run(_in_session(settings, work)):
@@ -114,10 +122,12 @@ def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_key_create(args: argparse.Namespace, settings: Settings) -> None:
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
     expires_at = datetime.fromisoformat(args.expires_at) if args.expires_at else None
-    body = ApiKeyCreate(name=args.name, scopes=scopes, expires_at=expires_at)  # type: ignore[arg-type]
+    body = ApiKeyCreate.model_validate(
+        {"name": args.name, "scopes": scopes, "expires_at": expires_at}
+    )
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        service = TenantService(session, CLI_ACTOR)
+        service = _tenant_service(session, settings)
         tenant = await service.get_by_id_or_slug(args.tenant)
         issued = await service.issue_key(tenant.id, body)
         data = ApiKeyRead.model_validate(issued.key).model_dump(mode="json")
@@ -128,7 +138,7 @@ def cmd_key_create(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_key_list(args: argparse.Namespace, settings: Settings) -> None:
     async def work(session: AsyncSession) -> list[ApiKeyRead]:
-        service = TenantService(session, CLI_ACTOR)
+        service = _tenant_service(session, settings)
         tenant = await service.get_by_id_or_slug(args.tenant)
         return [ApiKeyRead.model_validate(k) for k in await service.list_keys(tenant.id)]
 
@@ -144,7 +154,7 @@ def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> None:
         key = await find_api_key_by_id(session, key_id)
         if key is None:
             raise CliError(f"API key {key_id} not found")
-        revoked = await TenantService(session, CLI_ACTOR).revoke_key(key.tenant_id, key_id)
+        revoked = await _tenant_service(session, settings).revoke_key(key.tenant_id, key_id)
         return ApiKeyRead.model_validate(revoked)
 
     key = asyncio.run(_in_session(settings, work))
@@ -170,12 +180,12 @@ def _verification_line(tenant: Tenant, result: ChainVerification) -> str:
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> None:
     async def work(session: AsyncSession) -> list[tuple[Tenant, ChainVerification]]:
-        service, audits = TenantService(session, CLI_ACTOR), AuditService(session)
+        service = _tenant_service(session, settings)
         if args.tenant:
             tenants = [await service.get_by_id_or_slug(args.tenant)]
         else:
             tenants = await _all_tenants(service)
-        return [(tenant, await audits.verify(tenant.id)) for tenant in tenants]
+        return [(tenant, await verify_chain(session, tenant.id)) for tenant in tenants]
 
     results = asyncio.run(_in_session(settings, work))
     for tenant, result in results:
@@ -191,10 +201,10 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> None:
 
 async def _tenants_of(settings: Settings, ref: str | None) -> list[Tenant]:
     async def work(session: AsyncSession) -> list[Tenant]:
-        service = TenantService(session, CLI_ACTOR)
+        service = _tenant_service(session, settings)
         return [await service.get_by_id_or_slug(ref)] if ref else await _all_tenants(service)
 
-    return await _in_session(settings, work)  # type: ignore[no-any-return]
+    return await _in_session(settings, work)
 
 
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
@@ -203,13 +213,15 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
     async def run() -> list[Purged]:
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)
+        rules = PayloadRules.from_settings(settings)
         try:
             done = []
             for tenant in await _tenants_of(settings, args.tenant):
                 days = tenant.retention_days
                 cutoff = before or (retention_cutoff(days) if days else None)
                 if cutoff is not None:
-                    done.append(await purge_tenant(sessionmaker, tenant.id, cutoff, CLI_ACTOR))
+                    purged = await purge_tenant(sessionmaker, rules, tenant.id, cutoff, CLI_ACTOR)
+                    done.append(purged)
             return done
         finally:
             await engine.dispose()
@@ -218,11 +230,15 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
         print(f"{purged.tenant_id}: deleted {purged.deleted} actions before {purged.before}")
 
 
+async def _rebuild(session: AsyncSession, tenant_id: UUID) -> None:
+    await rollups.rebuild(session, tenant_id)
+
+
 def cmd_rollups_rebuild(args: argparse.Namespace, settings: Settings) -> None:
     async def run() -> int:
         tenants = await _tenants_of(settings, args.tenant)
         for tenant in tenants:
-            await _in_session(settings, lambda session, t=tenant: rollups.rebuild(session, t.id))
+            await _in_session(settings, functools.partial(_rebuild, tenant_id=tenant.id))
         return len(tenants)
 
     print(f"rebuilt the rollups of {asyncio.run(run())} tenant(s)")
@@ -239,7 +255,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     from app.demo import load_demo
 
     asyncio.run(_migrate(settings))
-    result = asyncio.run(_in_session(settings, lambda session: load_demo(session, args.rows)))
+    result = asyncio.run(
+        _in_session(settings, lambda session: load_demo(session, settings, args.rows))
+    )
     _print(result, args.json)
     if not args.json:
         base = f"http://{settings.host}:{settings.port}"

@@ -3,6 +3,7 @@
 Loading is idempotent: when the demo tenant exists, only a fresh key is issued.
 """
 
+import functools
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,13 +11,14 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.actions.recorder import Recorder, SessionStore
+from app.actions.rows import RowBuilder
 from app.actions.schemas import ActionCreate, StepCreate
-from app.actions.service import ActionService
 from app.audits.demo import load_demo_audits
 from app.core.auth import ALL_SCOPES, Actor
-from app.core.config import get_settings
+from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.redact import Redactor
+from app.core.redact import PayloadRules
 from app.tenants.repository import TenantRepository
 from app.tenants.schemas import ApiKeyCreate, TenantCreate
 from app.tenants.service import TenantService
@@ -148,22 +150,27 @@ def _action(rng: random.Random, minutes_ago: float) -> tuple[ActionCreate, datet
     return data, completed
 
 
-async def _load_actions(session: AsyncSession, tenant_id: UUID, rows: int) -> int:
-    """Record the demo actions through the same service as `POST /api/v1/logs/actions`."""
-    settings = get_settings()
-    redactor = Redactor(settings.redact_key_set)
+def _at(moment: datetime) -> datetime:
+    return moment
+
+
+async def _load_actions(
+    session: AsyncSession, rules: PayloadRules, tenant_id: UUID, rows: int
+) -> int:
+    """Record the demo actions through the same recorder as `POST /api/v1/logs/actions`,
+    each at the time it happened, in the session's transaction."""
     rng = random.Random(7)
+    store = SessionStore(session)
     for _ in range(rows):
         data, recorded_at = _action(rng, minutes_ago=rng.uniform(0, 7 * 24 * 60))
-        service = ActionService(
-            session, tenant_id, settings, redactor, clock=lambda at=recorded_at: at
-        )
-        await service.record(data)
+        builder = RowBuilder(rules, functools.partial(_at, recorded_at))
+        await Recorder(tenant_id, builder, store).record(data)
     return rows
 
 
-async def load_demo(session: AsyncSession, rows: int = 300) -> dict[str, Any]:
-    service = TenantService(session, ACTOR)
+async def load_demo(session: AsyncSession, settings: Settings, rows: int = 300) -> dict[str, Any]:
+    rules = PayloadRules.from_settings(settings)
+    service = TenantService(session, ACTOR, rules)
     tenant = await TenantRepository(session).get_by_slug(DEMO_SLUG)
     if tenant is not None:
         issued = await service.issue_key(
@@ -172,8 +179,8 @@ async def load_demo(session: AsyncSession, rows: int = 300) -> dict[str, Any]:
         loaded = {"loaded_actions": 0, "loaded_audits": 0}
         return {"tenant_id": tenant.id, "api_key": issued.plaintext, **loaded}
     tenant, issued = await service.create(TenantCreate(name="Demo", slug=DEMO_SLUG))
-    await _load_actions(session, tenant.id, rows)
-    audits = await load_demo_audits(session, tenant.id)
+    await _load_actions(session, rules, tenant.id, rows)
+    audits = await load_demo_audits(session, rules, tenant.id)
     return {
         "tenant_id": tenant.id,
         "api_key": issued.plaintext,

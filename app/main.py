@@ -8,18 +8,20 @@ from fastapi import FastAPI
 
 from app.actions.ingest import IngestLane
 from app.actions.router import router as actions_router
-from app.actions.writer import GroupCommitWriter
+from app.actions.rows import RowBuilder
+from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.apidocs.router import install_api_docs
 from app.audits.router import router as audits_router
-from app.console.setup import install_console
-from app.core.auth import KeyLookups
+from app.console.router import install_console
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.core.redact import Redactor
+from app.core.redact import PayloadRules
 from app.ops.router import router as ops_router
+from app.stats.router import router as stats_router
+from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
 
 DESCRIPTION = """
@@ -41,9 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
-        if app.state.writer is not None:
-            await app.state.writer.close()
-        await app.state.key_lookups.close()
+        await app.state.writer.close()
+        await app.state.keys.close()
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -60,12 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessionmaker = create_sessionmaker(
         app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
     )
-    app.state.key_lookups = KeyLookups(app.state.engine)
-    app.state.redactor = Redactor(settings.redact_key_set)
+    app.state.keys = KeyLookups(app.state.engine)
+    app.state.payload_rules = PayloadRules.from_settings(settings)
+    app.state.row_builder = RowBuilder(app.state.payload_rules, utcnow)
     app.state.writer = (
         GroupCommitWriter(app.state.engine, settings.group_commit_max_rows)
         if settings.group_commit and not settings.is_sqlite
-        else None
+        else DirectWriter(app.state.engine)
     )
 
     install_error_handlers(app)
@@ -77,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
 
-    for router in (ops_router, admin_router, keys_router, audits_router, actions_router):
+    routers = (ops_router, admin_router, keys_router, audits_router, actions_router, stats_router)
+    for router in routers:
         app.include_router(router)
     install_api_docs(app)
     install_console(app, settings)

@@ -131,6 +131,12 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 ADMIN = {"X-Admin-Token": ADMIN_TOKEN}
 
 
+def first_error(response: httpx.Response) -> str:
+    """The first item of a 422 as `field.path: message` (the loc without body/query/path)."""
+    item = response.json()["detail"][0]
+    return ".".join(str(part) for part in item["loc"][1:]) + ": " + item["msg"]
+
+
 @dataclass
 class TenantHandle:
     id: str

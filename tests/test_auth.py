@@ -106,7 +106,7 @@ class TestRevocationAndExpiry:
             headers=tenant.headers,
         )
         assert response.status_code == 422
-        assert "expires_at" in response.json()["detail"]
+        assert "expires_at" in str(response.json()["detail"])
 
 
 class TestKeyStorage:
@@ -176,7 +176,7 @@ class TestKeyLookups:
         event.listen(engine.sync_engine, "before_cursor_execute", note)
         try:
             prefixes = [tenant.key[:16], "alk_000000000000"] * 10
-            found = await asyncio.gather(*(app.state.key_lookups.find(p) for p in prefixes))
+            found = await asyncio.gather(*(app.state.keys.find(p) for p in prefixes))
         finally:
             event.remove(engine.sync_engine, "before_cursor_execute", note)
         assert len(statements) == 1
@@ -190,7 +190,7 @@ class TestKeyLookups:
         if backend != "postgresql":
             pytest.skip("only PostgreSQL keeps a connection for key lookups")
         assert (await client.get(KEYS, headers=tenant.headers)).status_code == 200
-        kept = app.state.key_lookups._kept.held
+        kept = app.state.keys._kept.held
         pid = (await kept.get_raw_connection()).driver_connection.get_server_pid()
         async with engine.connect() as connection:
             await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

@@ -9,7 +9,7 @@ cells for nulls.
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Literal
 from uuid import UUID
 
@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.actions.filters import ActionFilter
+from app.actions.models import ACTION_COLUMNS
 from app.actions.repository import ActionRepository
 from app.actions.schemas import ActionRead
 from app.core.db import utcnow
@@ -24,33 +25,7 @@ from app.core.pagination import Cursor, Order
 
 ExportFormat = Literal["csv", "ndjson"]
 CHUNK_SIZE = 1000
-COLUMNS = (
-    "id",
-    "tenant_id",
-    "action_type",
-    "action_name",
-    "provider_name",
-    "service",
-    "source",
-    "user_id",
-    "session_id",
-    "correlation_id",
-    "parent_id",
-    "status",
-    "request_payload",
-    "response_data",
-    "metadata",
-    "steps",
-    "error_message",
-    "error_type",
-    "execution_time_ms",
-    "started_at",
-    "completed_at",
-    "ip_address",
-    "user_agent",
-    "created_at",
-    "updated_at",
-)
+COLUMNS = ACTION_COLUMNS  # one CSV column per field, in table order
 JSON_COLUMNS = frozenset({"request_payload", "response_data", "metadata", "steps"})
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
@@ -113,7 +88,7 @@ def _csv_record(record: ActionRead) -> list[object]:
     ]
 
 
-def _csv_rows(rows: object) -> bytes:
+def _csv_rows(rows: Iterable[Sequence[object]]) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)  # type: ignore[arg-type]
+    csv.writer(buffer).writerows(rows)
     return buffer.getvalue().encode()

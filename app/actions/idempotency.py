@@ -11,16 +11,18 @@ writing. Keys are kept for `idempotency_ttl_hours`; an expired key may be used a
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import orjson
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from fastapi import Response
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.models import IdempotencyKey
+from app.core.db import upsert_insert
 from app.core.errors import Conflict
+from app.core.responses import RowsResponse
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class Written:
     status_code: int
     body: Any
     replayed: bool = False
+
+    def response(self) -> Response:
+        """The HTTP answer: the body as stored, marked when it is a replay."""
+        headers = {"Idempotent-Replayed": "true"} if self.replayed else None
+        return RowsResponse(self.body, status_code=self.status_code, headers=headers)
 
 
 def request_hash(operation: str, payload: Any) -> str:
@@ -64,9 +71,8 @@ class IdempotencyRepository:
         self, key: str, fingerprint: str, written: Written, now: datetime, expires_at: datetime
     ) -> bool:
         """Store the response under `key`; False when another request holds the key."""
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
         statement = (
-            dialect.insert(IdempotencyKey)
+            upsert_insert(self.session.get_bind().dialect.name, IdempotencyKey)
             .values(
                 tenant_id=self.tenant_id,
                 key=key,
@@ -78,8 +84,8 @@ class IdempotencyRepository:
             )
             .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
         )
-        result = await self.session.execute(statement)
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        result = cast(CursorResult[Any], await self.session.execute(statement))
+        return result.rowcount == 1
 
 
 class IdempotencyGuard:

@@ -1,7 +1,7 @@
 """Action logs (what an application did) and the idempotency keys of their writes."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text, Uuid
@@ -56,6 +56,12 @@ Index(
     ActionLog.created_at.desc(),
     ActionLog.id.desc(),
 )
+
+
+# The table itself, for Core statements (they need none of the ORM's per-row work), and every
+# column of an action row in table order: the one list that inserts, COPY and export use.
+action_logs = cast(Table, ActionLog.__table__)
+ACTION_COLUMNS: tuple[str, ...] = tuple(column.name for column in action_logs.columns)
 
 
 class IdempotencyKey(Base):

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, ColumnElement, Row, Select, delete, func, insert, or_, select
+from sqlalchemy import JSON, Row, Select, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.actions import rollups
-from app.actions.filters import ActionFilter
-from app.actions.models import ActionLog
+from app.actions.filters import ActionFilter, conditions
+from app.actions.models import ACTION_COLUMNS, ActionLog, action_logs
 from app.actions.rollups import RollupContribution
 from app.actions.schemas import SUMMARY_FIELDS
 from app.actions.statuses import FAILED
@@ -21,61 +21,28 @@ from app.core.db import fetch_all, json_text
 from app.core.pagination import Cursor, Order, after_cursor
 
 # Queries use the table's columns: the ORM's attributes cost more to build with and to read.
-COLUMNS = ActionLog.__table__.c
+ACTIONS = action_logs
+COLUMNS = ACTIONS.c
 SUMMARY_COLUMNS = tuple(COLUMNS[name] for name in SUMMARY_FIELDS)
-_COLUMN_OF = {"metadata_": "metadata"}  # attribute names that differ from their column's
-_ATTRIBUTE_OF = {column: name for name, column in _COLUMN_OF.items()}
 
 
-def filter_conditions(tenant_id: UUID, f: ActionFilter) -> list[ColumnElement[bool]]:
-    """The WHERE clause of a filtered query over one tenant's actions."""
-    a = COLUMNS
-    conditions: list[ColumnElement[bool]] = [a.tenant_id == tenant_id]
-    for column, values in (
-        (a.action_type, f.action_types),
-        (a.status, f.statuses),
-        (a.provider_name, f.providers),
-    ):
-        if values:
-            conditions.append(column.in_(values))
-    for column, value in (
-        (a.service, f.service),
-        (a.source, f.source),
-        (a.user_id, f.user_id),
-        (a.session_id, f.session_id),
-        (a.correlation_id, f.correlation_id),
-        (a.parent_id, f.parent_id),
-    ):
-        if value is not None:
-            conditions.append(column == value)
-    if f.since is not None:
-        conditions.append(a.created_at >= f.since)
-    if f.until is not None:
-        conditions.append(a.created_at < f.until)
-    if f.min_duration_ms is not None:
-        conditions.append(a.execution_time_ms >= f.min_duration_ms)
-    if f.max_duration_ms is not None:
-        conditions.append(a.execution_time_ms <= f.max_duration_ms)
-    if f.q:
-        # lower() on both sides and escaped wildcards: the same match on PostgreSQL and SQLite
-        # (SQLite's lower() folds ASCII letters only, so other letters match case-sensitively).
-        needle = f.q.lower()
-        conditions.append(
-            or_(
-                func.lower(a.action_name).contains(needle, autoescape=True),
-                func.lower(a.error_message).contains(needle, autoescape=True),
-            )
-        )
-    return conditions
+TenantRows = tuple[UUID, Sequence[dict[str, Any]]]
 
 
-async def insert_actions(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Insert complete action rows (of any tenants) and add them to the rollups.
+async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRows]) -> None:
+    """Insert action rows, each stamped with the tenant it is written for, and their rollups.
 
-    Every insert of actions goes through here, so the rollups never miss a row. On PostgreSQL
-    the rows go in with `COPY`, the fastest way in; elsewhere with one multi-row INSERT. Both
-    run on the connection directly: Core statements need none of the ORM's per-row work.
+    Every insert of actions goes through here, so the rollups never miss a row, and every row
+    gets the `tenant_id` of its write, whatever it held. `writes` may hold several tenants'
+    rows (a group commit). On PostgreSQL the rows go in with `COPY`, the fastest way in;
+    elsewhere with one multi-row INSERT. Both run on the connection directly: Core statements
+    need none of the ORM's per-row work.
     """
+    rows = []
+    for tenant_id, tenant_rows in writes:
+        for row in tenant_rows:
+            row["tenant_id"] = tenant_id
+            rows.append(row)
     if not rows:
         return
     changes = rollups.deltas((row, 1) for row in rows)
@@ -87,21 +54,18 @@ async def insert_actions(connection: AsyncConnection, rows: list[dict[str, Any]]
         await connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
         await _copy_actions(connection, rows)
     else:
-        values = [{_COLUMN_OF.get(k, k): v for k, v in row.items()} for row in rows]
-        await connection.execute(insert(ActionLog.__table__), values)
+        await connection.execute(insert(action_logs), rows)
     await rollups.apply(connection, changes)
 
 
-_COPY_COLUMNS = tuple(column.name for column in ActionLog.__table__.columns)
-_COPY_ATTRIBUTES = tuple(_ATTRIBUTE_OF.get(name, name) for name in _COPY_COLUMNS)
 _JSON_POSITIONS = tuple(
-    i for i, column in enumerate(ActionLog.__table__.columns) if isinstance(column.type, JSON)
+    i for i, column in enumerate(action_logs.columns) if isinstance(column.type, JSON)
 )
 
 
 def _record(row: dict[str, Any]) -> tuple[Any, ...]:
     # The driver's JSONB codec takes JSON text, as the ORM's bind step would have produced.
-    values = [row.get(name) for name in _COPY_ATTRIBUTES]
+    values = [row.get(name) for name in ACTION_COLUMNS]
     for position in _JSON_POSITIONS:
         if values[position] is not None:
             values[position] = json_text(values[position])
@@ -111,8 +75,9 @@ def _record(row: dict[str, Any]) -> tuple[Any, ...]:
 async def _copy_actions(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """`COPY … FROM STDIN` (binary) on the connection, inside its transaction."""
     driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None, "a connection of the pool has its driver connection"
     records = [_record(row) for row in rows]
-    await driver.copy_records_to_table("action_logs", records=records, columns=_COPY_COLUMNS)
+    await driver.copy_records_to_table("action_logs", records=records, columns=ACTION_COLUMNS)
 
 
 def _ordered(query: Select[Any], order: Order) -> Select[Any]:
@@ -125,12 +90,6 @@ class ActionRepository:
     def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
         self.session = session
         self.tenant_id = tenant_id
-
-    async def insert(self, rows: list[dict[str, Any]]) -> None:
-        """The write path: one multi-row INSERT of fully built rows, and rollups."""
-        for row in rows:
-            row["tenant_id"] = self.tenant_id
-        await insert_actions(await self.session.connection(), rows)
 
     async def recount(self, before: RollupContribution, after: ActionLog) -> None:
         """Move a changed action's contribution in the rollups from `before` to its new one."""
@@ -180,7 +139,7 @@ class ActionRepository:
         cursor: Cursor | None = None,
         skip: int = 0,
     ) -> Select[Any]:
-        query = query.where(*filter_conditions(self.tenant_id, f))
+        query = query.where(*conditions(ACTIONS, self.tenant_id, f))
         if cursor is not None:
             query = query.where(after_cursor(COLUMNS.created_at, COLUMNS.id, cursor, order))
         elif skip:

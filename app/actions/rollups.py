@@ -34,10 +34,10 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.actions.models import HISTOGRAM_BUCKETS, ROLLUP_DIMENSIONS, ActionLog, action_rollups
+from app.actions.models import HISTOGRAM_BUCKETS, ROLLUP_DIMENSIONS, action_logs, action_rollups
+from app.core.db import upsert_insert
 
 _R10 = (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)  # the Renard series: 10 per decade
 BOUNDS: tuple[int, ...] = (
@@ -155,8 +155,7 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> dict[RollupKey, 
 @cache
 def upsert_statement(dialect: str) -> Any:
     """INSERT … ON CONFLICT DO UPDATE that adds its rows' counters (built once per dialect)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(action_rollups)
+    statement = upsert_insert(dialect, action_rollups)
     return statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={name: action_rollups.c[name] + statement.excluded[name] for name in COUNTERS},
@@ -204,7 +203,7 @@ async def rebuild(session: AsyncSession, tenant_id: UUID) -> None:
 
 
 def _rebuild_statement(session: AsyncSession, tenant_id: UUID, period: int) -> Any:
-    a = ActionLog.__table__.c
+    a = action_logs.c
     rows = (
         select(
             a.tenant_id,

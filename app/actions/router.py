@@ -1,4 +1,4 @@
-"""HTTP routes of action logs: record, track, query, export; statistics come from stats_router.
+"""HTTP routes of action logs: record, track, query, export (statistics: app/stats/).
 
 Every route is scoped to the tenant of the API key: `write` records and changes actions,
 `read` queries them.
@@ -7,25 +7,24 @@ Every route is scoped to the tenant of the API key: `write` records and changes 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from app.actions.dependencies import (
-    Filters,
     IdempotencyKey,
     LockedAction,
     ReadActions,
     ReadSessionmakerDep,
+    RecorderDep,
     ValidAction,
     WriteActions,
 )
 from app.actions.export import ActionExport, ExportFormat
-from app.actions.idempotency import Written
-from app.actions.payloads import invalid
+from app.actions.filters import Filters
 from app.actions.schemas import (
-    MAX_BATCH,
+    ActionBatch,
     ActionCreate,
     ActionRead,
     ActionSummary,
@@ -33,7 +32,6 @@ from app.actions.schemas import (
     BatchCreated,
     StepCreate,
 )
-from app.actions.stats_router import stats_router
 from app.core.auth import ReadTenant
 from app.core.errors import (
     BadRequest,
@@ -45,6 +43,7 @@ from app.core.errors import (
     Unauthorized,
     Unprocessable,
     error_responses,
+    invalid,
 )
 from app.core.pagination import Order, set_next_page
 from app.core.responses import RowsResponse
@@ -84,12 +83,6 @@ router = APIRouter(
 WRITE_ERRORS = error_responses(Conflict, PayloadTooLarge, Unprocessable)
 
 
-def written_response(written: Written) -> Response:
-    """The response to a write, fresh or replayed."""
-    headers = {"Idempotent-Replayed": "true"} if written.replayed else None
-    return RowsResponse(written.body, status_code=written.status_code, headers=headers)
-
-
 @router.post(
     "/actions",
     status_code=status.HTTP_201_CREATED,
@@ -97,10 +90,15 @@ def written_response(written: Written) -> Response:
     responses=WRITE_ERRORS,
 )
 async def record_action(
-    body: ActionCreate, service: WriteActions, idempotency_key: IdempotencyKey = None
+    body: ActionCreate,
+    recorder: RecorderDep,
+    service: WriteActions,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record one action; answers the stored record (secrets redacted)."""
-    return written_response(await service.record(body, idempotency_key))
+    if idempotency_key is None:
+        return (await recorder.record(body)).response()
+    return (await service.record(body, idempotency_key)).response()
 
 
 @router.post(
@@ -110,12 +108,15 @@ async def record_action(
     responses=WRITE_ERRORS,
 )
 async def record_actions(
-    body: Annotated[list[ActionCreate], Body(min_length=1, max_length=MAX_BATCH)],
+    body: ActionBatch,
+    recorder: RecorderDep,
     service: WriteActions,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record up to 1000 actions (a JSON array) at once: all are stored, or none."""
-    return written_response(await service.record_batch(body, idempotency_key))
+    if idempotency_key is None:
+        return (await recorder.record_batch(body)).response()
+    return (await service.record_batch(body, idempotency_key)).response()
 
 
 @router.get("/actions", response_model=list[ActionSummary], responses=error_responses(BadRequest))
@@ -200,6 +201,3 @@ async def update_action(
 async def add_step(body: StepCreate, action: LockedAction, service: WriteActions) -> ActionRead:
     """Append an execution step to a running action; answers the updated record."""
     return await service.add_step(action, body)
-
-
-router.include_router(stats_router)

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+from fastapi import Body
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,8 +20,9 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from sqlalchemy import String
 
-from app.actions.models import ActionLog
+from app.actions.models import action_logs
 from app.actions.statuses import Status, StatusIn
 from app.core.storable import text_problem
 
@@ -29,7 +32,9 @@ MAX_STEPS = 1000
 
 def fits(column: str, min_length: int = 0) -> StringConstraints:
     """A string constraint matching the length of an `action_logs` column."""
-    length = ActionLog.__table__.c[column].type.length  # type: ignore[attr-defined]
+    column_type = action_logs.c[column].type
+    assert isinstance(column_type, String), f"{column} is a string column"
+    length = column_type.length
     return StringConstraints(min_length=min_length, max_length=length)
 
 
@@ -155,11 +160,16 @@ class ActionRead(ActionSummary):
     session_id: str | None
     request_payload: JsonObject
     response_data: Any
-    metadata: JsonObject = Field(validation_alias="metadata_")
+    # `metadata_` on ORM objects (`metadata` is SQLAlchemy's own), `metadata` in stored rows
+    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
     steps: list[ActionStep]
     ip_address: str | None
     user_agent: str | None
     updated_at: datetime
+
+
+# The body of the batch route: the route and the ingest lane validate it with this one type.
+ActionBatch = Annotated[list[ActionCreate], Body(min_length=1, max_length=MAX_BATCH)]
 
 
 class BatchCreated(BaseModel):

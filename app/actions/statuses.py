@@ -1,13 +1,13 @@
 """Statuses of an action: the canonical names, the seeds' aliases, and which ones end an action."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator
 
 Status = Literal[
     "pending", "in_progress", "success", "failure", "timeout", "retry", "warning", "cancelled"
 ]
-STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+STATUSES: tuple[str, ...] = get_args(Status)
 ALIASES = {"initiated": "pending", "completed": "success", "failed": "failure"}
 
 FINAL = frozenset({"success", "failure", "timeout", "cancelled", "warning"})

@@ -1,4 +1,6 @@
-"""Group commit: the actions of concurrent requests share one transaction and one commit.
+"""Writers of action rows: group commit, and a plain transaction per write.
+
+Group commit: the actions of concurrent requests share one transaction and one commit.
 
 On PostgreSQL every commit waits for its WAL flush (fsync), so one request per commit caps
 ingest at the disk's flush rate. Requests hand their rows to the worker process's writer and
@@ -9,12 +11,17 @@ the next group gathers, so groups grow with the load.
 A failed group is retried one request at a time, so a row that the database refuses fails
 its own request only. Nothing is acknowledged before its commit, so a crash loses only
 requests that never got their 201.
+
+Where group commit does not apply (SQLite, which has one writer at a time, or
+GROUP_COMMIT=false), `DirectWriter` commits each write in a transaction of its own. Both take
+the tenant with the rows: the insert stamps it on every row.
 """
 
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +32,7 @@ from app.core.errors import DATABASE_UNAVAILABLE
 
 @dataclass
 class _Pending:
+    tenant_id: UUID
     rows: list[dict[str, Any]]
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -46,9 +54,9 @@ class GroupCommitWriter:
         self._queue: deque[_Pending] = deque()
         self._flusher: asyncio.Task[None] | None = None
 
-    async def write(self, rows: list[dict[str, Any]]) -> None:
-        """Return once `rows` are committed; raise what the database raised otherwise."""
-        pending = _Pending(rows)
+    async def write(self, tenant_id: UUID, rows: list[dict[str, Any]]) -> None:
+        """Return once the tenant's `rows` are committed; raise what the database raised."""
+        pending = _Pending(tenant_id, rows)
         self._queue.append(pending)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -66,7 +74,8 @@ class GroupCommitWriter:
         await self._connection.close()
 
     def _next_group(self) -> list[_Pending]:
-        group, size = [], 0
+        group: list[_Pending] = []
+        size = 0
         while self._queue and (not group or size + len(self._queue[0].rows) <= self.max_rows):
             pending = self._queue.popleft()
             group.append(pending)
@@ -81,7 +90,7 @@ class GroupCommitWriter:
         try:
             connection = await self._connection.get()
             async with connection.begin():
-                await insert_actions(connection, [row for p in group for row in p.rows])
+                await insert_actions(connection, [(p.tenant_id, p.rows) for p in group])
         except Exception as exc:
             # the transaction is rolled back; a connection that failed is not trusted again
             await self._connection.drop()
@@ -96,3 +105,17 @@ class GroupCommitWriter:
         for pending in group:
             if not pending.done.done():
                 pending.done.set_result(None)
+
+
+class DirectWriter:
+    """Each write in its own transaction, committed before `write` returns."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def write(self, tenant_id: UUID, rows: list[dict[str, Any]]) -> None:
+        async with self.engine.begin() as connection:
+            await insert_actions(connection, [(tenant_id, rows)])
+
+    async def close(self) -> None:
+        """Nothing is kept between writes."""

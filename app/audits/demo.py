@@ -10,6 +10,8 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audits.service import AuditService
+from app.core.auth import Actor
+from app.core.redact import PayloadRules
 
 PEOPLE = [
     ("alice@example.com", "203.0.113.10", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) Safari"),
@@ -31,18 +33,20 @@ SUBJECTS = [
 
 
 class _Trail:
-    def __init__(self, session: AsyncSession, tenant_id: UUID, rng: random.Random) -> None:
-        self.audits = AuditService(session)
+    def __init__(
+        self, session: AsyncSession, rules: PayloadRules, tenant_id: UUID, rng: random.Random
+    ) -> None:
+        self.audits = AuditService(session, rules)
         self.tenant_id = tenant_id
         self.rng = rng
         self.written = 0
 
-    def _who(self) -> dict[str, Any]:
+    def _who(self) -> Actor:
         user, ip, agent = self.rng.choice(PEOPLE)
-        return {"user_id": user, "ip_address": ip, "user_agent": agent}
+        return Actor(user, ip, agent)
 
     async def create(self, kind: str, rid: str, data: dict[str, Any]) -> None:
-        await self.audits.log_create(self.tenant_id, kind, rid, data, **self._who())
+        await self.audits.log_create(self.tenant_id, kind, rid, data, self._who())
         self.written += 1
 
     async def update(
@@ -50,12 +54,12 @@ class _Trail:
     ) -> None:
         meta = {"source": self.rng.choice(["ui", "api", "crm_sync"])}
         row = await self.audits.log_update(
-            self.tenant_id, kind, rid, before, after, **self._who(), metadata=meta
+            self.tenant_id, kind, rid, before, after, self._who(), metadata=meta
         )
         self.written += row is not None
 
     async def delete(self, kind: str, rid: str, data: dict[str, Any]) -> None:
-        await self.audits.log_delete(self.tenant_id, kind, rid, data, **self._who())
+        await self.audits.log_delete(self.tenant_id, kind, rid, data, self._who())
         self.written += 1
 
 
@@ -124,9 +128,9 @@ async def _settings(trail: _Trail) -> None:
     await trail.update("settings", "workspace", rotated, {**rotated, "retention_days": 180})
 
 
-async def load_demo_audits(session: AsyncSession, tenant_id: UUID) -> int:
+async def load_demo_audits(session: AsyncSession, rules: PayloadRules, tenant_id: UUID) -> int:
     """Write the demo trail for `tenant_id`; the number of audit rows written."""
-    trail = _Trail(session, tenant_id, random.Random(11))
+    trail = _Trail(session, rules, tenant_id, random.Random(11))
     await _contacts(trail)
     await _tickets(trail)
     await _settings(trail)

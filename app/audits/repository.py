@@ -6,13 +6,12 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Row, Select, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audits.chain import GENESIS_HASH
 from app.audits.models import AuditChainHead, AuditLog
 from app.audits.schemas import AuditFilters
-from app.core.db import utcnow
+from app.core.db import upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
 
 
@@ -58,9 +57,8 @@ class AuditRepository:
 
     async def _insert_head(self) -> Any:
         dialect = (await self.session.connection()).dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         return (
-            insert(AuditChainHead)
+            upsert_insert(dialect, AuditChainHead)
             .values(tenant_id=self.tenant_id, sequence=0, hash=GENESIS_HASH, updated_at=utcnow())
             .on_conflict_do_nothing(index_elements=["tenant_id"])
         )
@@ -80,7 +78,7 @@ class AuditRepository:
 
     # Reading.
 
-    def _select(self) -> Select[tuple[AuditLog]]:
+    def _select(self) -> Select[AuditLog]:
         return select(AuditLog).where(AuditLog.tenant_id == self.tenant_id)
 
     async def get(self, audit_id: UUID) -> AuditLog | None:

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from app.audits.dependencies import AuditServiceDep
 from app.audits.schemas import (
     AuditCreate,
     AuditFilters,
@@ -17,9 +18,8 @@ from app.audits.schemas import (
     ChainVerification,
     NotRecorded,
 )
-from app.audits.service import NO_CHANGES, AuditService
-from app.core.auth import ReadTenant, SessionDep, WriteTenant
-from app.core.deps import RedactorDep, SettingsDep
+from app.audits.service import NO_CHANGES
+from app.core.auth import Actor, ReadTenant, WriteTenant
 from app.core.errors import (
     BadRequest,
     Forbidden,
@@ -37,13 +37,6 @@ router = APIRouter(
 )
 
 
-async def get_audit_service(
-    session: SessionDep, redactor: RedactorDep, settings: SettingsDep
-) -> AuditService:
-    return AuditService(session, redactor, settings.max_json_depth)
-
-
-AuditServiceDep = Annotated[AuditService, Depends(get_audit_service)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (max 1000)")]
 Skip = Annotated[int, Query(ge=0, description="Rows to skip (prefer `cursor`)")]
 CursorParam = Annotated[
@@ -78,9 +71,9 @@ async def record_audit(
         resource_id=body.resource_id,
         before=body.before,
         after=body.after,
-        user_id=body.user_id,
-        ip_address=str(body.ip_address) if body.ip_address else None,
-        user_agent=body.user_agent,
+        actor=Actor(
+            body.user_id, str(body.ip_address) if body.ip_address else None, body.user_agent
+        ),
         metadata=body.metadata,
     )
     if row is None:

@@ -15,20 +15,18 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audits.chain import row_hash
-from app.audits.cursor import TrailCursor
 from app.audits.diff import compute_diff, json_equal
 from app.audits.models import AuditLog
 from app.audits.repository import AuditRepository
 from app.audits.schemas import AuditFilters, ChainVerification
 from app.audits.verify import ChainVerifier
-from app.core.config import DEFAULT_REDACT_KEYS, Settings, key_set
+from app.core.auth import Actor
 from app.core.db import new_id, utcnow
-from app.core.errors import NotFound, Unprocessable
-from app.core.pagination import Cursor
-from app.core.redact import Redactor, json_depth_exceeds
+from app.core.errors import Loc, NotFound, invalid
+from app.core.pagination import Cursor, SequenceCursor
+from app.core.redact import PayloadRules, json_depth_exceeds
 from app.core.storable import text_problem
 
-DEFAULT_MAX_JSON_DEPTH: int = Settings.model_fields["max_json_depth"].default
 NO_CHANGES = "no changes: before equals after, nothing was recorded"
 
 # Column limits of audit_logs: (field, maximum length, required).
@@ -42,42 +40,32 @@ _TEXT_FIELDS = (
 )
 
 
-def default_redactor() -> Redactor:
-    """A redactor with the default sensitive keys, for code that has no settings at hand."""
-    return Redactor(key_set(DEFAULT_REDACT_KEYS))
-
-
-def _check_text(field: str, value: str) -> None:
+def _check_text(loc: Loc, value: str) -> None:
     if (problem := text_problem(value)) is not None:
-        raise Unprocessable(f"{field}: {problem}")
+        raise invalid(loc, problem)
 
 
-def _check_json(field: str, value: Any) -> None:
+def _check_json(loc: Loc, value: Any) -> None:
     """Refuse what JSON columns cannot store or roundtrip: NUL, lone surrogates, NaN."""
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str):
-                _check_text(f"{field} key", key)
-            _check_json(f"{field}.{key}", item)
+                _check_text((*loc, key), key)
+            _check_json((*loc, key), item)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_json(f"{field}.{index}", item)
+            _check_json((*loc, index), item)
     elif isinstance(value, str):
-        _check_text(field, value)
+        _check_text(loc, value)
     elif isinstance(value, float) and not math.isfinite(value):
-        raise Unprocessable(f"{field}: numbers must be finite")
+        raise invalid(loc, "numbers must be finite")
 
 
 class AuditService:
-    def __init__(
-        self,
-        session: AsyncSession,
-        redactor: Redactor | None = None,
-        max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
-    ) -> None:
+    def __init__(self, session: AsyncSession, rules: PayloadRules) -> None:
         self.session = session
-        self.redactor = redactor or default_redactor()
-        self.max_json_depth = max_json_depth
+        self.redactor = rules.redactor
+        self.max_json_depth = rules.max_json_depth
 
     async def log_create(
         self,
@@ -85,16 +73,13 @@ class AuditService:
         resource_type: str,
         resource_id: str,
         data: dict[str, Any],
-        user_id: str | None = None,
-        ip_address: str | None = None,
-        user_agent: str | None = None,
+        actor: Actor | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> AuditLog:
         """Record that a resource was created with `data`."""
         row = await self.log(
-            tenant_id, "create", resource_type, resource_id, None, data,
-            user_id, ip_address, user_agent, metadata,
-        )  # fmt: skip
+            tenant_id, "create", resource_type, resource_id, None, data, actor, metadata
+        )
         assert row is not None, "only an update can be a no-op"
         return row
 
@@ -105,16 +90,13 @@ class AuditService:
         resource_id: str,
         before: dict[str, Any],
         after: dict[str, Any],
-        user_id: str | None = None,
-        ip_address: str | None = None,
-        user_agent: str | None = None,
+        actor: Actor | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> AuditLog | None:
         """Record a change from `before` to `after`; None (nothing written) when they are equal."""
         return await self.log(
-            tenant_id, "update", resource_type, resource_id, before, after,
-            user_id, ip_address, user_agent, metadata,
-        )  # fmt: skip
+            tenant_id, "update", resource_type, resource_id, before, after, actor, metadata
+        )
 
     async def log_delete(
         self,
@@ -122,16 +104,13 @@ class AuditService:
         resource_type: str,
         resource_id: str,
         data: dict[str, Any],
-        user_id: str | None = None,
-        ip_address: str | None = None,
-        user_agent: str | None = None,
+        actor: Actor | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> AuditLog:
         """Record that a resource holding `data` was deleted."""
         row = await self.log(
-            tenant_id, "delete", resource_type, resource_id, data, None,
-            user_id, ip_address, user_agent, metadata,
-        )  # fmt: skip
+            tenant_id, "delete", resource_type, resource_id, data, None, actor, metadata
+        )
         assert row is not None, "only an update can be a no-op"
         return row
 
@@ -143,19 +122,18 @@ class AuditService:
         resource_id: str,
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
-        user_id: str | None = None,
-        ip_address: str | None = None,
-        user_agent: str | None = None,
+        actor: Actor | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> AuditLog | None:
         """Record any event; an `update` with `before` equal to `after` writes nothing (None)."""
+        actor = actor or Actor(None)
         texts = {
             "action": action,
             "resource_type": resource_type,
             "resource_id": resource_id,
-            "user_id": user_id,
-            "ip_address": ip_address,
-            "user_agent": user_agent,
+            "user_id": actor.id,
+            "ip_address": actor.ip_address,
+            "user_agent": actor.user_agent,
         }
         self._check_texts(texts)
         before, after = self._json("before", before), self._json("after", after)
@@ -172,31 +150,33 @@ class AuditService:
 
     def _check_texts(self, texts: dict[str, str | None]) -> None:
         for field, limit, required in _TEXT_FIELDS:
-            value = texts[field]
+            value, loc = texts[field], ("body", field)
             if value is None:
                 if required:
-                    raise Unprocessable(f"{field} is required")
+                    raise invalid(loc, "field required", "missing")
                 continue
             if not isinstance(value, str):
-                raise Unprocessable(f"{field} must be a string")
+                raise invalid(loc, "must be a string", "string_type")
             if required and not value:
-                raise Unprocessable(f"{field} must not be empty")
+                raise invalid(loc, "must not be empty", "string_too_short")
             if len(value) > limit:
-                raise Unprocessable(f"{field} must be at most {limit} characters")
-            _check_text(field, value)
+                raise invalid(loc, f"must be at most {limit} characters", "string_too_long")
+            _check_text(loc, value)
 
     def _json(self, field: str, value: Any) -> Any:
         if value is None:
             return None
+        loc = ("body", field)
         if not isinstance(value, dict):
-            raise Unprocessable(f"{field} must be a JSON object or null")
+            raise invalid(loc, "must be a JSON object or null", "dict_type")
         if json_depth_exceeds(value, self.max_json_depth):
-            raise Unprocessable(f"{field} is nested deeper than {self.max_json_depth} levels")
-        _check_json(field, value)
+            message = f"JSON nested deeper than {self.max_json_depth} levels"
+            raise invalid(loc, message, "json_too_deep")
+        _check_json(loc, value)
         try:
             return to_jsonable_python(value)
         except (PydanticSerializationError, ValueError):
-            raise Unprocessable(f"{field} is not JSON") from None
+            raise invalid(loc, "is not JSON") from None
 
     async def _append(self, tenant_id: UUID, content: dict[str, Any]) -> AuditLog:
         repository = AuditRepository(self.session, tenant_id)
@@ -221,7 +201,7 @@ class AuditService:
     ) -> tuple[Sequence[AuditLog], Cursor | None]:
         """A page of rows, newest first, and the cursor of the next page (None on the last)."""
         if filters.since and filters.until and filters.since > filters.until:
-            raise Unprocessable("since must not be after until")
+            raise invalid(("query", "since"), "since must not be after until")
         after = Cursor.decode(cursor) if cursor else None
         repository = AuditRepository(self.session, tenant_id)
         rows = await repository.list(filters, after, skip, limit + 1)
@@ -236,14 +216,19 @@ class AuditService:
         cursor: str | None,
         skip: int,
         limit: int,
-    ) -> tuple[Sequence[AuditLog], TrailCursor | None]:
+    ) -> tuple[Sequence[AuditLog], SequenceCursor | None]:
         """A page of a resource's rows, oldest first, and the next page's cursor."""
-        after = TrailCursor.decode(cursor).sequence if cursor else 0
+        after = SequenceCursor.decode(cursor).sequence if cursor else 0
         repository = AuditRepository(self.session, tenant_id)
         rows = await repository.trail(resource_type, resource_id, after, skip, limit + 1)
-        next_cursor = TrailCursor(rows[limit - 1].sequence) if len(rows) > limit else None
+        next_cursor = SequenceCursor(rows[limit - 1].sequence) if len(rows) > limit else None
         return rows[:limit], next_cursor
 
     async def verify(self, tenant_id: UUID) -> ChainVerification:
         """Recompute the tenant's chain from its stored rows."""
-        return await ChainVerifier(AuditRepository(self.session, tenant_id)).run()
+        return await verify_chain(self.session, tenant_id)
+
+
+async def verify_chain(session: AsyncSession, tenant_id: UUID) -> ChainVerification:
+    """Recompute a tenant's chain from its stored rows (no write rules needed)."""
+    return await ChainVerifier(AuditRepository(session, tenant_id)).run()

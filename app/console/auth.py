@@ -52,7 +52,7 @@ async def console_tenant(
     request: Request, session: Annotated[ConsoleSession, Depends(current_session)]
 ) -> TenantContext:
     """The tenant whose data the console shows, from the signed-in key (re-checked now)."""
-    key = await request.app.state.key_lookups.find(session.key_prefix)
+    key = await request.app.state.keys.find(session.key_prefix)
     if key is None or key.id != session.key_id:
         raise SignInRequired("Your session's API key no longer exists. Sign in again.")
     if (problem := live_key_problem(key)) is not None:

@@ -4,18 +4,18 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.actions.dependencies import service_for
 from app.actions.service import ActionService
-from app.actions.stats_service import StatsService
 from app.audits.service import AuditService
 from app.console.auth import ConsoleTenant
 from app.core.auth import ReadSessionDep
+from app.stats.service import StatsService
 
 
 async def console_actions(
     request: Request, tenant: ConsoleTenant, session: ReadSessionDep
 ) -> ActionService:
-    state = request.app.state
-    return ActionService(session, tenant.tenant_id, state.settings, state.redactor)
+    return service_for(request.app.state, session, tenant.tenant_id)
 
 
 async def console_stats(tenant: ConsoleTenant, session: ReadSessionDep) -> StatsService:
@@ -23,8 +23,7 @@ async def console_stats(tenant: ConsoleTenant, session: ReadSessionDep) -> Stats
 
 
 async def console_audits(request: Request, session: ReadSessionDep) -> AuditService:
-    state = request.app.state
-    return AuditService(session, state.redactor, state.settings.max_json_depth)
+    return AuditService(session, request.app.state.payload_rules)
 
 
 Actions = Annotated[ActionService, Depends(console_actions)]

@@ -6,18 +6,20 @@ session (app/console/session.py); only sign-in and sign-out are POSTs.
 """
 
 import re
+import secrets
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path as FilePath
 from typing import Annotated
 from urllib.parse import parse_qs, quote, urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
-from app.actions.dependencies import Filters
-from app.actions.filters import ActionFilter
+from app.actions.filters import ActionFilter, Filters
 from app.actions.schemas import ActionRead
 from app.actions.statuses import FAILED
 from app.audits.schemas import AuditFilters, AuditRead
@@ -32,7 +34,7 @@ from app.console.auth import (
 from app.console.dependencies import Actions, Audits, Stats
 from app.console.render import render
 from app.console.routing import ConsoleRoute
-from app.console.session import COOKIE_NAME, COOKIE_PATH
+from app.console.session import COOKIE_NAME, COOKIE_PATH, SessionSigner
 from app.console.views import (
     Range,
     breakdowns,
@@ -41,11 +43,12 @@ from app.console.views import (
     ranged,
     session_report,
 )
-from app.core.auth import resolve_key
+from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
 from app.core.pagination import Cursor
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
+STATIC_DIR = FilePath(__file__).parent / "static"
 
 PAGE = 50
 CursorParam = Annotated[str | None, Query(max_length=512)]
@@ -85,7 +88,7 @@ async def sign_in(request: Request) -> Response:
     presented = form.get("api_key", "").strip()
     target = safe_next(form.get("next"))
     try:
-        key = await resolve_key(request.app.state.key_lookups, presented)
+        key = await request.app.state.keys.resolve(presented)
     except Unauthorized as exc:
         error = "Enter an API key." if not presented else f"Sign-in refused: {exc.detail}."
         return render(request, "sign_in.html", 401, next=target, error=error, signed_in=False)
@@ -359,3 +362,16 @@ async def session_page(
 
 def _jsonable(value: object) -> object:
     return jsonable_encoder(value)
+
+
+def install_console(app: FastAPI, settings: Settings) -> None:
+    """Serve the console: its routes, its static files, and the signer of its cookies."""
+    secret = (
+        settings.console_secret.get_secret_value().encode()
+        if settings.console_secret is not None
+        else secrets.token_bytes(32)
+    )
+    app.state.console_signer = SessionSigner(secret, settings.console_session_minutes * 60)
+    app.state.console_tail = None
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from app.actions.filters import ActionFilter
 from app.actions.service import ActionService
-from app.actions.stats_schemas import ActionStats, Interval
-from app.actions.stats_service import StatsService
 from app.actions.statuses import FAILED
 from app.core.db import utcnow
+from app.stats.schemas import ActionStats, Interval
+from app.stats.service import StatsService
 
 Range = Literal["1h", "24h", "7d", "30d"]
 RANGES: dict[str, timedelta] = {

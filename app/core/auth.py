@@ -1,34 +1,32 @@
-"""API keys, the tenant context of a request, scopes, and the operator's admin token.
+"""The caller of a request: its tenant, scopes and actor, from its API key or the admin token.
 
-The tenant of a request comes only from its key. Keys look like `alk_<12 hex>_<secret>`; the
-`alk_<12 hex>` part is the stored, displayable prefix used to find the key, and only the
-SHA-256 of the whole key is kept, compared in constant time.
+The tenant of a request comes only from its key. Core knows how a key is presented (the
+`X-API-Key` header, or `Authorization: Bearer`) and what a request may do with it; finding and
+checking the stored key is the tenants domain's (`app/tenants/keys.py`), reached through the
+`KeyResolver` that the application puts in `app.state.keys`.
 """
 
-import asyncio
-import hashlib
 import hmac
-import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, Protocol
 from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import KeptConnection, get_read_session, get_session, utcnow
+from app.core.db import get_read_session, get_session
 from app.core.errors import Forbidden, NotFound, Unauthorized
-from app.tenants.repository import find_api_keys_by_prefix
 
 Scope = Literal["read", "write", "admin"]
 ALL_SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
-KEY_PREFIX = "alk_"
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
+# Declared for OpenAPI (they put the two ways of sending a key in /docs); the key itself is
+# read by `presented_key`, the one reader shared with the ingest lane.
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Tenant API key")
 _bearer = HTTPBearer(auto_error=False, description="Tenant API key as a bearer token")
 _admin_header = APIKeyHeader(
@@ -37,34 +35,10 @@ _admin_header = APIKeyHeader(
 
 
 @dataclass(frozen=True)
-class NewKey:
-    plaintext: str
-    prefix: str
-    key_hash: str
-
-
-def generate_api_key() -> NewKey:
-    prefix = KEY_PREFIX + secrets.token_hex(6)
-    plaintext = f"{prefix}_{secrets.token_urlsafe(24)}"
-    return NewKey(plaintext=plaintext, prefix=prefix, key_hash=hash_api_key(plaintext))
-
-
-def hash_api_key(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode()).hexdigest()
-
-
-def key_prefix(plaintext: str) -> str | None:
-    """The lookup prefix of a presented key, or None when it is not shaped like one of ours."""
-    end = len(KEY_PREFIX) + 12
-    prefix, rest = plaintext[:end], plaintext[end:]
-    return prefix if prefix.startswith(KEY_PREFIX) and len(rest) > 1 and rest[0] == "_" else None
-
-
-@dataclass(frozen=True)
 class Actor:
     """Who made a change, as written to the audit trail."""
 
-    id: str
+    id: str | None
     ip_address: str | None = None
     user_agent: str | None = None
 
@@ -72,6 +46,25 @@ class Actor:
     def from_request(cls, request: Request, actor_id: str) -> "Actor":
         client = request.client.host if request.client else None
         return cls(id=actor_id, ip_address=client, user_agent=request.headers.get("user-agent"))
+
+
+class StoredKey(Protocol):
+    """What authentication needs of a stored, live API key."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def tenant_id(self) -> UUID: ...
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def scopes(self) -> list[str]: ...
+
+
+class KeyResolver(Protocol):
+    async def resolve(self, presented: str | None) -> StoredKey:
+        """The live key matching the presented one, or Unauthorized saying why not."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -84,105 +77,47 @@ class TenantContext:
     actor: Actor
 
 
-class KeyLookups:
-    """Finds keys by prefix, with one query for all the requests that arrive together.
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request presents: `X-API-Key`, else an `Authorization: Bearer` token.
 
-    Under load many requests authenticate at once, mostly with the same few keys. A request
-    waits for the next query to start, never for one already running, so its answer is read
-    after it arrived: a key revoked before a request arrives fails that request, as with a
-    query of its own. The query runs in autocommit, outside any request's transaction, so a
-    request holds no connection for its authentication (a write may wait on the group-commit
-    writer, which needs a connection of the pool).
+    `headers` is case-insensitive (Starlette's); of a repeated header the first counts.
     """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        # On PostgreSQL the lookups keep a connection of their own: their queries run one at a
-        # time, and a pool checkout per query cost more than the query. SQLite's pool holds a
-        # single connection, which the lookups must share.
-        self._kept = KeptConnection(self.engine) if engine.dialect.name == "postgresql" else None
-        self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
-        self._runner: asyncio.Task[None] | None = None
-
-    async def find(self, prefix: str) -> Any:
-        """The stored key with this prefix (a row), or None."""
-        found = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(prefix, []).append(found)
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run())
-        return await found
-
-    async def close(self) -> None:
-        """Give the kept connection back (at shutdown)."""
-        if self._kept is not None:
-            await self._kept.close()
-
-    async def _query(self, prefixes: list[str]) -> dict[str, Any]:
-        if self._kept is None:
-            async with self.engine.connect() as connection:
-                return await find_api_keys_by_prefix(connection, prefixes)
-        if self._kept.held is not None:
-            try:
-                return await find_api_keys_by_prefix(self._kept.held, prefixes)
-            except Exception:
-                # the kept connection broke (a database restart, say): read again on a new one
-                await self._kept.drop()
-        try:
-            return await find_api_keys_by_prefix(await self._kept.get(), prefixes)
-        except Exception:
-            await self._kept.drop()
-            raise
-
-    async def _run(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, {}
-            try:
-                keys = await self._query(list(batch))
-            except Exception as exc:
-                for futures in batch.values():
-                    for future in futures:
-                        if not future.done():
-                            future.set_exception(exc)
-                continue
-            for prefix, futures in batch.items():
-                for future in futures:
-                    if not future.done():
-                        future.set_result(keys.get(prefix))
+    if api_key := headers.get("x-api-key"):
+        return api_key
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    return credentials if scheme.lower() == "bearer" and credentials else None
 
 
-async def resolve_key(lookups: KeyLookups, presented: str | None) -> Any:
-    """The stored, live key matching the presented one, or Unauthorized saying why not."""
-    if not presented:
-        raise Unauthorized("Missing API key: send it as X-API-Key or Authorization: Bearer")
-    prefix = key_prefix(presented)
-    key = await lookups.find(prefix) if prefix else None
-    if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(presented)):
-        raise Unauthorized("Invalid API key")
-    if key.revoked_at is not None:
-        raise Unauthorized("API key has been revoked")
-    if key.expires_at is not None and key.expires_at <= utcnow():
-        raise Unauthorized("API key has expired")
-    return key
+async def tenant_context(
+    keys: KeyResolver, headers: Mapping[str, str], client_host: str | None
+) -> TenantContext:
+    """The caller of a request with these headers, or Unauthorized."""
+    key = await keys.resolve(presented_key(headers))
+    actor = Actor(f"key:{key.prefix}", client_host, headers.get("user-agent"))
+    return TenantContext(key.tenant_id, key.id, frozenset(key.scopes), actor)
+
+
+def check_scope(context: TenantContext, scope: Scope) -> TenantContext:
+    """The context itself when its key holds `scope`; Forbidden otherwise."""
+    if scope not in context.scopes:
+        raise Forbidden(f"API key lacks the '{scope}' scope")
+    return context
 
 
 async def authenticate(
     request: Request,
-    api_key: Annotated[str | None, Depends(_api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _api_key: Annotated[str | None, Depends(_api_key_header)],
+    _bearer_token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TenantContext:
-    presented = api_key or (bearer.credentials if bearer else None)
-    key = await resolve_key(request.app.state.key_lookups, presented)
-    actor = Actor.from_request(request, f"key:{key.prefix}")
-    return TenantContext(key.tenant_id, key.id, frozenset(key.scopes), actor)
+    client = request.client.host if request.client else None
+    return await tenant_context(request.app.state.keys, request.headers, client)
 
 
 def require_scope(scope: Scope) -> Callable[..., Awaitable[TenantContext]]:
     async def dependency(
         context: Annotated[TenantContext, Depends(authenticate)],
     ) -> TenantContext:
-        if scope not in context.scopes:
-            raise Forbidden(f"API key lacks the '{scope}' scope")
-        return context
+        return check_scope(context, scope)
 
     return dependency
 

@@ -18,6 +18,7 @@ from uuid import UUID
 import orjson
 from fastapi import Request
 from sqlalchemy import JSON, DateTime, Executable, MetaData, Row, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -93,6 +94,15 @@ def new_id() -> UUID:
     value = (time.time_ns() // 1_000_000) << 80 | _random.getrandbits(80)
     value &= ~(0xF000 << 64) & ~(0xC << 60)  # clear the version and variant bits
     return UUID(int=value | 0x7000 << 64 | 0x8 << 60)
+
+
+def upsert_insert(dialect_name: str, table: Any) -> Any:
+    """`INSERT` of `table` with `ON CONFLICT` support, in the dialect of the connection.
+
+    Both engines spell upserts the same way, but SQLAlchemy keeps a construct per dialect.
+    """
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return insert(table)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

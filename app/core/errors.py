@@ -90,47 +90,56 @@ def error_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, An
 
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
 
-
-def service_error_response(exc: ServiceError, retry_after: str) -> ErrorResponse:
-    """The response to a ServiceError: its status, `{"detail": ...}` and its headers."""
-    headers = dict(exc.headers or {})
-    if isinstance(exc, ServiceUnavailable):
-        headers["Retry-After"] = retry_after
-    return ErrorResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+Loc = tuple[str | int, ...]
 
 
-def unavailable_response(exc: Exception, retry_after: str) -> ErrorResponse:
-    """503 with Retry-After, for a database that cannot be reached."""
-    logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
-    return ErrorResponse(
-        {"detail": ServiceUnavailable.default_detail},
-        status_code=503,
-        headers={"Retry-After": retry_after},
-    )
+def invalid(loc: Loc, message: str, kind: str = "value_error") -> Unprocessable:
+    """A 422 naming one request field, e.g. `invalid(("query", "since"), "...")`.
+
+    Its `detail` has the shape of FastAPI's own validation errors: a list of `{"type", "loc",
+    "msg"}`, so every 422 of the service reads the same.
+    """
+    return Unprocessable([{"type": kind, "loc": list(loc), "msg": message}])
+
+
+def is_database_unavailable(exc: Exception) -> bool:
+    """Whether `exc` means the database cannot be reached (rather than a bug or bad input)."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def error_response(exc: Exception, retry_after: str) -> ErrorResponse:
+    """The one rendering of an error: a ServiceError as itself, an unreachable database as
+    503 with Retry-After, anything else as a logged 500 without a stack trace."""
+    if isinstance(exc, ServiceError):
+        headers = dict(exc.headers or {})
+        if isinstance(exc, ServiceUnavailable):
+            headers["Retry-After"] = retry_after
+        return ErrorResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    if is_database_unavailable(exc):
+        logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
+        return ErrorResponse(
+            {"detail": ServiceUnavailable.default_detail},
+            status_code=503,
+            headers={"Retry-After": retry_after},
+        )
+    logger.error("unhandled error: %s", exc.__class__.__name__, exc_info=exc)
+    return ErrorResponse({"detail": "Internal server error"}, status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     retry_after = str(app.state.settings.retry_after_seconds)
 
-    async def handle_service_error(_: Request, exc: Exception) -> ErrorResponse:
-        assert isinstance(exc, ServiceError)
-        return service_error_response(exc, retry_after)
-
-    async def handle_database_unavailable(_: Request, exc: Exception) -> ErrorResponse:
-        return unavailable_response(exc, retry_after)
+    async def handle_error(_: Request, exc: Exception) -> ErrorResponse:
+        return error_response(exc, retry_after)
 
     async def handle_invalid_request(_: Request, exc: Exception) -> ErrorResponse:
         assert isinstance(exc, RequestValidationError)
         return ErrorResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
-    async def handle_unexpected(request: Request, exc: Exception) -> ErrorResponse:
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            return await handle_database_unavailable(request, exc)
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return ErrorResponse({"detail": "Internal server error"}, status_code=500)
-
-    app.add_exception_handler(ServiceError, handle_service_error)
+    app.add_exception_handler(ServiceError, handle_error)
     app.add_exception_handler(RequestValidationError, handle_invalid_request)
     for exc_class in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(exc_class, handle_database_unavailable)
-    app.add_exception_handler(Exception, handle_unexpected)
+        app.add_exception_handler(exc_class, handle_error)
+    app.add_exception_handler(Exception, handle_error)

@@ -1,4 +1,5 @@
-"""Keyset pagination: opaque cursors over (created_at, id), and the next-page headers.
+"""Keyset pagination: opaque cursors (over (created_at, id), or over a chain sequence), and the
+next-page headers.
 
 A cursor names the last row of a page; the next page starts strictly after it, so page
 10,000 costs what page 1 costs. Lists return plain JSON arrays, and the next page travels
@@ -8,9 +9,10 @@ in `X-Next-Cursor` and `Link: <...>; rel="next"` (absent on the last page).
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -20,6 +22,7 @@ from sqlalchemy import ColumnElement, literal, tuple_
 from app.core.errors import BadRequest
 
 Order = Literal["desc", "asc"]
+T = TypeVar("T")
 
 
 class PageCursor(Protocol):
@@ -28,32 +31,65 @@ class PageCursor(Protocol):
     def encode(self) -> str: ...
 
 
+def _encode(payload: dict[str, Any]) -> str:
+    raw = json.dumps(payload).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(token: str, parse: Callable[[Any], T], what: str) -> T:
+    """`parse` of the JSON inside `token`; a 400 naming `what` when anything is wrong with it."""
+    try:
+        return parse(json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))))
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest(
+            f"cursor is malformed; pass the X-Next-Cursor of a previous page{what}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Cursor:
+    """The position of a row in (created_at, id) order: listings of actions and audits."""
+
     created_at: datetime
     id: UUID
 
     def encode(self) -> str:
-        raw = json.dumps({"t": self.created_at.isoformat(), "i": str(self.id)}).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return _encode({"t": self.created_at.isoformat(), "i": str(self.id)})
 
     @classmethod
     def decode(cls, token: str) -> "Cursor":
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            data = json.loads(raw)
+        def parse(data: Any) -> Cursor:
             created_at = datetime.fromisoformat(data["t"])
             if created_at.tzinfo is None:
                 raise ValueError("naive timestamp")
             return cls(created_at=created_at, id=UUID(data["i"]))
-        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-            raise BadRequest(
-                "cursor is malformed; pass the X-Next-Cursor of a previous page"
-            ) from None
+
+        return _decode(token, parse, "")
 
     @classmethod
     def of(cls, row: Any) -> "Cursor":
         return cls(created_at=row.created_at, id=row.id)
+
+
+@dataclass(frozen=True)
+class SequenceCursor:
+    """The position of a row in a tenant's audit chain: a resource's trail is read in chain
+    order, so its pages are cut by `sequence`, which is unique per tenant and never reused."""
+
+    sequence: int
+
+    def encode(self) -> str:
+        return _encode({"s": self.sequence})
+
+    @classmethod
+    def decode(cls, token: str) -> "SequenceCursor":
+        def parse(data: Any) -> SequenceCursor:
+            sequence = data["s"]
+            if type(sequence) is not int or sequence < 0:
+                raise ValueError("bad sequence")
+            return cls(sequence=sequence)
+
+        return _decode(token, parse, " of this trail")
 
 
 def after_cursor(

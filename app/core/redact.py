@@ -6,7 +6,10 @@ camelCase and dashes are turned into snake_case: with `token` listed, `access_to
 """
 
 import re
+from dataclasses import dataclass
 from typing import Any
+
+from app.core.config import Settings
 
 REDACTED = "[REDACTED]"
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -87,3 +90,19 @@ def json_depth_exceeds(value: Any, max_depth: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+@dataclass(frozen=True)
+class PayloadRules:
+    """What every write applies to the JSON it stores: the configured redaction and depth limit.
+
+    Built once from the settings and passed to every writer (action rows, audit rows, the
+    service's own audit rows), so that `REDACT_KEYS` and `MAX_JSON_DEPTH` apply everywhere.
+    """
+
+    redactor: Redactor
+    max_json_depth: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "PayloadRules":
+        return cls(Redactor(settings.redact_key_set), settings.max_json_depth)

@@ -7,17 +7,18 @@ id, name, prefix, scopes and dates, never its secret or its hash.
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audits.service import AuditService
-from app.core.auth import ALL_SCOPES, Actor, generate_api_key
+from app.core.auth import ALL_SCOPES, Actor
 from app.core.db import utcnow
-from app.core.errors import Conflict, NotFound, Unprocessable
-from app.core.redact import Redactor
+from app.core.errors import Conflict, NotFound, invalid
+from app.core.redact import PayloadRules
+from app.tenants.keys import generate_api_key
 from app.tenants.models import ApiKey, Tenant
 from app.tenants.repository import ApiKeyRepository, TenantRepository
 from app.tenants.schemas import ApiKeyCreate, TenantCreate, TenantUpdate
@@ -50,22 +51,20 @@ def slugify(name: str) -> str:
 
 
 class TenantService:
-    def __init__(
-        self, session: AsyncSession, actor: Actor, redactor: Redactor | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession, actor: Actor, rules: PayloadRules) -> None:
         self.session = session
         self.actor = actor
         self.tenants = TenantRepository(session)
-        self.audits = AuditService(session, redactor)
+        self.audits = AuditService(session, rules)
 
-    def _who(self) -> dict[str, Any]:
+    def _who(self) -> Actor:
         """The actor as the audit trail records it (values cut to the columns' sizes)."""
         ip, agent = self.actor.ip_address, self.actor.user_agent
-        return {
-            "user_id": self.actor.id,
-            "ip_address": ip[:45] if ip else None,
-            "user_agent": agent[:1024] if agent else None,
-        }
+        return replace(
+            self.actor,
+            ip_address=ip[:45] if ip else None,
+            user_agent=agent[:1024] if agent else None,
+        )
 
     async def create(self, data: TenantCreate) -> tuple[Tenant, IssuedKey]:
         slug = data.slug or await self._free_slug(slugify(data.name))
@@ -75,7 +74,7 @@ class TenantService:
             Tenant(name=data.name, slug=slug, retention_days=data.retention_days)
         )
         await self.audits.log_create(
-            tenant.id, "tenant", str(tenant.id), _tenant_data(tenant), **self._who()
+            tenant.id, "tenant", str(tenant.id), _tenant_data(tenant), self._who()
         )
         issued = await self.issue_key(
             tenant.id, ApiKeyCreate(name="default", scopes=list(ALL_SCOPES))
@@ -112,7 +111,8 @@ class TenantService:
         tenant = await self.get(tenant_id)
         changes = data.model_dump(exclude_unset=True)
         if changes.get("name", "") is None or changes.get("slug", "") is None:
-            raise Unprocessable("name and slug cannot be null")
+            field = "name" if changes.get("name", "") is None else "slug"
+            raise invalid(("body", field), "name and slug cannot be null")
         new_slug = changes.get("slug", tenant.slug)
         if new_slug != tenant.slug and await self.tenants.slug_taken(new_slug):
             raise Conflict(f"slug '{new_slug}' is already taken")
@@ -121,13 +121,13 @@ class TenantService:
             setattr(tenant, field, value)
         await self.session.flush()
         await self.audits.log_update(
-            tenant.id, "tenant", str(tenant.id), before, _tenant_data(tenant), **self._who()
+            tenant.id, "tenant", str(tenant.id), before, _tenant_data(tenant), self._who()
         )
         return tenant
 
     async def issue_key(self, tenant_id: UUID, data: ApiKeyCreate) -> IssuedKey:
         if data.expires_at is not None and data.expires_at <= utcnow():
-            raise Unprocessable("expires_at must be in the future")
+            raise invalid(("body", "expires_at"), "expires_at must be in the future")
         new = generate_api_key()
         key = ApiKey(
             name=data.name,
@@ -137,9 +137,7 @@ class TenantService:
             expires_at=data.expires_at,
         )
         await ApiKeyRepository(self.session, tenant_id).add(key)
-        await self.audits.log_create(
-            tenant_id, "api_key", str(key.id), _key_data(key), **self._who()
-        )
+        await self.audits.log_create(tenant_id, "api_key", str(key.id), _key_data(key), self._who())
         return IssuedKey(key=key, plaintext=new.plaintext)
 
     async def list_keys(self, tenant_id: UUID) -> Sequence[ApiKey]:
@@ -155,6 +153,6 @@ class TenantService:
             key.revoked_at = utcnow()
             await self.session.flush()
             await self.audits.log(
-                tenant_id, "revoke", "api_key", str(key_id), before, _key_data(key), **self._who()
+                tenant_id, "revoke", "api_key", str(key_id), before, _key_data(key), self._who()
             )
         return key

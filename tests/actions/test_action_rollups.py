@@ -20,12 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.actions import rollups
 from app.actions.models import ActionLog, action_rollups
 from app.actions.repository import insert_actions
-from app.actions.retention import purge_tenant
+from app.actions.writer import GroupCommitWriter
 from app.core.auth import Actor
+from app.core.config import get_settings
 from app.core.db import new_id, utcnow
+from app.core.redact import PayloadRules
+from app.retention.service import purge_tenant
 from tests.actions.conftest import ACTIONS, STATS, RecordMany, list_all, move_in_time
-from tests.actions.test_action_stats import FAILED, expected_stats, get
 from tests.conftest import TenantHandle
+from tests.stats.test_stats import FAILED, expected_stats, get
 
 TYPES = ["crm_create", "s3_export", "job_execution"]
 STATUSES = ["success", "success", "failure", "timeout", "warning", "pending", "in_progress"]
@@ -107,7 +110,8 @@ class TestRollupsStayExact:
 
         sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         cutoff = now - timedelta(days=3, minutes=200)
-        purged = await purge_tenant(sessionmaker, UUID(tenant.id), cutoff, Actor("test"))
+        rules = PayloadRules.from_settings(get_settings())
+        purged = await purge_tenant(sessionmaker, rules, UUID(tenant.id), cutoff, Actor("test"))
         assert purged.deleted == sum(1 for i in range(60) if 7 * i > 200)
         await assert_rollups_match_rebuild(engine, tenant.id)
 
@@ -236,7 +240,7 @@ class TestStatsAcrossDays(TestStatsFromRollupsEqualRawAggregates):
 class TestGroupCommit:
     @pytest.fixture(autouse=True)
     def _postgresql_only(self, app: Any, backend: str) -> None:
-        if app.state.writer is None:
+        if not isinstance(app.state.writer, GroupCommitWriter):
             assert backend == "sqlite", "PostgreSQL writes go through the group-commit writer"
             pytest.skip("SQLite writes commit one request at a time")
 
@@ -276,17 +280,18 @@ class TestGroupCommit:
     async def test_a_refused_row_fails_only_its_own_write(
         self, app: Any, tenant: TenantHandle, engine: AsyncEngine
     ) -> None:
-        def row(tenant_id: UUID) -> dict[str, Any]:
+        def row() -> dict[str, Any]:
             now = utcnow()
             return {
-                "id": new_id(), "tenant_id": tenant_id, "action_type": "isolated",
-                "status": "success", "request_payload": {}, "metadata_": {}, "steps": [],
+                "id": new_id(), "action_type": "isolated",
+                "status": "success", "request_payload": {}, "metadata": {}, "steps": [],
                 "created_at": now, "updated_at": now,
             }  # fmt: skip
 
-        good = [row(UUID(tenant.id)) for _ in range(5)]
-        orphan = row(uuid4())  # no such tenant: the foreign key refuses it
-        writes = [app.state.writer.write([r]) for r in good] + [app.state.writer.write([orphan])]
+        good = [row() for _ in range(5)]
+        orphan = row()  # written for no such tenant: the foreign key refuses it
+        write = app.state.writer.write
+        writes = [write(UUID(tenant.id), [r]) for r in good] + [write(uuid4(), [orphan])]
         results = await asyncio.gather(*writes, return_exceptions=True)
         assert results[:5] == [None] * 5
         assert isinstance(results[5], Exception)
@@ -310,13 +315,13 @@ async def test_inserted_actions_commit_synchronously_whatever_the_session_defaul
         pytest.skip("synchronous_commit is a PostgreSQL setting")
     now = utcnow()
     row = {
-        "id": new_id(), "tenant_id": UUID(tenant.id), "action_type": "durable",
-        "status": "success", "request_payload": {}, "metadata_": {}, "steps": [],
+        "id": new_id(), "action_type": "durable",
+        "status": "success", "request_payload": {}, "metadata": {}, "steps": [],
         "created_at": now, "updated_at": now,
     }  # fmt: skip
     async with engine.connect() as connection:
         await connection.exec_driver_sql("SET synchronous_commit TO off")  # begins
-        await insert_actions(connection, [row])
+        await insert_actions(connection, [(UUID(tenant.id), [row])])
         setting = (await connection.exec_driver_sql("SHOW synchronous_commit")).scalar()
         await connection.rollback()  # undoes the SET and the row
     assert setting == "on"

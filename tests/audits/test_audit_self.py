@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 
+from app.core.redact import REDACTED
+from app.main import create_app
 from tests.audits.conftest import AUDITS, FetchAll
 from tests.conftest import ADMIN, TenantHandle, create_tenant
 
@@ -131,3 +133,23 @@ async def test_management_rows_belong_to_their_own_tenant_only(
     assert other.id not in json.dumps(rows)
     verify = await client.get(f"{AUDITS}/verify", headers=other.headers)
     assert (verify.json()["valid"], verify.json()["checked"]) == (True, 2)
+
+
+async def test_configured_redact_keys_apply_to_the_service_s_own_rows(
+    settings: Any, fetch_all: FetchAll
+) -> None:
+    """REDACT_KEYS reaches every writer: here the rows the service writes about itself."""
+    custom = settings.model_copy(update={"redact_keys": "slug,prefix"})
+    application = create_app(custom)
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        tenant = await create_tenant(client, "Custom Redaction Co")
+    rows = list(reversed(await fetch_all(AUDITS, tenant.headers)))
+    created, key = rows
+    assert created["changes"]["after"]["slug"] == REDACTED
+    assert created["changes"]["after"]["name"] == "Custom Redaction Co"
+    assert key["changes"]["after"]["prefix"] == REDACTED
+    assert key["changes"]["after"]["scopes"] == ["admin", "read", "write"]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.actions.models import HISTOGRAM_BUCKETS
 from app.actions.rollups import latency_bucket, percentile
-from app.actions.stats_service import mask_message
+from app.stats.service import mask_message
 from tests.actions.conftest import STATS, Record, RecordMany, move_in_time, parse_time
 from tests.conftest import TenantHandle
 

@@ -1,7 +1,8 @@
 """Statistics SQL over one tenant's actions: every figure is aggregated by the database.
 
 `ActionStatsRepository` reads raw rows; `RollupStatsRepository` reads the hourly and daily
-rollups (app/actions/rollups.py) that stand for them, so long ranges never scan rows.
+rollups that stand for them (kept exact by every write: app/actions/rollups.py), so long
+ranges never scan rows. Both filter through the one filter map of app/actions/filters.py.
 Percentiles of `execution_time_ms` come from a latency histogram either way.
 
 Time buckets are whole multiples of the interval since the Unix epoch, so their boundaries are
@@ -15,14 +16,14 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Integer, String, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.actions.filters import ActionFilter
-from app.actions.models import HISTOGRAM_BUCKETS, ActionLog, action_rollups
-from app.actions.repository import filter_conditions
+from app.actions.filters import ActionFilter, conditions, covers
+from app.actions.models import HISTOGRAM_BUCKETS, action_logs, action_rollups
 from app.actions.rollups import HISTOGRAM_COLUMNS, latency_bucket_sql
 from app.actions.statuses import FAILED
 from app.core.db import fetch_all
 
-A = ActionLog.__table__.c
+ACTIONS = action_logs
+A = ACTIONS.c
 IS_FAILED = A.status.in_(FAILED)
 # Built once: 71 CASE branches or sums cost more to build per request than to run.
 LATENCY_BUCKET = latency_bucket_sql(A.execution_time_ms).label("bucket")
@@ -49,7 +50,7 @@ class ActionStatsRepository:
         self.tenant_id = tenant_id
 
     def _where(self, f: ActionFilter) -> list[ColumnElement[bool]]:
-        return filter_conditions(self.tenant_id, f)
+        return conditions(ACTIONS, self.tenant_id, f)
 
     @property
     def _postgresql(self) -> bool:
@@ -73,13 +74,13 @@ class ActionStatsRepository:
     async def histogram(self, f: ActionFilter) -> list[int]:
         """The latency histogram of the matching rows (see app/actions/rollups.py)."""
         query = (
-            select(LATENCY_BUCKET, func.count())
+            select(LATENCY_BUCKET, func.count().label("n"))
             .where(*self._where(f), A.execution_time_ms.is_not(None))
             .group_by(LATENCY_BUCKET)
         )
         histogram = [0] * HISTOGRAM_BUCKETS
-        for index, count in await fetch_all(self.session, query):
-            histogram[index] += count
+        for row in await fetch_all(self.session, query):
+            histogram[row.bucket] += row.n
         return histogram
 
     def _bucket(self, seconds: int) -> ColumnElement[Any]:
@@ -181,32 +182,12 @@ class RollupStatsRepository:
 
     @staticmethod
     def covers(f: ActionFilter) -> bool:
-        return not (
-            f.user_id or f.session_id or f.correlation_id or f.parent_id or f.q
-            or f.min_duration_ms is not None or f.max_duration_ms is not None
-        )  # fmt: skip
+        """Whether the rollups keep every field that `f` filters on."""
+        return covers(action_rollups, f, time_column="start")
 
     def _where(self, f: ActionFilter, period: int) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = [
-            R.tenant_id == self.tenant_id,
-            R.period == period,
-        ]
-        for column, values in (
-            (R.action_type, f.action_types),
-            (R.status, f.statuses),
-            (R.provider_name, f.providers),
-        ):
-            if values:
-                conditions.append(column.in_(values))
-        if f.service is not None:
-            conditions.append(R.service == f.service)
-        if f.source is not None:
-            conditions.append(R.source == f.source)
-        if f.since is not None:
-            conditions.append(R.start >= f.since)
-        if f.until is not None:
-            conditions.append(R.start < f.until)
-        return conditions
+        where = conditions(action_rollups, self.tenant_id, f, time_column="start")
+        return [*where, R.period == period]
 
     async def breakdown(self, f: ActionFilter, period: int) -> tuple[list[Any], list[int]]:
         """Rows shaped as ActionStatsRepository.breakdown's, and the summed histogram.
@@ -228,9 +209,18 @@ class RollupStatsRepository:
         rows = []
         for row in await fetch_all(self.session, query):
             if row.total:
-                dimensions = [value or None for value in row[:4]]
-                total, timed, time_sum = int(row.total), int(row.timed), int(row.time_sum)
-                rows.append(RollupRow(*dimensions, row.status, total, timed, time_sum))
+                rows.append(
+                    RollupRow(
+                        action_type=row.action_type,
+                        provider_name=row.provider_name or None,
+                        service=row.service or None,
+                        source=row.source or None,
+                        status=row.status,
+                        total=int(row.total),
+                        timed=int(row.timed),
+                        time_sum=int(row.time_sum),
+                    )
+                )
         sums = select(*HISTOGRAM_SUMS).where(*where)
         histogram = [int(count or 0) for count in (await fetch_all(self.session, sums))[0]]
         return rows, histogram

@@ -8,17 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.actions.dependencies import Filters
-from app.actions.stats_schemas import (
+from app.actions.filters import Filters
+from app.core.auth import ReadSessionDep, ReadTenant
+from app.core.errors import Forbidden, Unauthorized, Unprocessable, error_responses
+from app.stats.schemas import (
     ActionStats,
     FailurePattern,
     Interval,
     Timeseries,
     UserActivity,
 )
-from app.actions.stats_service import StatsService
-from app.core.auth import ReadSessionDep, ReadTenant
-from app.core.errors import Unprocessable, error_responses
+from app.stats.service import StatsService
 
 
 async def stats_service(tenant: ReadTenant, session: ReadSessionDep) -> StatsService:
@@ -27,18 +27,20 @@ async def stats_service(tenant: ReadTenant, session: ReadSessionDep) -> StatsSer
 
 Stats = Annotated[StatsService, Depends(stats_service)]
 
-stats_router = APIRouter(
-    prefix="/stats", tags=["statistics"], responses=error_responses(Unprocessable)
+router = APIRouter(
+    prefix="/api/v1/logs/stats",
+    tags=["statistics"],
+    responses=error_responses(Unauthorized, Forbidden, Unprocessable),
 )
 
 
-@stats_router.get("", response_model=ActionStats)
+@router.get("", response_model=ActionStats)
 async def action_stats(stats: Stats, filters: Filters) -> ActionStats:
     """Totals, success rate, latency average and percentiles, breakdowns and per-type rates."""
     return await stats.summary(filters)
 
 
-@stats_router.get("/timeseries", response_model=Timeseries)
+@router.get("/timeseries", response_model=Timeseries)
 async def action_timeseries(
     stats: Stats, filters: Filters, interval: Interval = "hour"
 ) -> Timeseries:
@@ -46,7 +48,7 @@ async def action_timeseries(
     return await stats.timeseries(filters, interval)
 
 
-@stats_router.get("/users", response_model=list[UserActivity])
+@router.get("/users", response_model=list[UserActivity])
 async def user_activity(
     stats: Stats, filters: Filters, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[UserActivity]:
@@ -54,7 +56,7 @@ async def user_activity(
     return await stats.users(filters, limit)
 
 
-@stats_router.get("/failures", response_model=list[FailurePattern])
+@router.get("/failures", response_model=list[FailurePattern])
 async def failure_patterns(
     stats: Stats, filters: Filters, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> list[FailurePattern]:

@@ -1,4 +1,4 @@
-"""Statistics of a tenant's actions, shaped from the aggregates that stats.py reads.
+"""Statistics of a tenant's actions, shaped from the aggregates that repository.py reads.
 
 The database does the counting; this module only folds a few grouped rows into the response:
 the breakdowns, rates and averages, the zero-filled time buckets, and the failure patterns.
@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
 from app.actions.models import HISTOGRAM_BUCKETS
-from app.actions.payloads import invalid
 from app.actions.rollups import DAY, HOUR, percentile
-from app.actions.stats import ActionStatsRepository, RollupStatsRepository
-from app.actions.stats_schemas import (
+from app.actions.statuses import FAILED, SUCCESSFUL
+from app.core.db import utcnow
+from app.core.errors import invalid
+from app.stats.repository import ActionStatsRepository, RollupStatsRepository
+from app.stats.schemas import (
     ActionStats,
     Bucket,
     FailurePattern,
@@ -29,8 +31,6 @@ from app.actions.stats_schemas import (
     TypeStats,
     UserActivity,
 )
-from app.actions.statuses import FAILED, SUCCESSFUL
-from app.core.db import utcnow
 
 INTERVAL_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 DEFAULT_SPAN = {"minute": timedelta(hours=1), "hour": timedelta(days=1), "day": timedelta(days=30)}

@@ -14,6 +14,7 @@ from app.actions.repository import ActionRepository
 from app.audits.service import AuditService
 from app.core.auth import Actor
 from app.core.db import utcnow
+from app.core.redact import PayloadRules
 
 CHUNK = 5000
 
@@ -27,6 +28,7 @@ class Purged:
 
 async def purge_tenant(
     sessionmaker: async_sessionmaker[AsyncSession],
+    rules: PayloadRules,
     tenant_id: UUID,
     before: datetime,
     actor: Actor,
@@ -45,12 +47,12 @@ async def purge_tenant(
             break
     if deleted:
         async with sessionmaker() as session, session.begin():
-            await AuditService(session).log(
+            await AuditService(session, rules).log(
                 tenant_id,
                 "purge",
                 "action_logs",
                 str(tenant_id),
-                user_id=actor.id,
+                actor=Actor(actor.id),
                 metadata={"before": before.isoformat(), "deleted": deleted},
             )
     return Purged(tenant_id, before, deleted)
