@@ -23,6 +23,7 @@ from app.ops.router import router as ops_router
 from app.stats.router import router as stats_router
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
+from app.timeline.router import router as timeline_router
 
 DESCRIPTION = """
 Record what your applications did (action logs) and what they changed (audit logs), then
@@ -79,7 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
 
-    routers = (ops_router, admin_router, keys_router, audits_router, actions_router, stats_router)
+    routers = (
+        ops_router, admin_router, keys_router, audits_router, actions_router, stats_router,
+        timeline_router,
+    )  # fmt: skip
     for router in routers:
         app.include_router(router)
     install_api_docs(app)

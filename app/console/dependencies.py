@@ -10,6 +10,7 @@ from app.audits.service import AuditService
 from app.console.auth import ConsoleTenant
 from app.core.auth import ReadSessionDep
 from app.stats.service import StatsService
+from app.timeline.service import TimelineService
 
 
 async def console_actions(
@@ -26,6 +27,15 @@ async def console_audits(request: Request, session: ReadSessionDep) -> AuditServ
     return AuditService(session, request.app.state.payload_rules)
 
 
+async def console_timeline(
+    request: Request, tenant: ConsoleTenant, session: ReadSessionDep
+) -> TimelineService:
+    actions = service_for(request.app.state, session, tenant.tenant_id)
+    audits = AuditService(session, request.app.state.payload_rules)
+    return TimelineService(actions, audits, tenant.tenant_id)
+
+
 Actions = Annotated[ActionService, Depends(console_actions)]
 Stats = Annotated[StatsService, Depends(console_stats)]
 Audits = Annotated[AuditService, Depends(console_audits)]
+Timelines = Annotated[TimelineService, Depends(console_timeline)]

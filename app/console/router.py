@@ -31,7 +31,7 @@ from app.console.auth import (
     safe_next,
     signer_of,
 )
-from app.console.dependencies import Actions, Audits, Stats
+from app.console.dependencies import Actions, Audits, Stats, Timelines
 from app.console.render import render
 from app.console.routing import ConsoleRoute
 from app.console.session import COOKIE_NAME, COOKIE_PATH, SessionSigner
@@ -179,20 +179,25 @@ async def action_rows(
 
 @router.get("/actions/{action_id}")
 async def action_page(
-    request: Request, tenant: ConsoleTenant, actions: Actions, action_id: UUID
+    request: Request,
+    tenant: ConsoleTenant,
+    actions: Actions,
+    timelines: Timelines,
+    action_id: UUID,
 ) -> Response:
     action = ActionRead.model_validate(await actions.get(action_id))
-    timeline: list[dict[str, object]] = []
-    if action.correlation_id:
-        related, _ = await actions.page(
-            ActionFilter(correlation_id=action.correlation_id),
-            limit=200, order="asc", cursor=None, skip=0,
-        )  # fmt: skip
-        timeline = [{"kind": "action", **row} for row in related]
+    timeline = await timelines.of(action.correlation_id, 200) if action.correlation_id else None
     children, _ = await actions.page(
         ActionFilter(parent_id=action.id), limit=200, order="asc", cursor=None, skip=0
     )
-    return render(request, "action.html", action=action, timeline=timeline, children=children)
+    return render(
+        request,
+        "action.html",
+        action=action,
+        timeline=timeline.entries if timeline else [],
+        timeline_truncated=timeline.truncated if timeline else False,
+        children=children,
+    )
 
 
 # Failed
@@ -274,12 +279,15 @@ async def audits_page(
     resource_type: Annotated[str | None, Query(max_length=100)] = None,
     resource_id: Annotated[str | None, Query(max_length=255)] = None,
     user_id: Annotated[str | None, Query(max_length=255)] = None,
+    correlation_id: Annotated[str | None, Query(max_length=255)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     cursor: CursorParam = None,
     fragment: bool = False,
 ) -> Response:
-    filters = AuditFilters(action, resource_type, resource_id, user_id, _utc(since), _utc(until))
+    filters = AuditFilters(
+        action, resource_type, resource_id, user_id, _utc(since), _utc(until), correlation_id
+    )
     rows, next_cursor = await audits.list(tenant.tenant_id, filters, cursor, 0, PAGE)
     template = "_audit_rows.html" if fragment else "audits.html"
     more = _next_link(request, "/ui/audits", next_cursor)
@@ -306,10 +314,15 @@ async def trail_page(
     resource_type: Annotated[str, Path(max_length=100)],
     resource_id: Annotated[str, Path(max_length=255)],
     cursor: CursorParam = None,
+    at: datetime | None = None,
 ) -> Response:
     rows, next_cursor = await audits.trail(
         tenant.tenant_id, resource_type, resource_id, cursor, 0, 100
     )
+    state = None
+    if at is not None and rows:
+        moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+        state = await audits.state_at(tenant.tenant_id, resource_type, resource_id, moment)
     more = None
     if next_cursor is not None:
         more = request.url.path + f"?cursor={next_cursor.encode()}"
@@ -320,7 +333,7 @@ async def trail_page(
         resource_type=resource_type,
         resource_id=resource_id,
         more=more,
-        state=None,
+        state=state,
     )
 
 
