@@ -163,6 +163,7 @@ def record_data(base: str) -> Recorded:
             _post(client, "/api/v1/logs/audits", admin_key, {
                 "action": action, "resource_type": "deal", "resource_id": "D-100",
                 "user_id": "alice", "before": before, "after": after,
+                "correlation_id": "inc-777" if action == "update" else None,
             })  # fmt: skip
         theirs = _post(client, "/api/v1/logs/actions", other_key, {"action_type": "their_secret"})
         data.other_id = theirs["id"]

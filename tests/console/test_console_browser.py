@@ -148,6 +148,14 @@ async def test_each_view_shows_recorded_data(page: "Page", live: Recorded) -> No
     await expect(changed).to_contain_text("stage")
     await expect(changed).to_contain_text('"customer"')
 
+    await page.fill("input[name=at]", "2000-01-01T00:00:00Z")
+    await page.click("form.state-at button[type=submit]")
+    await expect(page.locator("[data-state=absent]")).to_be_visible()
+    await page.fill("input[name=at]", "2999-01-01T00:00:00Z")
+    await page.click("form.state-at button[type=submit]")
+    await expect(page.locator("[data-state=exists]")).to_contain_text("sequence")
+    await expect(page.locator("section.state pre")).to_contain_text('"stage": "customer"')
+
     await page.click("nav >> text=Audit")
     await page.click("text=Verify chain")
     await expect(page.get_by_role("status")).to_contain_text("The chain is valid")
@@ -212,7 +220,10 @@ async def test_detail_view_payloads_error_steps_and_timeline(page: "Page", live:
     await expect(steps.nth(0)).to_contain_text("validate")
     await expect(steps.nth(1)).to_contain_text("call hubspot")
     timeline = page.locator("ol.causal li")
-    await expect(timeline.first).to_contain_text("crm_update")
+    await expect(timeline).to_have_count(3)
+    await expect(timeline.nth(0)).to_contain_text("crm_update")
+    await expect(timeline.nth(2)).to_contain_text("alice update deal D-100")
+    await expect(timeline.nth(2)).to_contain_text('stage: "lead" → "customer"')
     await page.click(f"ol.causal a[href='/ui/actions/{live.retry_id}']")
     await expect(page.locator("pre.json").nth(1)).to_contain_text('"stage": "customer"')
 

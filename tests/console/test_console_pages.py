@@ -491,3 +491,48 @@ def test_session_cookies_expire_and_resist_tampering() -> None:
     assert signer.read("garbage", now=1001) is None
     assert signer.check_form_token(session, signer.form_token(session))
     assert not signer.check_form_token(session, "forged")
+
+
+class TestTimelineAndState:
+    async def test_detail_timeline_holds_audit_events_of_the_correlation_id(
+        self, client: httpx.AsyncClient, signed_in: SignIn, tenant: TenantHandle
+    ) -> None:
+        body = {"action": "update", "resource_type": "deal", "resource_id": "D-9",
+                "before": {"stage": "lead"}, "after": {"stage": "won"}, "user_id": "user-x",
+                "correlation_id": "inc-tl"}  # fmt: skip
+        assert (await client.post(AUDITS, json=body, headers=tenant.headers)).status_code == 201
+        failed = await record(client, tenant, status="failed", correlation_id="inc-tl")
+        console = await signed_in(tenant.key)
+        html = (await console.get(f"/ui/actions/{failed['id']}")).text
+        timeline = html[html.index('class="timeline causal"') :]
+        assert timeline.index('<span class="tag">audit</span>') < timeline.index(
+            '<span class="tag">action</span>'
+        )
+        assert "user-x update" in timeline and "/ui/audits/resource/deal/D-9" in timeline
+        listing = (await console.get("/ui/audits?correlation_id=inc-tl")).text
+        assert "deal D-9" in listing and 'name="correlation_id" value="inc-tl"' in listing
+
+    async def test_trail_shows_the_state_at_a_time(
+        self, client: httpx.AsyncClient, signed_in: SignIn, tenant: TenantHandle
+    ) -> None:
+        rows = []
+        for action, before, after in (
+            ("create", None, {"stage": "lead"}),
+            ("update", {"stage": "lead"}, {"stage": "won"}),
+            ("delete", {"stage": "won"}, None),
+        ):
+            body = {"action": action, "resource_type": "deal", "resource_id": "D-s",
+                    "before": before, "after": after}  # fmt: skip
+            response = await client.post(AUDITS, json=body, headers=tenant.headers)
+            rows.append(response.json())
+        console = await signed_in(tenant.key)
+        url = "/ui/audits/resource/deal/D-s"
+        first = (await console.get(url, params={"at": rows[0]["created_at"]})).text
+        assert 'data-state="exists"' in first and "&#34;lead&#34;" in first
+        assert f"sequence {rows[0]['sequence']}" in first
+        gone = (await console.get(url, params={"at": "2999-01-01T00:00:00Z"})).text
+        assert 'data-state="deleted"' in gone
+        early = (await console.get(url, params={"at": "2000-01-01T00:00:00"})).text
+        assert 'data-state="absent"' in early
+        bad = await console.get(url, params={"at": "soon"})
+        assert bad.status_code == 422 and "at" in bad.text
