@@ -49,13 +49,15 @@ def interval_for(f: ActionFilter, now: datetime | None = None) -> Interval:
 
 
 def chart_data(timeseries: Any) -> dict[str, Any]:
-    """Columns for the stacked chart: bucket starts (Unix seconds) and counts by status."""
+    """Columns for the stacked chart: bucket starts (Unix seconds) and counts by status:
+    successful, failed (failure, timeout), other (running, warning, cancelled)."""
     buckets = timeseries.buckets
     return {
         "interval": timeseries.interval,
         "x": [int(b.start.timestamp()) for b in buckets],
+        "successful": [b.successful for b in buckets],
         "failed": [b.failed for b in buckets],
-        "ok": [b.total - b.failed for b in buckets],
+        "other": [b.total - b.successful - b.failed for b in buckets],
         "avg": [b.average_execution_time_ms for b in buckets],
     }
 
@@ -89,17 +91,10 @@ async def session_report(
 
 
 def breakdowns(summary: ActionStats) -> list[tuple[str, str, dict[str, Any]]]:
-    """(title, filter name, {value: count, success_rate, average}) for the stats tables."""
-
-    def counts_only(counts: dict[str, int]) -> dict[str, Any]:
-        return {
-            name: {"count": count, "success_rate": None, "average_execution_time_ms": None}
-            for name, count in counts.items()
-        }
-
+    """(title, filter name, {value: count, success rate, average…}) for the stats tables."""
     return [
-        ("type", "action_type", {k: v.model_dump() for k, v in summary.by_type.items()}),
-        ("provider", "provider_name", counts_only(summary.actions_by_provider)),
-        ("service", "service", counts_only(summary.by_service)),
-        ("source", "source", counts_only(summary.by_source)),
+        ("type", "action_type", summary.by_type),
+        ("provider", "provider_name", summary.by_provider_stats),
+        ("service", "service", summary.by_service_stats),
+        ("source", "source", summary.by_source_stats),
     ]

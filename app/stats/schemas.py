@@ -36,12 +36,18 @@ class ActionStats(BaseModel):
     p95_execution_time_ms: int | None
     p99_execution_time_ms: int | None
     by_type: dict[str, TypeStats]
+    by_provider_stats: dict[str, TypeStats] = Field(
+        description="Per provider: count, successes, failures, success rate, average time"
+    )
+    by_service_stats: dict[str, TypeStats] = Field(description="The same per service")
+    by_source_stats: dict[str, TypeStats] = Field(description="The same per source")
 
 
 class Bucket(BaseModel):
     start: datetime = Field(description="Start of the bucket, UTC")
     total: int
-    failed: int
+    successful: int = Field(description="success")
+    failed: int = Field(description="failure and timeout")
     average_execution_time_ms: float | None
 
 

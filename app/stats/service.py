@@ -156,15 +156,25 @@ def _add(histogram: list[int], more: Iterable[int]) -> None:
         histogram[index] += count
 
 
+DIMENSIONS = ("action_type", "provider_name", "service", "source")
+
+
+def _stats_of(tallies: dict[str, _Tally], ordered: dict[str, int]) -> dict[str, TypeStats]:
+    """Per value, in the order of the counts: count, successes, failures, rate, average."""
+    return {name: tallies[name].type_stats() for name in ordered}
+
+
 @dataclass
 class _BucketSum:
     total: int = 0
+    successful: int = 0
     failed: int = 0
     timed: int = 0
     time_sum: int = 0
 
     def add(self, row: Any) -> None:
         self.total += int(row.total)
+        self.successful += int(row.successful)
         self.failed += int(row.failed)
         self.timed += int(row.timed)
         self.time_sum += int(row.time_sum or 0)
@@ -190,12 +200,16 @@ class StatsService:
                 rows.extend(rollup_rows)
                 _add(histogram, rollup_histogram)
         overall = _Tally()
-        types: defaultdict[str, _Tally] = defaultdict(_Tally)
+        tallies: dict[str, defaultdict[str, _Tally]] = {
+            name: defaultdict(_Tally) for name in DIMENSIONS
+        }
         breakdowns: dict[str, Counter[str]] = defaultdict(Counter)
         for row in rows:
             overall.add(row.status, row.total, row.timed, row.time_sum)
-            types[row.action_type].add(row.status, row.total, row.timed, row.time_sum)
-            for name in ("action_type", "provider_name", "source", "service", "status"):
+            for name in DIMENSIONS:
+                if (value := getattr(row, name)) is not None:
+                    tallies[name][value].add(row.status, row.total, row.timed, row.time_sum)
+            for name in (*DIMENSIONS, "status"):
                 if (value := getattr(row, name)) is not None:
                     breakdowns[name][value] += row.total
         by_type = _by_count(breakdowns["action_type"])
@@ -213,7 +227,12 @@ class StatsService:
             p50_execution_time_ms=percentile(histogram, 50),
             p95_execution_time_ms=percentile(histogram, 95),
             p99_execution_time_ms=percentile(histogram, 99),
-            by_type={name: types[name].type_stats() for name in by_type},
+            by_type=_stats_of(tallies["action_type"], by_type),
+            by_provider_stats=_stats_of(
+                tallies["provider_name"], _by_count(breakdowns["provider_name"])
+            ),
+            by_service_stats=_stats_of(tallies["service"], _by_count(breakdowns["service"])),
+            by_source_stats=_stats_of(tallies["source"], _by_count(breakdowns["source"])),
         )
 
     async def timeseries(self, f: ActionFilter, interval: Interval) -> Timeseries:
@@ -249,6 +268,7 @@ class StatsService:
                 Bucket(
                     start=datetime.fromtimestamp(index * seconds, UTC),
                     total=row.total if row else 0,
+                    successful=row.successful if row else 0,
                     failed=row.failed if row else 0,
                     average_execution_time_ms=_average(row.time_sum, row.timed) if row else None,
                 )

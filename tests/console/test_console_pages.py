@@ -279,7 +279,8 @@ class TestViews:
         assert data is not None
         chart = json.loads(data.group(1))
         assert chart["interval"] == "minute"
-        assert sum(chart["failed"]) == 1 and sum(chart["ok"]) == 1
+        assert sum(chart["failed"]) == 1 and sum(chart["successful"]) == 1
+        assert sum(chart["other"]) == 0
 
     async def test_audit_list_trail_diff_and_verify(
         self, client: httpx.AsyncClient, signed_in: SignIn, tenant: TenantHandle

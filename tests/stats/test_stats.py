@@ -67,19 +67,22 @@ def expected_stats(items: list[dict[str, Any]]) -> dict[str, Any]:
     def count(field: str) -> dict[str, int]:
         return dict(Counter(i[field] for i in items if i.get(field) is not None))
 
-    by_type = {}
-    for name in {i["action_type"] for i in items}:
-        rows = [i for i in items if i["action_type"] == name]
-        successful = sum(i["status"] == "success" for i in rows)
-        by_type[name] = {
-            "count": len(rows),
-            "successful": successful,
-            "failures": sum(i["status"] in FAILED for i in rows),
-            "success_rate": rate(successful, len(rows)),
-            "average_execution_time_ms": average(
-                [i["execution_time_ms"] for i in rows if "execution_time_ms" in i]
-            ),
-        }
+    def per_value(field: str) -> dict[str, dict[str, Any]]:
+        stats = {}
+        for name in {i[field] for i in items if i.get(field) is not None}:
+            rows = [i for i in items if i.get(field) == name]
+            successful = sum(i["status"] == "success" for i in rows)
+            stats[name] = {
+                "count": len(rows),
+                "successful": successful,
+                "failures": sum(i["status"] in FAILED for i in rows),
+                "success_rate": rate(successful, len(rows)),
+                "average_execution_time_ms": average(
+                    [i["execution_time_ms"] for i in rows if "execution_time_ms" in i]
+                ),
+            }
+        return stats
+
     successful = sum(i["status"] == "success" for i in items)
     return {
         "total_actions": len(items),
@@ -95,7 +98,10 @@ def expected_stats(items: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_execution_time_ms": histogram_percentile(timed, 50),
         "p95_execution_time_ms": histogram_percentile(timed, 95),
         "p99_execution_time_ms": histogram_percentile(timed, 99),
-        "by_type": by_type,
+        "by_type": per_value("action_type"),
+        "by_provider_stats": per_value("provider_name"),
+        "by_service_stats": per_value("service"),
+        "by_source_stats": per_value("source"),
     }
 
 
@@ -209,13 +215,14 @@ class TestTimeseries:
             hour + timedelta(hours=h) for h in range(5)
         ]
         assert [
-            (b["total"], b["failed"], b["average_execution_time_ms"]) for b in series["buckets"]
+            (b["total"], b["successful"], b["failed"], b["average_execution_time_ms"])
+            for b in series["buckets"]
         ] == [
-            (2, 1, 15.0),
-            (0, 0, None),
-            (2, 1, 40.0),
-            (1, 0, 50.0),
-            (0, 0, None),
+            (2, 1, 1, 15.0),
+            (0, 0, 0, None),
+            (2, 1, 1, 40.0),
+            (1, 1, 0, 50.0),
+            (0, 0, 0, None),
         ]
 
         minutes = await get(

@@ -50,10 +50,12 @@ function drawChart() {
   const data = JSON.parse(source.textContent);
   if (!data.x.length) return;
   // Stacked by status: each band is drawn from zero up to its cumulative total, the tallest
-  // first, so the visible layers are ok (bottom) and failed (top); the legend shows counts.
-  const ok = data.ok;
-  const okAndFailed = ok.map((value, i) => value + data.failed[i]);
-  const raw = [null, data.failed, ok];
+  // first, so the visible layers are successful (bottom), failed, then other statuses (top);
+  // the legend shows each layer's own count.
+  const layers = [data.successful, data.failed, data.other];
+  const cumulative = layers.map((_, depth) =>
+    data.x.map((_, i) => layers.slice(0, depth + 1).reduce((sum, layer) => sum + layer[i], 0)));
+  const raw = [null, data.other, data.failed, data.successful];
   const legendValue = (u, value, seriesIndex, index) =>
     index == null ? "–" : String(raw[seriesIndex][index]);
   const options = {
@@ -64,12 +66,13 @@ function drawChart() {
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
     series: [
       {},
+      { label: "other (running, warning, cancelled)", stroke: "#8a6d00", fill: "#f3dc8c", value: legendValue, points: { show: false } },
       { label: "failed", stroke: "#b3261e", fill: "#e8a19c", value: legendValue, points: { show: false } },
-      { label: "not failed", stroke: "#2e7d32", fill: "#a5d6a7", value: legendValue, points: { show: false } },
+      { label: "successful", stroke: "#2e7d32", fill: "#a5d6a7", value: legendValue, points: { show: false } },
     ],
     axes: [{}, { label: "actions" }],
   };
-  const plot = new window.uPlot(options, [data.x, okAndFailed, ok], holder);
+  const plot = new window.uPlot(options, [data.x, cumulative[2], cumulative[1], cumulative[0]], holder);
   holder.dataset.drawn = "true";
   window.addEventListener("resize", () => plot.setSize({ width: Math.max(320, holder.clientWidth), height: 260 }));
 }
