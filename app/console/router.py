@@ -1,14 +1,13 @@
 """The web console at /ui: server-rendered pages over the same services as the API.
 
 Every page is a GET whose filters are in the query string, so any view can be bookmarked and
-shared; the filters are the API's own (`app/actions/dependencies.py`). Pages need a console
+shared; the action filters are the API's own (`app/actions/filters.py`). Pages need a console
 session (app/console/session.py); only sign-in and sign-out are POSTs.
 """
 
 import re
 import secrets
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated
 from urllib.parse import parse_qs, quote, urlencode
@@ -20,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.actions.filters import ActionFilter, Filters
-from app.actions.schemas import ActionRead
+from app.actions.schemas import ActionRead, UtcDatetime
 from app.actions.statuses import FAILED
 from app.audits.schemas import AuditFilters, AuditRead
 from app.console.auth import (
@@ -53,12 +52,6 @@ STATIC_DIR = FilePath(__file__).parent / "static"
 PAGE = 50
 CursorParam = Annotated[str | None, Query(max_length=512)]
 Limit = Annotated[int, Query(ge=1, le=500)]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 # Signing in and out
@@ -280,13 +273,13 @@ async def audits_page(
     resource_id: Annotated[str | None, Query(max_length=255)] = None,
     user_id: Annotated[str | None, Query(max_length=255)] = None,
     correlation_id: Annotated[str | None, Query(max_length=255)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
     cursor: CursorParam = None,
     fragment: bool = False,
 ) -> Response:
     filters = AuditFilters(
-        action, resource_type, resource_id, user_id, _utc(since), _utc(until), correlation_id
+        action, resource_type, resource_id, user_id, since, until, correlation_id=correlation_id
     )
     rows, next_cursor = await audits.list(tenant.tenant_id, filters, cursor, 0, PAGE)
     template = "_audit_rows.html" if fragment else "audits.html"
@@ -314,15 +307,14 @@ async def trail_page(
     resource_type: Annotated[str, Path(max_length=100)],
     resource_id: Annotated[str, Path(max_length=255)],
     cursor: CursorParam = None,
-    at: datetime | None = None,
+    at: UtcDatetime | None = None,
 ) -> Response:
     rows, next_cursor = await audits.trail(
         tenant.tenant_id, resource_type, resource_id, cursor, 0, 100
     )
     state = None
     if at is not None and rows:
-        moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-        state = await audits.state_at(tenant.tenant_id, resource_type, resource_id, moment)
+        state = await audits.state_at(tenant.tenant_id, resource_type, resource_id, at)
     more = None
     if next_cursor is not None:
         more = request.url.path + f"?cursor={next_cursor.encode()}"

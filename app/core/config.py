@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     @classmethod
     def _frame_ancestors(cls, value: str) -> str:
         """Sources for CSP `frame-ancestors`: 'none', 'self' or hosts, nothing that ends it."""
-        sources = value.split()
+        # The keywords may come unquoted (shells and .env files strip the quotes).
+        keywords = {"none": "'none'", "self": "'self'"}
+        sources = [keywords.get(source.lower(), source) for source in value.split()]
         if not sources or not all(_FRAME_SOURCE.fullmatch(s) for s in sources):
             raise ValueError("CONSOLE_FRAME_ANCESTORS: 'none', 'self' or space-separated hosts")
         if "'none'" in sources and len(sources) > 1:
