@@ -12,6 +12,7 @@ from app.actions.rows import RowBuilder
 from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.apidocs.router import install_api_docs
 from app.audits.router import router as audits_router
+from app.compat.router import router as compat_router
 from app.console.router import install_console
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
@@ -81,9 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
 
     routers = (
-        ops_router, admin_router, keys_router, audits_router, actions_router, stats_router,
+        ops_router,
+        admin_router,
+        keys_router,
+        audits_router,
+        actions_router,
+        stats_router,
+        compat_router,
         timeline_router,
-    )  # fmt: skip
+    )
     for router in routers:
         app.include_router(router)
     install_api_docs(app)

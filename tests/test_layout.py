@@ -15,6 +15,7 @@ LAYERS = {
     "tenants": 2,
     "stats": 2,
     "retention": 3,
+    "compat": 4,
     "apidocs": 1,
     "timeline": 2,
     "console": 4,

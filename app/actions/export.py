@@ -25,7 +25,8 @@ from app.core.pagination import Cursor, Order
 
 ExportFormat = Literal["csv", "ndjson"]
 CHUNK_SIZE = 1000
-COLUMNS = ACTION_COLUMNS  # one CSV column per field, in table order
+# one CSV column per field of a record, in table order
+COLUMNS = tuple(name for name in ACTION_COLUMNS if name in ActionRead.model_fields)
 JSON_COLUMNS = frozenset({"request_payload", "response_data", "metadata", "steps"})
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 

@@ -47,6 +47,8 @@ class ActionLog(Base):
     user_agent: Mapped[str | None] = mapped_column(String(1024))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The fingerprint of the body first recorded under a client-generated id (else NULL)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 # Newest-first listing and keyset pagination walk this index: (tenant, created_at, id) DESC.

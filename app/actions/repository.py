@@ -4,6 +4,7 @@ A repository is built for a tenant and adds the tenant filter to every query its
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,10 +16,10 @@ from app.actions import rollups
 from app.actions.filters import ActionFilter, conditions
 from app.actions.models import ACTION_COLUMNS, ActionLog, action_logs
 from app.actions.rollups import RollupContribution
-from app.actions.schemas import SUMMARY_FIELDS
+from app.actions.schemas import SUMMARY_FIELDS, Sort
 from app.actions.statuses import FAILED
 from app.core.db import fetch_all, json_text
-from app.core.pagination import Cursor, Order, after_cursor
+from app.core.pagination import Cursor, DurationCursor, Order, after_key
 
 # Queries use the table's columns: the ORM's attributes cost more to build with and to read.
 ACTIONS = action_logs
@@ -58,6 +59,36 @@ async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRow
     await rollups.apply(connection, changes)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """Who holds an action id, and the fingerprint of the body it was recorded from."""
+
+    tenant_id: UUID
+    request_hash: str | None
+
+
+async def find_claims(connection: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Claim]:
+    """The stored actions among `ids`, whatever their tenants.
+
+    Ids are unique across tenants, so a client id can be taken by another tenant's row: the
+    caller learns only that it is taken (as the insert would), never what the row holds.
+    """
+    query = select(COLUMNS.id, COLUMNS.tenant_id, COLUMNS.request_hash).where(
+        COLUMNS.id.in_(list(ids))
+    )
+    rows = (await connection.execute(query)).all()
+    return {row.id: Claim(row.tenant_id, row.request_hash) for row in rows}
+
+
+async def find_record(
+    connection: AsyncConnection, tenant_id: UUID, action_id: UUID
+) -> dict[str, Any] | None:
+    """One of the tenant's actions as a plain row (every column), or None."""
+    query = select(*ACTIONS.columns).where(COLUMNS.tenant_id == tenant_id, COLUMNS.id == action_id)
+    row = (await connection.execute(query)).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
 _JSON_POSITIONS = tuple(
     i for i, column in enumerate(action_logs.columns) if isinstance(column.type, JSON)
 )
@@ -80,10 +111,24 @@ async def _copy_actions(connection: AsyncConnection, rows: list[dict[str, Any]])
     await driver.copy_records_to_table("action_logs", records=records, columns=ACTION_COLUMNS)
 
 
-def _ordered(query: Select[Any], order: Order) -> Select[Any]:
+SORT_KEYS: dict[str, tuple[Any, Any]] = {
+    "created_at": (COLUMNS.created_at, COLUMNS.id),
+    "execution_time_ms": (COLUMNS.execution_time_ms, COLUMNS.id),
+}
+PageCursor = Cursor | DurationCursor
+
+
+def _ordered(query: Select[Any], order: Order, sort: Sort = "created_at") -> Select[Any]:
+    first, second = SORT_KEYS[sort]
     if order == "asc":
-        return query.order_by(COLUMNS.created_at.asc(), COLUMNS.id.asc())
-    return query.order_by(COLUMNS.created_at.desc(), COLUMNS.id.desc())
+        return query.order_by(first.asc(), second.asc())
+    return query.order_by(first.desc(), second.desc())
+
+
+def _key(cursor: PageCursor) -> tuple[Any, Any]:
+    if isinstance(cursor, DurationCursor):
+        return cursor.execution_time_ms, cursor.id
+    return cursor.created_at, cursor.id
 
 
 class ActionRepository:
@@ -136,15 +181,18 @@ class ActionRepository:
         *,
         limit: int,
         order: Order,
-        cursor: Cursor | None = None,
+        cursor: PageCursor | None = None,
         skip: int = 0,
+        sort: Sort = "created_at",
     ) -> Select[Any]:
         query = query.where(*conditions(ACTIONS, self.tenant_id, f))
+        if sort == "execution_time_ms":
+            query = query.where(COLUMNS.execution_time_ms.is_not(None))  # timed actions only
         if cursor is not None:
-            query = query.where(after_cursor(COLUMNS.created_at, COLUMNS.id, cursor, order))
+            query = query.where(after_key(SORT_KEYS[sort], _key(cursor), order))
         elif skip:
             query = query.offset(skip)
-        return _ordered(query, order).limit(limit)
+        return _ordered(query, order, sort).limit(limit)
 
     async def list_summaries(
         self,
@@ -152,12 +200,19 @@ class ActionRepository:
         *,
         limit: int,
         order: Order,
-        cursor: Cursor | None = None,
+        cursor: PageCursor | None = None,
         skip: int = 0,
+        sort: Sort = "created_at",
     ) -> Sequence[Row[Any]]:
         """A page of summary rows (no payload columns are read)."""
         query = self._page_query(
-            select(*SUMMARY_COLUMNS), f, limit=limit, order=order, cursor=cursor, skip=skip
+            select(*SUMMARY_COLUMNS),
+            f,
+            limit=limit,
+            order=order,
+            cursor=cursor,
+            skip=skip,
+            sort=sort,
         )
         return await fetch_all(self.session, query)
 

@@ -30,6 +30,7 @@ from app.actions.schemas import (
     ActionSummary,
     ActionUpdate,
     BatchCreated,
+    Sort,
     StepCreate,
 )
 from app.core.auth import ReadTenant
@@ -132,10 +133,19 @@ async def list_actions(
         str | None, Query(max_length=512, description="X-Next-Cursor of the previous page")
     ] = None,
     order: Order = "desc",
+    sort: Annotated[
+        Sort,
+        Query(
+            description=(
+                "created_at (default), or execution_time_ms: timed actions only, "
+                "the slowest first with order=desc"
+            )
+        ),
+    ] = "created_at",
 ) -> Response:
     """List actions, newest first; the next page's cursor is in X-Next-Cursor and Link."""
     page, next_cursor = await service.page(
-        filters, limit=limit, order=order, cursor=cursor, skip=skip
+        filters, limit=limit, order=order, cursor=cursor, skip=skip, sort=sort
     )
     response = RowsResponse(page)
     set_next_page(request, response, next_cursor)

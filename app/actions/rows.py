@@ -6,6 +6,9 @@ action: its `started_at` defaults to the time it was recorded. A final one gets 
 from `started_at` and `completed_at` when both are known. Payloads are redacted and checked
 (depth, storable text) on the way, with errors named per field.
 
+A client may send its own `id`; the row then keeps the fingerprint of its body
+(`request_hash`), so that a retry can be told from a different write (app/actions/recorder.py).
+
 Rows are keyed by column name and carry no `tenant_id`: the insert stamps the tenant it is
 given (`insert_actions`), so a row cannot be written for another tenant than the caller's.
 """
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.actions.idempotency import request_hash
 from app.actions.models import ACTION_COLUMNS
 from app.actions.payloads import PayloadCleaner
 from app.actions.schemas import ActionCreate, StepCreate
@@ -25,7 +29,7 @@ from app.core.redact import PayloadRules
 MAX_MS = 2**31 - 1
 # Body fields stored as given; the others are computed or cleaned below.
 _COMPUTED = frozenset(
-    {"started_at", "completed_at", "execution_time_ms", "steps"}
+    {"id", "started_at", "completed_at", "execution_time_ms", "steps"}
     | {"request_payload", "response_data", "metadata"}
 )
 COPIED_FIELDS = tuple(
@@ -42,6 +46,12 @@ def duration_ms(started: datetime | None, completed: datetime | None) -> int | N
 def stamp_end(started: datetime | None, now: datetime) -> datetime:
     """The server's completion time: now, but never before a start sent by a skewed clock."""
     return max(now, started) if started is not None else now
+
+
+def body_fingerprint(data: ActionCreate) -> str:
+    """What makes a retry under a client id a replay: the validated body, whatever the key
+    order, spacing or status alias it was sent with."""
+    return request_hash("record", data.model_dump(mode="json"))
 
 
 def _iso(value: datetime) -> str:
@@ -71,7 +81,8 @@ class RowBuilder:
             execution_time_ms = duration_ms(started_at, completed_at)
         row = {name: getattr(data, name) for name in COPIED_FIELDS}
         row.update(
-            id=new_id(),
+            id=data.id or new_id(),
+            request_hash=body_fingerprint(data) if data.id else None,
             request_payload=cleaner.clean(data.request_payload, (*loc, "request_payload")),
             response_data=cleaner.clean(data.response_data, (*loc, "response_data")),
             metadata=cleaner.clean(data.metadata, (*loc, "metadata")),

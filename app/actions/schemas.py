@@ -6,7 +6,7 @@ are read as UTC.
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Body
@@ -27,6 +27,7 @@ from app.actions.statuses import Status, StatusIn
 from app.core.storable import text_problem
 
 MAX_BATCH = 1000
+Sort = Literal["created_at", "execution_time_ms"]  # the orders a listing can take
 MAX_STEPS = 1000
 
 
@@ -78,6 +79,14 @@ class ActionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    id: UUID | None = Field(
+        default=None,
+        description=(
+            "Optional client-generated id (a UUID; UUIDv7 keeps the index ordered). Sending "
+            "the same id with the same body again is a replay that stores nothing new "
+            "(`Idempotent-Replayed: true`); the same id with another body is a 409"
+        ),
+    )
     action_type: Annotated[Text, fits("action_type", 1)]
     action_name: Annotated[Text, fits("action_name")] | None = None
     provider_name: Annotated[Text, fits("provider_name")] | None = None

@@ -18,7 +18,7 @@ from app.actions.filters import ActionFilter
 from app.actions.idempotency import IdempotencyGuard, IdempotencyRepository, Written, request_hash
 from app.actions.models import ActionLog
 from app.actions.recorder import Prepared, Recorder, SessionStore
-from app.actions.repository import ActionRepository
+from app.actions.repository import ActionRepository, PageCursor
 from app.actions.rollups import contribution
 from app.actions.rows import RowBuilder, duration_ms, stamp_end
 from app.actions.schemas import (
@@ -27,11 +27,12 @@ from app.actions.schemas import (
     ActionCreate,
     ActionRead,
     ActionUpdate,
+    Sort,
     StepCreate,
 )
 from app.actions.statuses import FINAL
 from app.core.errors import Conflict, NotFound, invalid
-from app.core.pagination import Cursor, Order
+from app.core.pagination import Cursor, DurationCursor, Order
 
 
 class ActionService:
@@ -146,18 +147,27 @@ class ActionService:
         return action
 
     async def page(
-        self, f: ActionFilter, *, limit: int, order: Order, cursor: str | None, skip: int
-    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+        self,
+        f: ActionFilter,
+        *,
+        limit: int,
+        order: Order,
+        cursor: str | None,
+        skip: int,
+        sort: Sort = "created_at",
+    ) -> tuple[list[dict[str, Any]], PageCursor | None]:
         """A page of summaries (ActionSummary's fields) and the next page's cursor (or None).
 
-        With a cursor, `skip` is ignored: the cursor alone says where the page starts.
+        With a cursor, `skip` is ignored: the cursor alone says where the page starts. Sorted
+        by `execution_time_ms`, only timed actions are listed (slowest first with `desc`).
         """
-        after = Cursor.decode(cursor) if cursor else None
+        codec = DurationCursor if sort == "execution_time_ms" else Cursor
+        after = codec.decode(cursor) if cursor else None
         rows = await self.actions.list_summaries(
-            f, limit=limit + 1, order=order, cursor=after, skip=0 if after else skip
+            f, limit=limit + 1, order=order, cursor=after, skip=0 if after else skip, sort=sort
         )
         page = rows[:limit]
-        next_cursor = Cursor.of(page[-1]) if len(rows) > limit else None
+        next_cursor = codec.of(page[-1]) if len(rows) > limit else None
         return [dict(zip(SUMMARY_FIELDS, row, strict=True)) for row in page], next_cursor
 
     async def recent_failures(self, minutes: int, limit: int) -> list[dict[str, Any]]:

@@ -19,13 +19,14 @@ the tenant with the rows: the insert stamps it on every row.
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.actions.repository import insert_actions
+from app.actions.repository import Claim, find_claims, find_record, insert_actions
 from app.core.db import KeptConnection
 from app.core.errors import DATABASE_UNAVAILABLE
 
@@ -45,8 +46,24 @@ def _retrieve(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
-class GroupCommitWriter:
+class EngineReads:
+    """The reads a writer answers for client-generated ids, each on a short connection."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def claims(self, ids: Sequence[UUID]) -> dict[UUID, Claim]:
+        async with self.engine.connect() as connection:
+            return await find_claims(connection, ids)
+
+    async def record(self, tenant_id: UUID, action_id: UUID) -> dict[str, Any] | None:
+        async with self.engine.connect() as connection:
+            return await find_record(connection, tenant_id, action_id)
+
+
+class GroupCommitWriter(EngineReads):
     def __init__(self, engine: AsyncEngine, max_rows: int) -> None:
+        super().__init__(engine)
         self.max_rows = max_rows
         # Groups commit one after another, on a connection the writer keeps: a pool checkout
         # and return per group would cost about as much as a small group's insert.
@@ -107,11 +124,8 @@ class GroupCommitWriter:
                 pending.done.set_result(None)
 
 
-class DirectWriter:
+class DirectWriter(EngineReads):
     """Each write in its own transaction, committed before `write` returns."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
 
     async def write(self, tenant_id: UUID, rows: list[dict[str, Any]]) -> None:
         async with self.engine.begin() as connection:

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.actions.filters import ActionFilter, Filters
-from app.actions.schemas import ActionRead, UtcDatetime
+from app.actions.schemas import ActionRead, Sort, UtcDatetime
 from app.actions.statuses import FAILED
 from app.audits.schemas import AuditFilters, AuditRead
 from app.console.auth import (
@@ -44,7 +44,7 @@ from app.console.views import (
 )
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
-from app.core.pagination import Cursor
+from app.core.pagination import PageCursor
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 STATIC_DIR = FilePath(__file__).parent / "static"
@@ -115,7 +115,7 @@ async def sign_out(request: Request, session: CurrentSession) -> Response:
 # Actions
 
 
-def _next_link(request: Request, path: str, cursor: Cursor | None) -> str | None:
+def _next_link(request: Request, path: str, cursor: PageCursor | None) -> str | None:
     """The same view's next page: this query with the next cursor (None on the last page)."""
     if cursor is None:
         return None
@@ -134,9 +134,10 @@ async def actions_page(
     filters: Filters,
     cursor: CursorParam = None,
     limit: Limit = PAGE,
+    sort: Sort = "created_at",
 ) -> Response:
     rows, next_cursor = await actions.page(
-        filters, limit=limit, order="desc", cursor=cursor, skip=0
+        filters, limit=limit, order="desc", cursor=cursor, skip=0, sort=sort
     )
     return render(
         request,
@@ -156,10 +157,11 @@ async def action_rows(
     filters: Filters,
     cursor: CursorParam = None,
     limit: Limit = PAGE,
+    sort: Sort = "created_at",
 ) -> Response:
     """The next page of the list as table rows (what "Load more" appends)."""
     rows, next_cursor = await actions.page(
-        filters, limit=limit, order="desc", cursor=cursor, skip=0
+        filters, limit=limit, order="desc", cursor=cursor, skip=0, sort=sort
     )
     return render(
         request,
@@ -227,7 +229,7 @@ async def failed_page(
     )
 
 
-def _rows_link(path: str, params: list[tuple[str, str]], cursor: Cursor | None) -> str | None:
+def _rows_link(path: str, params: list[tuple[str, str]], cursor: PageCursor | None) -> str | None:
     if cursor is None:
         return None
     return f"{path}?{urlencode([*params, ('cursor', cursor.encode())])}"

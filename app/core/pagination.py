@@ -72,6 +72,31 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class DurationCursor:
+    """The position of a row in (execution_time_ms, id) order: the slowest actions first."""
+
+    execution_time_ms: int
+    id: UUID
+
+    def encode(self) -> str:
+        return _encode({"d": self.execution_time_ms, "i": str(self.id)})
+
+    @classmethod
+    def decode(cls, token: str) -> "DurationCursor":
+        def parse(data: Any) -> DurationCursor:
+            duration = data["d"]
+            if type(duration) is not int or not 0 <= duration < 2**31:
+                raise ValueError("bad duration")
+            return cls(execution_time_ms=duration, id=UUID(data["i"]))
+
+        return _decode(token, parse, " sorted the same way")
+
+    @classmethod
+    def of(cls, row: Any) -> "DurationCursor":
+        return cls(execution_time_ms=row.execution_time_ms, id=row.id)
+
+
+@dataclass(frozen=True)
 class SequenceCursor:
     """The position of a row in a tenant's audit chain: a resource's trail is read in chain
     order, so its pages are cut by `sequence`, which is unique per tenant and never reused."""
@@ -99,8 +124,15 @@ def after_cursor(
 
     A row-value comparison, so PostgreSQL and SQLite walk the (tenant, created_at, id) index.
     """
-    row = tuple_(created_at, id_)
-    bound = tuple_(literal(cursor.created_at, created_at.type), literal(cursor.id, id_.type))
+    return after_key((created_at, id_), (cursor.created_at, cursor.id), order)
+
+
+def after_key(
+    columns: tuple[Any, Any], values: tuple[Any, Any], order: Order = "desc"
+) -> ColumnElement[bool]:
+    """Rows strictly after the key `values` in the order of `columns` (a row-value comparison)."""
+    row = tuple_(*columns)
+    bound = tuple_(*(literal(v, c.type) for c, v in zip(columns, values, strict=True)))
     return row < bound if order == "desc" else row > bound
 
 

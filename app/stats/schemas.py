@@ -37,7 +37,7 @@ class ActionStats(BaseModel):
     p99_execution_time_ms: int | None
     by_type: dict[str, TypeStats]
     by_provider_stats: dict[str, TypeStats] = Field(
-        description="Per provider: count, successes, failures, success rate, average time"
+        description="Per provider: counts, success rate, average latency (none: omitted)"
     )
     by_service_stats: dict[str, TypeStats] = Field(description="The same per service")
     by_source_stats: dict[str, TypeStats] = Field(description="The same per source")

@@ -32,6 +32,7 @@ from app.stats.schemas import (
     UserActivity,
 )
 
+GROUPED = ("action_type", "provider_name", "service", "source")  # with rates and latency
 INTERVAL_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 DEFAULT_SPAN = {"minute": timedelta(hours=1), "hour": timedelta(days=1), "day": timedelta(days=30)}
 MAX_BUCKETS = 1500
@@ -156,14 +157,6 @@ def _add(histogram: list[int], more: Iterable[int]) -> None:
         histogram[index] += count
 
 
-DIMENSIONS = ("action_type", "provider_name", "service", "source")
-
-
-def _stats_of(tallies: dict[str, _Tally], ordered: dict[str, int]) -> dict[str, TypeStats]:
-    """Per value, in the order of the counts: count, successes, failures, rate, average."""
-    return {name: tallies[name].type_stats() for name in ordered}
-
-
 @dataclass
 class _BucketSum:
     total: int = 0
@@ -201,17 +194,22 @@ class StatsService:
                 _add(histogram, rollup_histogram)
         overall = _Tally()
         tallies: dict[str, defaultdict[str, _Tally]] = {
-            name: defaultdict(_Tally) for name in DIMENSIONS
+            name: defaultdict(_Tally) for name in GROUPED
         }
         breakdowns: dict[str, Counter[str]] = defaultdict(Counter)
         for row in rows:
             overall.add(row.status, row.total, row.timed, row.time_sum)
-            for name in DIMENSIONS:
-                if (value := getattr(row, name)) is not None:
-                    tallies[name][value].add(row.status, row.total, row.timed, row.time_sum)
-            for name in (*DIMENSIONS, "status"):
+            for name in ("action_type", "provider_name", "source", "service", "status"):
                 if (value := getattr(row, name)) is not None:
                     breakdowns[name][value] += row.total
+                    if name in tallies:
+                        tallies[name][value].add(row.status, row.total, row.timed, row.time_sum)
+
+        def detail(name: str) -> dict[str, TypeStats]:
+            return {
+                value: tallies[name][value].type_stats() for value in _by_count(breakdowns[name])
+            }
+
         by_type = _by_count(breakdowns["action_type"])
         return ActionStats(
             total_actions=overall.count,
@@ -227,12 +225,10 @@ class StatsService:
             p50_execution_time_ms=percentile(histogram, 50),
             p95_execution_time_ms=percentile(histogram, 95),
             p99_execution_time_ms=percentile(histogram, 99),
-            by_type=_stats_of(tallies["action_type"], by_type),
-            by_provider_stats=_stats_of(
-                tallies["provider_name"], _by_count(breakdowns["provider_name"])
-            ),
-            by_service_stats=_stats_of(tallies["service"], _by_count(breakdowns["service"])),
-            by_source_stats=_stats_of(tallies["source"], _by_count(breakdowns["source"])),
+            by_type=detail("action_type"),
+            by_provider_stats=detail("provider_name"),
+            by_service_stats=detail("service"),
+            by_source_stats=detail("source"),
         )
 
     async def timeseries(self, f: ActionFilter, interval: Interval) -> Timeseries:

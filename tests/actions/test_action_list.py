@@ -237,3 +237,37 @@ class TestRecentFailures:
         assert ids(wider.json()) == [rows[2]["id"], rows[1]["id"], old[0]["id"]]
         limited = await client.get(self.url, params={"limit": 1}, headers=tenant.headers)
         assert ids(limited.json()) == [rows[2]["id"]]
+
+
+class TestSlowestFirst:
+    async def test_sorted_by_duration_with_keyset_pages(
+        self, client: httpx.AsyncClient, tenant: TenantHandle, record_many: RecordMany
+    ) -> None:
+        durations = [5, 900, 40, 900, 7, 3000, 12]
+        await record_many(tenant, [{"action_type": "x", "execution_time_ms": d} for d in durations])
+        await record_many(tenant, [{"action_type": "untimed", "status": "success"}])
+        seen: list[int] = []
+        params: dict[str, Any] = {"sort": "execution_time_ms", "limit": 3}
+        while True:
+            response = await client.get(ACTIONS, params=params, headers=tenant.headers)
+            assert response.status_code == 200, response.text
+            seen += [row["execution_time_ms"] for row in response.json()]
+            if "X-Next-Cursor" not in response.headers:
+                break
+            params["cursor"] = response.headers["X-Next-Cursor"]
+        assert seen == sorted(durations, reverse=True)
+        ascending = await client.get(
+            ACTIONS, params={"sort": "execution_time_ms", "order": "asc"}, headers=tenant.headers
+        )
+        assert [r["execution_time_ms"] for r in ascending.json()] == sorted(durations)
+
+    async def test_a_cursor_of_the_other_order_is_400(
+        self, client: httpx.AsyncClient, tenant: TenantHandle, record_many: RecordMany
+    ) -> None:
+        await record_many(tenant, [{"action_type": "x", "execution_time_ms": d} for d in (1, 2)])
+        page = await client.get(ACTIONS, params={"limit": 1}, headers=tenant.headers)
+        params = {"sort": "execution_time_ms", "cursor": page.headers["X-Next-Cursor"]}
+        response = await client.get(ACTIONS, params=params, headers=tenant.headers)
+        assert response.status_code == 400
+        bad = await client.get(ACTIONS, params={"sort": "size"}, headers=tenant.headers)
+        assert bad.status_code == 422

@@ -537,3 +537,19 @@ class TestTimelineAndState:
         assert 'data-state="absent"' in early
         bad = await console.get(url, params={"at": "soon"})
         assert bad.status_code == 422 and "at" in bad.text
+
+
+async def test_actions_sorted_slowest_first(
+    client: httpx.AsyncClient, signed_in: SignIn, tenant: TenantHandle
+) -> None:
+    for ms in (30, 900, 5):
+        await record(client, tenant, action_type=f"took_{ms}", execution_time_ms=ms)
+    await record(client, tenant, action_type="untimed")
+    console = await signed_in(tenant.key)
+    html = (await console.get("/ui/actions?sort=execution_time_ms&limit=2")).text
+    assert re.findall(r'class="type">(took_\d+)<', html) == ["took_900", "took_30"]
+    more = re.search(r'data-more="([^"]+)"', html)
+    assert more is not None
+    rows = (await console.get(more.group(1).replace("&amp;", "&"))).text
+    assert re.findall(r'class="type">(\w+)<', rows) == ["took_5"]
+    assert (await console.get("/ui/actions?sort=fastest")).status_code == 422

@@ -67,12 +67,12 @@ def expected_stats(items: list[dict[str, Any]]) -> dict[str, Any]:
     def count(field: str) -> dict[str, int]:
         return dict(Counter(i[field] for i in items if i.get(field) is not None))
 
-    def per_value(field: str) -> dict[str, dict[str, Any]]:
-        stats = {}
+    def grouped(field: str) -> dict[str, dict[str, Any]]:
+        groups = {}
         for name in {i[field] for i in items if i.get(field) is not None}:
             rows = [i for i in items if i.get(field) == name]
             successful = sum(i["status"] == "success" for i in rows)
-            stats[name] = {
+            groups[name] = {
                 "count": len(rows),
                 "successful": successful,
                 "failures": sum(i["status"] in FAILED for i in rows),
@@ -81,7 +81,7 @@ def expected_stats(items: list[dict[str, Any]]) -> dict[str, Any]:
                     [i["execution_time_ms"] for i in rows if "execution_time_ms" in i]
                 ),
             }
-        return stats
+        return groups
 
     successful = sum(i["status"] == "success" for i in items)
     return {
@@ -98,10 +98,10 @@ def expected_stats(items: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_execution_time_ms": histogram_percentile(timed, 50),
         "p95_execution_time_ms": histogram_percentile(timed, 95),
         "p99_execution_time_ms": histogram_percentile(timed, 99),
-        "by_type": per_value("action_type"),
-        "by_provider_stats": per_value("provider_name"),
-        "by_service_stats": per_value("service"),
-        "by_source_stats": per_value("source"),
+        "by_type": grouped("action_type"),
+        "by_provider_stats": grouped("provider_name"),
+        "by_service_stats": grouped("service"),
+        "by_source_stats": grouped("source"),
     }
 
 
