@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,13 @@ ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "30"))
 SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "actionlog_console_bench"
-PORT = int(os.environ.get("BENCH_PORT", "8766"))
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+PORT = int(os.environ.get("BENCH_PORT") or _free_port())
 BASE = f"http://127.0.0.1:{PORT}"
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).parent

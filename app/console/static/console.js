@@ -79,3 +79,90 @@ function drawChart() {
 
 if (document.readyState === "complete") drawChart();
 else window.addEventListener("load", drawChart);
+
+// Live tail: new actions from the service's stream (Server-Sent Events, same origin, the
+// session cookie authenticates). Rows are built with textContent, never from markup. While
+// paused, events are kept and counted ("N new"); resume shows them in order.
+const ICONS = { success: "✅", failure: "❌", timeout: "❌", pending: "⏳", in_progress: "⏳",
+  retry: "⏳", warning: "⚠️", cancelled: "🚫" };
+const MAX_TAIL_ROWS = 500;
+
+function duration(ms) {
+  if (ms == null) return "–";
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  if (className) td.className = className;
+  td.textContent = text == null ? "" : String(text);
+  return td;
+}
+
+function tailRow(action) {
+  const tr = document.createElement("tr");
+  tr.className = `status-${action.status}`;
+  tr.dataset.id = action.id;
+  const status = cell(`${ICONS[action.status] || "•"} ${action.status}`, "status");
+  const when = document.createElement("td");
+  const link = document.createElement("a");
+  link.href = `/ui/actions/${encodeURIComponent(action.id)}`;
+  link.textContent = (action.created_at || "").replace("T", " ").replace(/\.\d+Z?$|Z$/, "");
+  when.appendChild(link);
+  const type = document.createElement("td");
+  const typeLink = document.createElement("a");
+  typeLink.href = link.href;
+  typeLink.className = "type";
+  typeLink.textContent = action.action_type;
+  type.appendChild(typeLink);
+  const error = action.error_message
+    ? `${action.error_type ? `${action.error_type}: ` : ""}${action.error_message}` : "";
+  tr.append(status, when, type, cell(action.provider_name), cell(action.service),
+    cell(action.source), cell(action.user_id), cell(duration(action.execution_time_ms), "num"),
+    cell(error, "error"));
+  return tr;
+}
+
+function startTail(holder) {
+  const body = holder.querySelector("tbody");
+  const empty = document.getElementById("tail-empty");
+  const toggle = document.getElementById("tail-toggle");
+  const status = document.getElementById("tail-status");
+  const pendingBadge = document.getElementById("tail-pending");
+  const pending = [];
+  let paused = false;
+
+  const show = (action) => {
+    body.insertBefore(tailRow(action), body.firstChild);
+    while (body.rows.length > MAX_TAIL_ROWS) body.deleteRow(body.rows.length - 1);
+    if (empty) empty.hidden = true;
+  };
+  const updateBadge = () => {
+    pendingBadge.hidden = pending.length === 0;
+    pendingBadge.textContent = `${pending.length} new`;
+  };
+  toggle.addEventListener("click", () => {
+    paused = !paused;
+    toggle.textContent = paused ? "Resume" : "Pause";
+    toggle.dataset.state = paused ? "paused" : "live";
+    if (!paused) { pending.splice(0).forEach(show); }
+    updateBadge();
+  });
+
+  const source = new EventSource(holder.dataset.source);
+  source.addEventListener("open", () => { status.textContent = "Live"; });
+  source.addEventListener("action", (event) => {
+    const action = JSON.parse(event.data);
+    if (paused) { pending.push(action); updateBadge(); } else { show(action); }
+  });
+  source.addEventListener("error", () => {
+    status.textContent = source.readyState === EventSource.CLOSED
+      ? "Disconnected: reload the page" : "Reconnecting…";
+  });
+}
+
+const tail = document.getElementById("tail");
+if (tail) startTail(tail);
