@@ -88,6 +88,8 @@ def shoot(base: str, key: str) -> None:
         page.click("dl.fields >> text=/-\\d{8}$/")
         page.wait_for_selector("#session-actions")
         page.screenshot(path=DOCS / "console-session.png")
+        page.goto("/ui/tail")
+        page.wait_for_selector("#tail-status")
         page.goto("/docs")
         page.wait_for_selector(".opblock")
         page.screenshot(path=DOCS / "docs-offline.png")

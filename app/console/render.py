@@ -114,7 +114,6 @@ def render(
     session = getattr(request.state, "console_session", None)
     context.setdefault("signed_in", session is not None)
     context.setdefault("form_token", signer.form_token(session) if session else "")
-    context.setdefault("tail_available", request.app.state.console_tail is not None)
     html = ENVIRONMENT.get_template(template).render(
         request=request,
         params=request.query_params,

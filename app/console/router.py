@@ -13,7 +13,7 @@ from typing import Annotated
 from urllib.parse import parse_qs, quote, urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -45,6 +45,8 @@ from app.console.views import (
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
 from app.core.pagination import PageCursor
+from app.streams.service import StreamQuery
+from app.streams.sse import sse_response
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 STATIC_DIR = FilePath(__file__).parent / "static"
@@ -331,6 +333,37 @@ async def trail_page(
     )
 
 
+# Live tail
+
+TAIL_FILTERS = (
+    "action_type",
+    "provider_name",
+    "service",
+    "user_id",
+    "session_id",
+    "correlation_id",
+)
+
+
+@router.get("/tail")
+async def tail_page(request: Request, tenant: ConsoleTenant) -> Response:
+    """New actions as they are recorded (the page's script reads /ui/tail/events)."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k in TAIL_FILTERS]
+    return render(request, "tail.html", query=f"?{urlencode(kept)}" if kept else "")
+
+
+@router.get("/tail/events")
+async def tail_events(
+    request: Request,
+    tenant: ConsoleTenant,
+    query: Annotated[StreamQuery, Query()],
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> Response:
+    """The tenant's live actions (SSE), with the stream API's filters; the cookie signs in."""
+    actions_only = query.model_copy(update={"kinds": "action"})
+    return await sse_response(request.app.state, tenant, actions_only, last_event_id)
+
+
 # Session report
 
 
@@ -379,6 +412,5 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         else secrets.token_bytes(32)
     )
     app.state.console_signer = SessionSigner(secret, settings.console_session_minutes * 60)
-    app.state.console_tail = None
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")

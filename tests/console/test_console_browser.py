@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.console.served import XSS, Recorded, record_data, serve
@@ -281,3 +282,39 @@ async def test_api_docs_render_with_the_network_cut_off(page: "Page", live: Reco
     assert await page.locator(".opblock").count() > 20
     await page.goto("/redoc")
     await expect(page.locator("h1").first).to_contain_text("Action Log Service", timeout=15000)
+
+
+async def test_live_tail_pause_and_resume(page: "Page", live: Recorded) -> None:
+    await sign_in(page, live.read_key)
+    await page.click("nav >> text=Live tail")
+    await expect(page.locator("#tail-status")).to_have_text("Live", timeout=15000)
+    rows = page.locator("#tail-list tbody tr")
+    await expect(rows).to_have_count(0)
+    async with httpx.AsyncClient(base_url=live.base) as api:
+
+        async def record(key: str, **body: Any) -> None:
+            response = await api.post(
+                "/api/v1/logs/actions",
+                json={"action_type": "tail_probe", **body},
+                headers={"X-API-Key": key},
+            )
+            assert response.status_code == 201, response.text
+
+        await record(live.write_key, status="failed", error_message=XSS)
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_contain_text("❌ failure")
+        await expect(rows.first).to_contain_text("<script>window.__xss=1</script>")
+        assert await page.evaluate("window.__xss") is None
+        await record(live.other_key, action_type="their_secret")
+        await page.click("#tail-toggle")
+        await expect(page.locator("#tail-toggle")).to_have_text("Resume")
+        await record(live.write_key, user_id="first")
+        await record(live.write_key, user_id="second")
+        await expect(page.locator("#tail-pending")).to_have_text("2 new")
+        await expect(rows).to_have_count(1)
+        await page.click("#tail-toggle")
+        await expect(rows).to_have_count(3)
+        await expect(rows.nth(0)).to_contain_text("second")
+        await expect(rows.nth(1)).to_contain_text("first")
+        await expect(page.locator("#tail-pending")).to_be_hidden()
+    await expect(page.locator("#tail-list")).not_to_contain_text("their_secret")

@@ -153,6 +153,7 @@ class TestSecurityHeaders:
                     "/ui/audits/verify",
                     "/ui/sessions",
                     "/ui/sessions/s-1",
+                    "/ui/tail",
                     "/ui/actions?since=nonsense",
                     "/ui/actions/00000000-0000-0000-0000-000000000000",
                 )
@@ -553,3 +554,15 @@ async def test_actions_sorted_slowest_first(
     rows = (await console.get(more.group(1).replace("&amp;", "&"))).text
     assert re.findall(r'class="type">(\w+)<', rows) == ["took_5"]
     assert (await console.get("/ui/actions?sort=fastest")).status_code == 422
+
+
+async def test_tail_needs_a_session_and_valid_filters(
+    browser: httpx.AsyncClient, signed_in: SignIn, tenant: TenantHandle
+) -> None:
+    response = await browser.get("/ui/tail/events")
+    assert response.status_code == 303 and response.headers["location"].startswith("/ui/sign-in")
+    console = await signed_in(tenant.key)
+    page = (await console.get("/ui/tail?provider_name=hubspot&q=ignored")).text
+    assert 'data-source="/ui/tail/events?provider_name=hubspot"' in page
+    bad = await console.get("/ui/tail/events?status=nonsense")
+    assert bad.status_code == 422 and "status" in bad.text
