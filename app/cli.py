@@ -38,6 +38,7 @@ from app.tenants.schemas import ApiKeyCreate, ApiKeyRead, TenantCreate, TenantRe
 from app.tenants.service import TenantService
 
 CLI_ACTOR = Actor(id="cli")
+SHUTDOWN_GRACE_SECONDS = 5
 T = TypeVar("T")
 
 
@@ -93,6 +94,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # Live streams never end by themselves: on SIGTERM, give open requests a few seconds,
+        # then close what is left (stream clients reconnect and resume from their last id).
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 
