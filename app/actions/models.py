@@ -19,6 +19,7 @@ class ActionLog(Base):
         Index("ix_action_logs_tenant_correlation", "tenant_id", "correlation_id"),
         Index("ix_action_logs_tenant_user_created", "tenant_id", "user_id", "created_at"),
         Index("ix_action_logs_tenant_parent", "tenant_id", "parent_id"),
+        Index("ix_action_logs_tenant_session_created", "tenant_id", "session_id", "created_at"),
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
