@@ -4,7 +4,18 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -13,6 +24,9 @@ from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
 class ActionLog(Base):
     __tablename__ = "action_logs"
     __table_args__ = (
+        # tenant first: ids are unique per tenant, and a sharded database (Citus, by
+        # tenant_id) can only enforce keys that hold the distribution column
+        PrimaryKeyConstraint("tenant_id", "id"),
         Index("ix_action_logs_tenant_status_created", "tenant_id", "status", "created_at"),
         Index("ix_action_logs_tenant_type_created", "tenant_id", "action_type", "created_at"),
         Index("ix_action_logs_tenant_provider_created", "tenant_id", "provider_name", "created_at"),
@@ -21,7 +35,7 @@ class ActionLog(Base):
         Index("ix_action_logs_tenant_parent", "tenant_id", "parent_id"),
     )
 
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UUID] = mapped_column(default=new_id)
     tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     action_type: Mapped[str] = mapped_column(String(100))
     action_name: Mapped[str | None] = mapped_column(String(255))
