@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
 
-from app.actions.models import action_logs
+from app.actions.models import action_logs, action_user_rollups
 from app.core import migrations
 from app.core.config import Settings
 from app.core.db import create_engine
@@ -79,7 +79,8 @@ def test_history_is_linear() -> None:
 
 
 async def test_tenant_first_keys_migrate_tables_holding_rows(empty_database_url: str) -> None:
-    """0004 swaps the keys of action_logs and audit_logs to (tenant_id, id), keeping the rows."""
+    """0004 swaps the keys of action_logs and audit_logs to (tenant_id, id), keeping the rows;
+    0005 counts existing rows into the user rollups."""
     engine = create_engine(Settings(database_url=empty_database_url))
     tenant_id, action_id, audit_id = uuid4(), uuid4(), uuid4()
     now = datetime.now(UTC)
@@ -94,7 +95,8 @@ async def test_tenant_first_keys_migrate_tables_holding_rows(empty_database_url:
             )  # fmt: skip
             await connection.execute(
                 insert(action_logs).values(
-                    id=action_id, tenant_id=tenant_id, action_type="a", status="success",
+                    id=action_id, tenant_id=tenant_id, action_type="a", status="failure",
+                    user_id="u1",
                     request_payload={}, metadata={}, steps=[], created_at=now, updated_at=now,
                 )
             )  # fmt: skip
@@ -127,6 +129,13 @@ async def test_tenant_first_keys_migrate_tables_holding_rows(empty_database_url:
         found, rows = await keys_and_rows()
         assert found == [["tenant_id", "id"], ["tenant_id", "id"]]
         assert rows == [[action_id], [audit_id]]
+        await migrations.upgrade(engine, "0005_user_rollups")  # counts the rows in
+        async with engine.connect() as connection:
+            users = (await connection.execute(select(action_user_rollups))).all()
+        found_users = sorted(
+            (u.period, u.user_id, u.total, u.failed, u.last_action_id) for u in users
+        )
+        assert found_users == [(3600, "u1", 1, 1, action_id), (86400, "u1", 1, 1, action_id)]
         await migrations.downgrade(engine, "0003")
         found, rows = await keys_and_rows()
         assert found == [["id"], ["id"]]

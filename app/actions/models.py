@@ -120,3 +120,20 @@ action_rollups = Table(
     Column("time_sum", BigInteger, nullable=False),
     *(Column(f"h{i:02d}", BigInteger, nullable=False) for i in range(HISTOGRAM_BUCKETS)),
 )
+
+# Per user, tenant and period (an hour or a day) starting at `start`: the user's actions, the
+# failed ones, and the newest one, kept in step with the rows as action_rollups are. The most
+# active users of any range are read from these instead of every row (app/stats/).
+action_user_rollups = Table(
+    "action_user_rollups",
+    Base.metadata,
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("start", UTCDateTime, primary_key=True),
+    Column("user_id", String(255), primary_key=True),
+    Column("total", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("last_action_at", UTCDateTime, nullable=True),
+    Column("last_action_id", Uuid, nullable=True),
+    Column("last_action_type", String(100), nullable=True),
+)

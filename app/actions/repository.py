@@ -148,7 +148,7 @@ class ActionRepository:
         contributing = [getattr(ActionLog, name) for name in rollups.CONTRIBUTING]
         doomed = (
             await self.session.execute(
-                select(ActionLog.id, *contributing)
+                select(*contributing)
                 .where(ActionLog.tenant_id == self.tenant_id, ActionLog.created_at < cutoff)
                 .order_by(ActionLog.created_at, ActionLog.id)
                 .limit(limit)
