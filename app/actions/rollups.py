@@ -342,30 +342,43 @@ def _rebuild_users_statement(session: AsyncSession, tenant_id: UUID, period: int
 
 
 def _rebuild_statement(session: AsyncSession, tenant_id: UUID, period: int) -> Any:
+    """Counts per key and latency bucket first, then one row per key with its histogram.
+
+    Grouping by the bucket first evaluates its 71-branch CASE once per row; spreading a
+    per-row bucket over 71 histogram sums would evaluate it 71 times per row (the engines
+    inline a subquery's expression into each use), which made a rebuild of millions of rows
+    take minutes.
+    """
     a = action_logs.c
-    rows = (
+    start = _start_sql(session.get_bind().dialect.name, a.created_at, period)
+    bucket = latency_bucket_sql(a.execution_time_ms)
+    dimensions = [func.coalesce(a[name], "") for name in ROLLUP_DIMENSIONS[:-1]]
+    grouped = (
         select(
             a.tenant_id,
             literal(period).label("period"),
-            _start_sql(session.get_bind().dialect.name, a.created_at, period).label("start"),
-            *(func.coalesce(a[name], "").label(name) for name in ROLLUP_DIMENSIONS[:-1]),
+            start.label("start"),
+            *(
+                value.label(name)
+                for value, name in zip(dimensions, ROLLUP_DIMENSIONS[:-1], strict=True)
+            ),
             a.status,
-            a.execution_time_ms.label("ms"),
-            latency_bucket_sql(a.execution_time_ms).label("bucket"),
+            bucket.label("bucket"),
+            func.count().label("n"),
+            func.count(a.execution_time_ms).label("timed"),
+            func.coalesce(func.sum(a.execution_time_ms), 0).label("time_sum"),
         )
         .where(a.tenant_id == tenant_id)
+        .group_by(a.tenant_id, start, *dimensions, a.status, bucket)
         .subquery()
     )
-    timed = rows.c.ms.is_not(None)
-    keys = [rows.c[name] for name in KEY_COLUMNS]
+    g = grouped.c
+    keys = [g[name] for name in KEY_COLUMNS]
     aggregate = select(
         *keys,
-        func.count(),
-        func.count(rows.c.ms),
-        func.coalesce(func.sum(rows.c.ms), 0),
-        *(
-            func.sum(case((timed & (rows.c.bucket == i), 1), else_=0))
-            for i in range(HISTOGRAM_BUCKETS)
-        ),
+        func.sum(g.n),
+        func.sum(g.timed),
+        func.sum(g.time_sum),
+        *(func.sum(case((g.bucket == i, g.timed), else_=0)) for i in range(HISTOGRAM_BUCKETS)),
     ).group_by(*keys)
     return insert(action_rollups).from_select(list(KEY_COLUMNS + COUNTERS), aggregate)
