@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import get_read_session, get_session
 from app.core.errors import Forbidden, NotFound, Unauthorized
 
+ADMIN_DISABLED = "The admin API is disabled: set ADMIN_TOKEN to enable it"
 Scope = Literal["read", "write", "admin"]
 ALL_SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 
@@ -133,7 +134,7 @@ async def require_admin_token(
     """The operator: the `X-Admin-Token` header must match ADMIN_TOKEN (404 when unset)."""
     configured = request.app.state.settings.admin_token
     if configured is None:
-        raise NotFound()
+        raise NotFound(ADMIN_DISABLED)
     if not token or not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
         raise Unauthorized("Missing or invalid admin token")
     return Actor.from_request(request, "admin")

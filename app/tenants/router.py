@@ -3,11 +3,12 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from app.core.auth import AdminTenant, Operator, SessionDep
 from app.core.deps import PayloadRulesDep
 from app.core.errors import Conflict, NotFound, Unauthorized, error_responses
+from app.tenants.models import Tenant
 from app.tenants.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -42,6 +43,17 @@ async def own_service(
 
 
 OperatorService = Annotated[TenantService, Depends(operator_service)]
+
+
+async def operator_tenant(
+    tenant_id: Annotated[str, Path(max_length=100, description="The tenant's id or its slug")],
+    service: OperatorService,
+) -> Tenant:
+    """The tenant named by id or slug in the path, or 404."""
+    return await service.get_by_id_or_slug(tenant_id)
+
+
+TenantRef = Annotated[Tenant, Depends(operator_tenant)]
 OwnService = Annotated[TenantService, Depends(own_service)]
 
 
@@ -75,19 +87,19 @@ async def list_tenants(
 
 
 @admin_router.get("/tenants/{tenant_id}", response_model=TenantRead)
-async def get_tenant(tenant_id: UUID, service: OperatorService) -> TenantRead:
+async def get_tenant(tenant: TenantRef, service: OperatorService) -> TenantRead:
     """One tenant."""
-    return TenantRead.model_validate(await service.get(tenant_id))
+    return TenantRead.model_validate(tenant)
 
 
 @admin_router.patch(
     "/tenants/{tenant_id}", response_model=TenantRead, responses=error_responses(Conflict)
 )
 async def update_tenant(
-    tenant_id: UUID, body: TenantUpdate, service: OperatorService
+    tenant: TenantRef, body: TenantUpdate, service: OperatorService
 ) -> TenantRead:
     """Change a tenant's name, slug or retention."""
-    tenant = await service.update(tenant_id, body)
+    tenant = await service.update(tenant.id, body)
     return TenantRead.model_validate(tenant)
 
 
@@ -95,24 +107,24 @@ async def update_tenant(
     "/tenants/{tenant_id}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated
 )
 async def create_tenant_key(
-    tenant_id: UUID, body: ApiKeyCreate, service: OperatorService
+    tenant: TenantRef, body: ApiKeyCreate, service: OperatorService
 ) -> ApiKeyCreated:
     """Issue an API key for a tenant (the full key is shown only here)."""
-    await service.get(tenant_id)
-    return _created_key(await service.issue_key(tenant_id, body))
+    return _created_key(await service.issue_key(tenant.id, body))
 
 
 @admin_router.get("/tenants/{tenant_id}/keys", response_model=list[ApiKeyRead])
-async def list_tenant_keys(tenant_id: UUID, service: OperatorService) -> list[ApiKeyRead]:
+async def list_tenant_keys(tenant: TenantRef, service: OperatorService) -> list[ApiKeyRead]:
     """A tenant's keys, without secrets."""
-    await service.get(tenant_id)
-    return [ApiKeyRead.model_validate(k) for k in await service.list_keys(tenant_id)]
+    return [ApiKeyRead.model_validate(k) for k in await service.list_keys(tenant.id)]
 
 
 @admin_router.delete("/tenants/{tenant_id}/keys/{key_id}", response_model=ApiKeyRead)
-async def revoke_tenant_key(tenant_id: UUID, key_id: UUID, service: OperatorService) -> ApiKeyRead:
+async def revoke_tenant_key(
+    tenant: TenantRef, key_id: UUID, service: OperatorService
+) -> ApiKeyRead:
     """Revoke a key; it stops working at once."""
-    key = await service.revoke_key(tenant_id, key_id)
+    key = await service.revoke_key(tenant.id, key_id)
     return ApiKeyRead.model_validate(key)
 
 
