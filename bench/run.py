@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -41,7 +42,17 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 WORKERS = 1 if DB == "sqlite" else int(os.environ.get("BENCH_WORKERS", "2"))
 SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "actionlog_bench"
-PORT = int(os.environ.get("BENCH_PORT", "8765"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# A port of its own: a fixed one may be held by another server, which would answer instead.
+PORT = int(os.environ.get("BENCH_PORT") or free_port())
+REUSE = os.environ.get("BENCH_REUSE") == "1"  # PostgreSQL: keep the loaded database
 BASE = f"http://127.0.0.1:{PORT}"
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 BIN = Path(sys.executable).parent
@@ -193,8 +204,23 @@ def actionlog(*args: str) -> str:
     return done.stdout
 
 
+def reuse() -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """The loaded database of an earlier run (BENCH_REUSE=1), with new keys for its tenants."""
+    actionlog("migrate")
+    asyncio.run(BACKEND.sql("VACUUM ANALYZE action_logs"))
+    asyncio.run(BACKEND.sql("SELECT pg_stat_reset()"))
+    tenants = []
+    for i in range(10):
+        key = json.loads(actionlog("key", "create", f"bench-{i}", "--scopes", "read,write",
+                                   "--json"))  # fmt: skip
+        tenants.append({"id": key["tenant_id"], "api_key": key["key"]})
+    return tenants, {"initial_load_rows_s": float("nan"), "rebuild_s": float("nan")}
+
+
 def prepare() -> tuple[list[dict[str, Any]], dict[str, float]]:
     """A fresh database with 10 tenants and ROWS actions; returns tenants and load figures."""
+    if REUSE and isinstance(BACKEND, Postgres):
+        return reuse()
     BACKEND.create()
     actionlog("migrate")
     tenants = [json.loads(actionlog("tenant", "create", f"Bench {i}", "--json")) for i in range(10)]
@@ -215,6 +241,8 @@ def start_server() -> subprocess.Popen[bytes]:
         env=service_env(),
     )
     for _ in range(600):
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with {process.returncode}")
         try:
             if httpx.get(f"{BASE}/ready", timeout=1).status_code == 200:
                 return process
