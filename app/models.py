@@ -10,20 +10,39 @@ and the README lists the statements of `distribution_sql()`.
 """
 
 from app.actions.models import ActionLog, IdempotencyKey
+from app.alerts.models import (
+    AlertDelivery,
+    AlertDeliveryAttempt,
+    AlertEvent,
+    AlertRule,
+    AlertState,
+    WebhookEndpoint,
+)
 from app.audits.models import AuditChainHead, AuditLog
 from app.core.db import Base
+from app.streamlog.models import StreamEvent, StreamHead
+from app.streams.models import StreamLease
 from app.tenants.models import ApiKey, Tenant
 
 __all__ = [
     "DISTRIBUTION_COLUMN",
     "REFERENCE_TABLES",
     "ActionLog",
+    "AlertDelivery",
+    "AlertDeliveryAttempt",
+    "AlertEvent",
+    "AlertRule",
+    "AlertState",
     "ApiKey",
     "AuditChainHead",
     "AuditLog",
     "Base",
     "IdempotencyKey",
+    "StreamEvent",
+    "StreamHead",
+    "StreamLease",
     "Tenant",
+    "WebhookEndpoint",
     "distributed_tables",
     "distribution_sql",
 ]

@@ -103,8 +103,15 @@ async def database_url(
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
+    # The alert loops are off in the tests' own application: alert tests run evaluation and
+    # delivery steps themselves, or start a service process with short windows.
     return Settings(
-        database_url=database_url, admin_token=ADMIN_TOKEN, environment="test", log_level="warning"
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        environment="test",
+        log_level="warning",
+        alerts_enabled=False,
+        webhook_allow_private=True,
     )
 
 

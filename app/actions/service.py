@@ -114,6 +114,7 @@ class ActionService:
         action.updated_at = now
         await self.actions.flush()
         await self.actions.recount(before, action)
+        await self.actions.announce(action)
         return ActionRead.model_validate(action)
 
     async def add_step(self, action: ActionLog, data: StepCreate) -> ActionRead:
@@ -128,6 +129,7 @@ class ActionService:
         action.steps = [*action.steps, step]
         action.updated_at = now
         await self.actions.flush()
+        await self.actions.announce(action)
         return ActionRead.model_validate(action)
 
     @staticmethod
