@@ -52,7 +52,7 @@ def free_port() -> int:
 
 # A port of its own: a fixed one may be held by another server, which would answer instead.
 PORT = int(os.environ.get("BENCH_PORT") or free_port())
-REUSE = os.environ.get("BENCH_REUSE") == "1"  # PostgreSQL: keep the loaded database
+REUSE = os.environ.get("BENCH_REUSE") == "1"  # keep a loaded database (SQLite: its path)
 BASE = f"http://127.0.0.1:{PORT}"
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 BIN = Path(sys.executable).parent
@@ -154,8 +154,11 @@ class Sqlite:
     name = "SQLite"
 
     def __init__(self) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="actionlog-bench-"))
-        self.path = str(self.directory / "bench.db")
+        given = os.environ.get("BENCH_SQLITE_PATH")  # with BENCH_REUSE=1: a loaded file
+        self.directory = (
+            Path(given).parent if given else Path(tempfile.mkdtemp(prefix="actionlog-bench-"))
+        )
+        self.path = given or str(self.directory / "bench.db")
         self.url = f"sqlite+aiosqlite:///{self.path}"
 
     def create(self) -> None:
@@ -207,8 +210,11 @@ def actionlog(*args: str) -> str:
 def reuse() -> tuple[list[dict[str, Any]], dict[str, float]]:
     """The loaded database of an earlier run (BENCH_REUSE=1), with new keys for its tenants."""
     actionlog("migrate")
-    asyncio.run(BACKEND.sql("VACUUM ANALYZE action_logs"))
-    asyncio.run(BACKEND.sql("SELECT pg_stat_reset()"))
+    if isinstance(BACKEND, Postgres):
+        asyncio.run(BACKEND.sql("VACUUM ANALYZE action_logs"))
+        asyncio.run(BACKEND.sql("SELECT pg_stat_reset()"))
+    else:
+        BACKEND.analyze()
     tenants = []
     for i in range(10):
         key = json.loads(actionlog("key", "create", f"bench-{i}", "--scopes", "read,write",
@@ -219,7 +225,7 @@ def reuse() -> tuple[list[dict[str, Any]], dict[str, float]]:
 
 def prepare() -> tuple[list[dict[str, Any]], dict[str, float]]:
     """A fresh database with 10 tenants and ROWS actions; returns tenants and load figures."""
-    if REUSE and isinstance(BACKEND, Postgres):
+    if REUSE:
         return reuse()
     BACKEND.create()
     actionlog("migrate")
