@@ -8,6 +8,8 @@ import argparse
 import asyncio
 import functools
 import json
+import os
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -77,12 +79,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     asyncio.run(_migrate(settings))
+    workers = args.workers or settings.workers
+    if settings.console_secret is None and workers > 1:
+        # Console sessions are signed; every worker must check them with the same secret.
+        os.environ["CONSOLE_SECRET"] = secrets.token_urlsafe(32)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers or settings.workers,
+        workers=workers,
         log_level=settings.log_level,
         loop="uvloop",
         http="httptools",
@@ -261,6 +267,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     if settings.admin_token is not None:
         result["admin_token"] = settings.admin_token.get_secret_value()
     _print(result, args.json)
+    if not args.json:
+        base = f"http://{settings.host}:{settings.port}"
+        print(f"console: open {base}/ui and sign in with the api_key above; API docs: {base}/docs")
 
 
 def _uuid(value: str, what: str) -> UUID:

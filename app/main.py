@@ -12,8 +12,10 @@ from app.actions.rows import RowBuilder
 from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.alerts.router import router as alerts_router
 from app.alerts.worker import AlertWorker
+from app.apidocs.router import install_api_docs
 from app.audits.router import router as audits_router
 from app.compat.router import router as compat_router
+from app.console.router import install_console
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import install_error_handlers
@@ -27,6 +29,7 @@ from app.streams.retention import StreamPruner
 from app.streams.router import router as streams_router
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
+from app.timeline.router import router as timeline_router
 
 DESCRIPTION = """
 Record what your applications did (action logs) and what they changed (audit logs), then
@@ -63,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = create_engine(settings)
@@ -109,7 +114,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         compat_router,
         streams_router,
         alerts_router,
+        timeline_router,
     )
     for router in routers:
         app.include_router(router)
+    install_api_docs(app)
+    install_console(app, settings)
     return app

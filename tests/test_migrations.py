@@ -126,11 +126,11 @@ async def test_tenant_first_keys_migrate_tables_holding_rows(empty_database_url:
                 ]
                 return found, rows
 
-        await migrations.upgrade(engine, "0005_citus_keys")
+        await migrations.upgrade(engine, "0006_citus_keys")
         found, rows = await keys_and_rows()
         assert found == [["tenant_id", "id"], ["tenant_id", "id"]]
         assert rows == [[action_id], [audit_id]]
-        await migrations.upgrade(engine, "0006_user_rollups")  # counts the rows in
+        await migrations.upgrade(engine, "0007_user_rollups")  # counts the rows in
         async with engine.connect() as connection:
             users = (await connection.execute(select(action_user_rollups))).all()
         found_users = sorted(

@@ -48,6 +48,7 @@ class ActionLog(Base):
             postgresql_where=text("parent_id IS NOT NULL"),
             sqlite_where=text("parent_id IS NOT NULL"),
         ),
+        Index("ix_action_logs_tenant_session_created", "tenant_id", "session_id", "created_at"),
     )
 
     id: Mapped[UUID] = mapped_column(default=new_id)

@@ -22,6 +22,9 @@ class AuditLog(Base):
         ),
         Index("ix_audit_logs_tenant_action_created", "tenant_id", "action", "created_at"),
         Index("ix_audit_logs_tenant_user_created", "tenant_id", "user_id", "created_at"),
+        Index(
+            "ix_audit_logs_tenant_correlation_created", "tenant_id", "correlation_id", "created_at"
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(default=new_id)
@@ -35,6 +38,8 @@ class AuditLog(Base):
     ip_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(1024))
     metadata_: Mapped[Any] = mapped_column("metadata", JSONType, default=dict)
+    # Groups the change with the actions of the same incident, job or trace (GET /timeline).
+    correlation_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))

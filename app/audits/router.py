@@ -17,9 +17,11 @@ from app.audits.schemas import (
     AuditRead,
     ChainVerification,
     NotRecorded,
+    ResourceState,
 )
 from app.audits.service import NO_CHANGES
 from app.core.auth import Actor, ReadTenant, WriteTenant
+from app.core.db import utcnow
 from app.core.errors import (
     BadRequest,
     Forbidden,
@@ -75,6 +77,7 @@ async def record_audit(
             body.user_id, str(body.ip_address) if body.ip_address else None, body.user_agent
         ),
         metadata=body.metadata,
+        correlation_id=body.correlation_id,
     )
     if row is None:
         return JSONResponse(NotRecorded(detail=NO_CHANGES).model_dump(), status_code=200)
@@ -93,6 +96,7 @@ async def list_audits(
     resource_type: Annotated[str | None, Query(max_length=100)] = None,
     resource_id: Annotated[str | None, Query(max_length=255)] = None,
     user_id: Annotated[str | None, Query(max_length=255)] = None,
+    correlation_id: Annotated[str | None, Query(max_length=255)] = None,
     since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
     until: Annotated[datetime | None, Query(description="Before this time (exclusive)")] = None,
     skip: Skip = 0,
@@ -100,7 +104,9 @@ async def list_audits(
     cursor: CursorParam = None,
 ) -> list[AuditRead]:
     """List audit rows, newest first; the next page's cursor is in `X-Next-Cursor` and `Link`."""
-    filters = AuditFilters(action, resource_type, resource_id, user_id, _utc(since), _utc(until))
+    filters = AuditFilters(
+        action, resource_type, resource_id, user_id, _utc(since), _utc(until), correlation_id
+    )
     rows, next_cursor = await service.list(tenant.tenant_id, filters, cursor, skip, limit)
     set_next_page(request, response, next_cursor)
     return [AuditRead.model_validate(row) for row in rows]
@@ -110,6 +116,26 @@ async def list_audits(
 async def verify_chain(tenant: ReadTenant, service: AuditServiceDep) -> ChainVerification:
     """Recompute the tenant's hash chain and name the first row that does not match."""
     return await service.verify(tenant.tenant_id)
+
+
+@router.get(
+    "/resource/{resource_type}/{resource_id:path}/state",
+    response_model=ResourceState,
+    responses=error_responses(NotFound, Unprocessable),
+)
+async def resource_state(
+    tenant: ReadTenant,
+    service: AuditServiceDep,
+    resource_type: Annotated[str, Path(max_length=100)],
+    resource_id: Annotated[str, Path(max_length=255)],
+    at: Annotated[
+        datetime | None,
+        Query(description="The time (ISO 8601; UTC if no zone); default: now"),
+    ] = None,
+) -> ResourceState:
+    """A resource's fields at time `at`, rebuilt from its trail, and the event they rest on."""
+    moment = _utc(at) or utcnow()
+    return await service.state_at(tenant.tenant_id, resource_type, resource_id, moment)
 
 
 @router.get(

@@ -8,6 +8,7 @@ so neither the database nor the chain ever holds them.
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from app.audits.chain import row_hash
 from app.audits.diff import compute_diff, json_equal
 from app.audits.models import AuditLog
 from app.audits.repository import AuditRepository
-from app.audits.schemas import AuditFilters, ChainVerification
+from app.audits.schemas import AuditFilters, ChainVerification, ResourceState
 from app.audits.verify import ChainVerifier
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
@@ -37,6 +38,7 @@ _TEXT_FIELDS = (
     ("user_id", 255, False),
     ("ip_address", 45, False),
     ("user_agent", 1024, False),
+    ("correlation_id", 255, False),
 )
 
 
@@ -124,8 +126,13 @@ class AuditService:
         after: dict[str, Any] | None = None,
         actor: Actor | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> AuditLog | None:
-        """Record any event; an `update` with `before` equal to `after` writes nothing (None)."""
+        """Record any event; an `update` with `before` equal to `after` writes nothing (None).
+
+        `correlation_id` ties the change to the actions of the same incident, job or trace.
+        """
         actor = actor or Actor(None)
         texts = {
             "action": action,
@@ -134,6 +141,7 @@ class AuditService:
             "user_id": actor.id,
             "ip_address": actor.ip_address,
             "user_agent": actor.user_agent,
+            "correlation_id": correlation_id,
         }
         self._check_texts(texts)
         before, after = self._json("before", before), self._json("after", after)
@@ -223,6 +231,42 @@ class AuditService:
         rows = await repository.trail(resource_type, resource_id, after, skip, limit + 1)
         next_cursor = SequenceCursor(rows[limit - 1].sequence) if len(rows) > limit else None
         return rows[:limit], next_cursor
+
+    async def by_correlation(
+        self, tenant_id: UUID, correlation_id: str, limit: int
+    ) -> Sequence[AuditLog]:
+        """The first `limit` rows of one correlation id, oldest first."""
+        return await AuditRepository(self.session, tenant_id).by_correlation(correlation_id, limit)
+
+    async def state_at(
+        self, tenant_id: UUID, resource_type: str, resource_id: str, at: datetime
+    ) -> ResourceState:
+        """A resource's fields at `at`: the `after` of its last event recorded by then.
+
+        After a `delete` the resource is `deleted` and has no fields. Before its first event it
+        did not exist yet (`exists` false); a resource with no event at all is a 404.
+        """
+        repository = AuditRepository(self.session, tenant_id)
+        row = await repository.last_before(resource_type, resource_id, at)
+        if row is None:
+            if not await repository.has_trail(resource_type, resource_id):
+                raise NotFound(f"no audit event for {resource_type} {resource_id}")
+            return ResourceState(
+                resource_type=resource_type, resource_id=resource_id, at=at, exists=False
+            )
+        deleted = row.action == "delete"
+        return ResourceState(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            at=at,
+            exists=not deleted,
+            deleted=deleted,
+            state=None if deleted else (row.changes or {}).get("after"),
+            sequence=row.sequence,
+            event_id=row.id,
+            event_action=row.action,
+            as_of=row.created_at,
+        )
 
     async def verify(self, tenant_id: UUID) -> ChainVerification:
         """Recompute the tenant's chain from its stored rows."""

@@ -1,15 +1,18 @@
 """Settings of the service, read from environment variables and `.env`."""
 
+import re
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_REDACT_KEYS = (
     "password,passwd,secret,token,api_key,apikey,authorization,cookie,set-cookie,"
     "private_key,credit_card,card_number,cvv,ssn"
 )
+# A CSP source expression for frame-ancestors: a keyword, or scheme://host[:port] with wildcards.
+_FRAME_SOURCE = re.compile(r"'none'|'self'|(?:https?://)?(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5}|:\*)?")
 UNSAFE_ADMIN_TOKENS = {"change-me", "changeme", "admin", "secret", "password"}
 
 
@@ -45,6 +48,24 @@ class Settings(BaseSettings):
     group_commit: bool = True
     group_commit_max_rows: int = Field(default=5000, ge=1)
     retry_after_seconds: int = Field(default=5, ge=1)
+
+    # The web console at /ui (app/console/): its session cookies and framing policy.
+    console_secret: SecretStr | None = None
+    console_session_minutes: int = Field(default=480, ge=1, le=60 * 24 * 30)
+    console_frame_ancestors: str = "'none'"
+
+    @field_validator("console_frame_ancestors")
+    @classmethod
+    def _frame_ancestors(cls, value: str) -> str:
+        """Sources for CSP `frame-ancestors`: 'none', 'self' or hosts, nothing that ends it."""
+        # The keywords may come unquoted (shells and .env files strip the quotes).
+        keywords = {"none": "'none'", "self": "'self'"}
+        sources = [keywords.get(source.lower(), source) for source in value.split()]
+        if not sources or not all(_FRAME_SOURCE.fullmatch(s) for s in sources):
+            raise ValueError("CONSOLE_FRAME_ANCESTORS: 'none', 'self' or space-separated hosts")
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("CONSOLE_FRAME_ANCESTORS: 'none' stands alone")
+        return " ".join(sources)
 
     # Live stream (app/streams)
     stream_max_per_key: int = Field(default=5, ge=1)

@@ -24,7 +24,7 @@ from app.actions.models import (
     action_user_rollups,
 )
 from app.actions.rollups import HISTOGRAM_COLUMNS, latency_bucket_sql
-from app.actions.statuses import FAILED
+from app.actions.statuses import FAILED, SUCCESSFUL
 from app.core.db import fetch_all
 
 ACTIONS = action_logs
@@ -99,12 +99,13 @@ class ActionStatsRepository:
         return cast(seconds_since_epoch, Integer) // width
 
     async def buckets(self, f: ActionFilter, seconds: int) -> Sequence[Any]:
-        """Per time bucket (its index since the epoch): total, failed, timing count and sum."""
+        """Per time bucket (its index since the epoch): total, successful, failed, timing."""
         bucket = self._bucket(seconds)
         query = (
             select(
                 bucket.label("bucket"),
                 func.count().label("total"),
+                _count_if(A.status == SUCCESSFUL).label("successful"),
                 _count_if(IS_FAILED).label("failed"),
                 func.count(A.execution_time_ms).label("timed"),
                 func.sum(A.execution_time_ms).label("time_sum"),
@@ -232,12 +233,14 @@ class RollupStatsRepository:
         return rows, histogram
 
     async def periods(self, f: ActionFilter, period: int) -> Sequence[Any]:
-        """Per hour or day: its start, total, failed, timing count and sum."""
+        """Per hour or day: its start, total, successful, failed, timing count and sum."""
+        successful = func.sum(case((R.status == SUCCESSFUL, R.total), else_=0))
         failed = func.sum(case((R.status.in_(FAILED), R.total), else_=0))
         query = (
             select(
                 R.start,
                 func.sum(R.total).label("total"),
+                successful.label("successful"),
                 failed.label("failed"),
                 func.sum(R.timed).label("timed"),
                 func.sum(R.time_sum).label("time_sum"),

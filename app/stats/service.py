@@ -177,12 +177,14 @@ def _add(histogram: list[int], more: Iterable[int]) -> None:
 @dataclass
 class _BucketSum:
     total: int = 0
+    successful: int = 0
     failed: int = 0
     timed: int = 0
     time_sum: int = 0
 
     def add(self, row: Any) -> None:
         self.total += int(row.total)
+        self.successful += int(row.successful)
         self.failed += int(row.failed)
         self.timed += int(row.timed)
         self.time_sum += int(row.time_sum or 0)
@@ -297,6 +299,7 @@ class StatsService:
                 Bucket(
                     start=datetime.fromtimestamp(index * seconds, UTC),
                     total=row.total if row else 0,
+                    successful=row.successful if row else 0,
                     failed=row.failed if row else 0,
                     average_execution_time_ms=_average(row.time_sum, row.timed) if row else None,
                 )

@@ -216,13 +216,14 @@ class TestTimeseries:
             hour + timedelta(hours=h) for h in range(5)
         ]
         assert [
-            (b["total"], b["failed"], b["average_execution_time_ms"]) for b in series["buckets"]
+            (b["total"], b["successful"], b["failed"], b["average_execution_time_ms"])
+            for b in series["buckets"]
         ] == [
-            (2, 1, 15.0),
-            (0, 0, None),
-            (2, 1, 40.0),
-            (1, 0, 50.0),
-            (0, 0, None),
+            (2, 1, 1, 15.0),
+            (0, 0, 0, None),
+            (2, 1, 1, 40.0),
+            (1, 1, 0, 50.0),
+            (0, 0, 0, None),
         ]
 
         minutes = await get(

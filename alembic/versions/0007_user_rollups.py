@@ -5,8 +5,8 @@ the range. These rollups, kept exact by every write as action_rollups are, bound
 number of users and periods instead. Existing rows are counted in by the upgrade itself (one
 INSERT … SELECT per period, window functions on both engines).
 
-Revision ID: 0006_user_rollups
-Revises: 0005_citus_keys
+Revision ID: 0007_user_rollups
+Revises: 0006_citus_keys
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0006_user_rollups"
-down_revision: str | None = "0005_citus_keys"
+revision: str = "0007_user_rollups"
+down_revision: str | None = "0006_citus_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,8 +11,8 @@ On PostgreSQL the key is swapped in place (the table keeps its rows; the new ind
 while the table is locked, which a large table pays once). SQLite cannot alter a primary key,
 so the table is rebuilt with its rows (Alembic's batch mode).
 
-Revision ID: 0005_citus_keys
-Revises: 0004
+Revision ID: 0006_citus_keys
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -23,8 +23,8 @@ from sqlalchemy.exc import SAWarning
 
 from alembic import op
 
-revision: str = "0005_citus_keys"
-down_revision: str | None = "0004"
+revision: str = "0006_citus_keys"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

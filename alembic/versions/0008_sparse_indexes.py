@@ -5,8 +5,8 @@ under both (as NULL). The filters on them compare with `=`, which never matches 
 indexes of the rows that have one serve the same queries on both engines, and a row without
 them costs two index insertions less (bytes and WAL per row: bench/RESULTS.md).
 
-Revision ID: 0007_sparse_indexes
-Revises: 0006_user_rollups
+Revision ID: 0008_sparse_indexes
+Revises: 0007_user_rollups
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0007_sparse_indexes"
-down_revision: str | None = "0006_user_rollups"
+revision: str = "0008_sparse_indexes"
+down_revision: str | None = "0007_user_rollups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
