@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.stream_hub.close()
         await app.state.keys.close()
         await app.state.engine.dispose()
+        if app.state.read_engine is not app.state.engine:
+            await app.state.read_engine.dispose()
 
     app = FastAPI(
         title="Action Log Service",
@@ -70,8 +72,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    # Read routes may go to a replica; key lookups, writes and audit reads stay on the primary
+    # (a revoked key must fail at once; a trail is read to check what was just written).
+    app.state.read_engine = (
+        create_engine(settings, settings.database_read_url)
+        if settings.database_read_url
+        else app.state.engine
+    )
     app.state.read_sessionmaker = create_sessionmaker(
-        app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.read_engine.execution_options(isolation_level="AUTOCOMMIT")
     )
     app.state.keys = KeyLookups(app.state.engine)
     app.state.payload_rules = PayloadRules.from_settings(settings)

@@ -52,9 +52,9 @@ class EngineReads:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def claims(self, ids: Sequence[UUID]) -> dict[UUID, Claim]:
+    async def claims(self, tenant_id: UUID, ids: Sequence[UUID]) -> dict[UUID, Claim]:
         async with self.engine.connect() as connection:
-            return await find_claims(connection, ids)
+            return await find_claims(connection, tenant_id, ids)
 
     async def record(self, tenant_id: UUID, action_id: UUID) -> dict[str, Any] | None:
         async with self.engine.connect() as connection:

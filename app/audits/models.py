@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -15,6 +15,7 @@ class AuditLog(Base):
 
     __tablename__ = "audit_logs"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),  # tenant first, as every key (Citus)
         UniqueConstraint("tenant_id", "sequence"),
         Index(
             "ix_audit_logs_tenant_resource", "tenant_id", "resource_type", "resource_id", "sequence"
@@ -26,7 +27,7 @@ class AuditLog(Base):
         ),
     )
 
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UUID] = mapped_column(default=new_id)
     tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     sequence: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[str | None] = mapped_column(String(255))
