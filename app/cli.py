@@ -13,6 +13,7 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -25,16 +26,27 @@ from app.actions.schemas import UtcDatetime
 from app.alerts import cli as alerts_cli
 from app.audits.schemas import ChainVerification
 from app.audits.service import verify_chain
+from app.audits.signing import SignerSource
 from app.core import migrations
 from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import ServiceError
 from app.core.redact import PayloadRules
-from app.retention.service import Purged, purge_tenant, retention_cutoff
+from app.retention.archive import KINDS, Kind, read_lines
+from app.retention.locks import RetentionLocks
+from app.retention.service import Pruned, Pruner, RetentionConfig, archives
+from app.retention.verify_archive import verify_archives
 from app.tenants.models import Tenant
 from app.tenants.repository import find_api_key_by_id
-from app.tenants.schemas import ApiKeyCreate, ApiKeyRead, TenantCreate, TenantRead
+from app.tenants.schemas import (
+    ApiKeyCreate,
+    ApiKeyRead,
+    RetentionPolicy,
+    TenantCreate,
+    TenantRead,
+    TenantUpdate,
+)
 from app.tenants.service import TenantService
 
 CLI_ACTOR = Actor(id="cli")
@@ -97,6 +109,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         # Live streams never end by themselves: on SIGTERM, give open requests a few seconds,
         # then close what is left (stream clients reconnect and resume from their last id).
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        # A worker's first answer waits for its imports; on a busy host they take longer than
+        # uvicorn's default 5 s, and it would kill and respawn workers in a loop.
+        timeout_worker_healthcheck=60,
     )
 
 
@@ -106,7 +121,12 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> None:
-    body = TenantCreate(name=args.name, slug=args.slug, retention_days=args.retention_days)
+    body = TenantCreate(
+        name=args.name,
+        slug=args.slug,
+        retention_days=args.retention_days,
+        audit_retention_days=args.audit_retention_days,
+    )
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         tenant, issued = await _tenant_service(session, settings).create(body)
@@ -176,9 +196,11 @@ async def _all_tenants(service: TenantService) -> list[Tenant]:
 
 def _verification_line(tenant: Tenant, result: ChainVerification) -> str:
     name = f"{tenant.slug} ({tenant.id})"
+    pruned = f", pruned through {result.pruned_through}" if result.pruned_through else ""
     if result.valid:
         return (
-            f"{name}: valid, {result.checked} rows, head {result.head_sequence} {result.head_hash}"
+            f"{name}: valid, {result.checked} rows{pruned}, "
+            f"head {result.head_sequence} {result.head_hash}"
         )
     row = f" (row {result.first_invalid_id})" if result.first_invalid_id else ""
     return f"{name}: INVALID at sequence {result.first_invalid_sequence}{row}: {result.reason}"
@@ -215,25 +237,143 @@ async def _tenants_of(settings: Settings, ref: str | None) -> list[Tenant]:
 
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
     before = _moment(args.before, "--before") if args.before else None
+    kinds: tuple[Kind, ...] = KINDS if args.kind == "all" else (args.kind,)
 
-    async def run() -> list[Purged]:
+    async def run() -> list[Pruned]:
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)
         rules = PayloadRules.from_settings(settings)
+        secret = settings.audit_signing_key
+        signer = SignerSource(sessionmaker, secret.get_secret_value() if secret else None)
+        pruner = Pruner(
+            sessionmaker,
+            rules,
+            signer,
+            RetentionLocks(engine),
+            RetentionConfig.from_settings(settings),
+        )
         try:
-            done = []
+            done: list[Pruned] = []
             for tenant in await _tenants_of(settings, args.tenant):
-                days = tenant.retention_days
-                cutoff = before or (retention_cutoff(days) if days else None)
-                if cutoff is not None:
-                    purged = await purge_tenant(sessionmaker, rules, tenant.id, cutoff, CLI_ACTOR)
-                    done.append(purged)
+                if before is None:
+                    done += await pruner.prune_by_policy(
+                        tenant.id,
+                        tenant.retention_days,
+                        tenant.audit_retention_days,
+                        CLI_ACTOR,
+                        kinds,
+                    )
+                    continue
+                for kind in kinds:
+                    done.append(await pruner.prune(tenant.id, kind, before, CLI_ACTOR))
             return done
         finally:
             await engine.dispose()
 
-    for purged in asyncio.run(run()):
-        print(f"{purged.tenant_id}: deleted {purged.deleted} actions before {purged.before}")
+    for pruned in asyncio.run(run()):
+        through = (
+            f", chain checkpoint at sequence {pruned.through_sequence}"
+            if pruned.through_sequence
+            else ""
+        )
+        print(
+            f"{pruned.tenant_id}: deleted {pruned.deleted} {pruned.kind} before "
+            f"{pruned.before.isoformat()} ({pruned.files} archive files{through})"
+        )
+
+
+def _days(value: str) -> int | None:
+    """A number of days, or `none`/`forever` to keep forever."""
+    if value.lower() in {"none", "forever", "null"}:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise CliError(f"'{value}' is not a number of days (or 'none')") from None
+
+
+def cmd_tenant_retention(args: argparse.Namespace, settings: Settings) -> None:
+    changes: dict[str, int | None] = {}
+    if args.retention_days is not None:
+        changes["retention_days"] = _days(args.retention_days)
+    if args.audit_retention_days is not None:
+        changes["audit_retention_days"] = _days(args.audit_retention_days)
+    body = TenantUpdate.model_validate(changes)
+
+    async def work(session: AsyncSession) -> RetentionPolicy:
+        service = _tenant_service(session, settings)
+        tenant = await service.get_by_id_or_slug(args.tenant)
+        if changes:
+            tenant = await service.update(tenant.id, body)
+        return RetentionPolicy.model_validate(tenant)
+
+    policy = asyncio.run(_in_session(settings, work))
+    _print(policy.model_dump(), args.json)
+
+
+def cmd_archive_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        tenant_id = None
+        if args.tenant:
+            tenant_id = (await _tenant_service(session, settings).get_by_id_or_slug(args.tenant)).id
+        rows = await archives(session, tenant_id, args.kind, None, 0, 1_000_000)
+        return [row.model_dump(mode="json") for row in rows]
+
+    for row in asyncio.run(_in_session(settings, work)):
+        if args.json:
+            print(json.dumps(row))
+        else:
+            sequences = (
+                f"  sequences {row['first_sequence']}..{row['last_sequence']}"
+                if row["first_sequence"] is not None
+                else ""
+            )
+            print(
+                f"{row['path']}  {row['row_count']} rows  {row['first_at']} .. {row['last_at']}"
+                f"{sequences}  sha256 {row['sha256']}"
+            )
+
+
+def _archive_file(settings: Settings, name: str) -> Path:
+    path = Path(name)
+    if not path.exists() and (settings.archive_dir / path).exists():
+        path = settings.archive_dir / path
+    if not path.is_file():
+        raise CliError(f"archive file '{name}' not found")
+    return path
+
+
+def cmd_archive_cat(args: argparse.Namespace, settings: Settings) -> None:
+    out = sys.stdout.buffer
+    try:
+        for line in read_lines(_archive_file(settings, args.file)):
+            out.write(line)
+    except (OSError, EOFError) as exc:
+        raise CliError(f"'{args.file}' is not a readable gzip archive: {exc}") from None
+    out.flush()
+
+
+def cmd_verify_archive(args: argparse.Namespace, settings: Settings) -> None:
+    public_key = args.public_key
+    if public_key and Path(public_key).is_file():
+        public_key = Path(public_key).read_text().strip()
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise CliError(f"not found: {', '.join(missing)}")
+    reports = verify_archives(paths, public_key)
+    if not reports:
+        raise CliError("no archive files found")
+    for report in reports:
+        state = "ok" if report.valid else "INVALID"
+        details = "; ".join(report.problems or report.notes)
+        print(
+            f"{report.path}: {state}, {report.kind}, {report.rows} rows"
+            + (f": {details}" if details else "")
+        )
+    bad = [r for r in reports if not r.valid]
+    if bad:
+        raise CliError(f"{len(bad)} of {len(reports)} archive file(s) do not verify")
 
 
 async def _rebuild(session: AsyncSession, tenant_id: UUID) -> None:
@@ -302,9 +442,18 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--slug")
     create.add_argument("--retention-days", type=int)
+    create.add_argument("--audit-retention-days", type=int)
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=cmd_tenant_create)
     tenant.add_parser("list", help="list tenants").set_defaults(handler=cmd_tenant_list)
+    retention = tenant.add_parser(
+        "retention", help="show or set a tenant's retention (days, or 'none' to keep forever)"
+    )
+    retention.add_argument("tenant", help="tenant id or slug")
+    retention.add_argument("--retention-days", help="days to keep actions, or none")
+    retention.add_argument("--audit-retention-days", help="days to keep audit rows, or none")
+    retention.add_argument("--json", action="store_true")
+    retention.set_defaults(handler=cmd_tenant_retention)
 
     key = commands.add_parser("key", help="manage API keys").add_subparsers(
         dest="key_command", required=True
@@ -331,13 +480,36 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=cmd_verify)
 
     prune = commands.add_parser(
-        "prune", help="delete actions older than each tenant's retention_days (or --before)"
+        "prune", help="archive and delete rows older than each tenant's retention (or --before)"
     )
     prune.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
     prune.add_argument(
         "--before", help="ISO 8601 time or date (UTC when no zone); overrides retention"
     )
+    prune.add_argument("--kind", choices=["actions", "audits", "all"], default="all")
     prune.set_defaults(handler=cmd_prune)
+
+    archive = commands.add_parser("archive", help="archive files").add_subparsers(
+        dest="archive_command", required=True
+    )
+    archive_list = archive.add_parser("list", help="list archive files whose rows were pruned")
+    archive_list.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
+    archive_list.add_argument("--kind", choices=["actions", "audits"])
+    archive_list.add_argument("--json", action="store_true")
+    archive_list.set_defaults(handler=cmd_archive_list)
+    archive_cat = archive.add_parser("cat", help="print an archive file as NDJSON")
+    archive_cat.add_argument("file", help="a path, or one relative to ARCHIVE_DIR")
+    archive_cat.set_defaults(handler=cmd_archive_cat)
+
+    verify_archive = commands.add_parser(
+        "verify-archive",
+        help="check archive files offline: SHA-256, audit chain, signed checkpoints",
+    )
+    verify_archive.add_argument("paths", nargs="+", help="archive files or directories")
+    verify_archive.add_argument(
+        "--public-key", help="the published key (base64, or a file holding it) to trust"
+    )
+    verify_archive.set_defaults(handler=cmd_verify_archive)
 
     rollup = commands.add_parser("rollups", help="statistics rollups").add_subparsers(
         dest="rollups_command", required=True

@@ -1,10 +1,12 @@
 """The FastAPI application: routers, middleware, error handlers and the database lifespan."""
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from app.actions.ingest import IngestLane
 from app.actions.router import router as actions_router
@@ -14,6 +16,7 @@ from app.alerts.router import router as alerts_router
 from app.alerts.worker import AlertWorker
 from app.apidocs.router import install_api_docs
 from app.audits.router import router as audits_router
+from app.audits.signing import SignerSource
 from app.compat.router import router as compat_router
 from app.console.router import install_console
 from app.core.config import Settings, get_settings
@@ -23,6 +26,10 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.redact import PayloadRules
 from app.ops.router import router as ops_router
+from app.retention.locks import RetentionLocks
+from app.retention.router import router as retention_router
+from app.retention.scheduler import RetentionScheduler
+from app.retention.service import Pruner, RetentionConfig
 from app.stats.router import router as stats_router
 from app.streams.hub import StreamHub
 from app.streams.retention import StreamPruner
@@ -37,6 +44,12 @@ query them. Every call is scoped to the tenant of its API key, sent as `X-API-Ke
 `Authorization: Bearer <key>`.
 """
 
+logger = logging.getLogger("actionlog")
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -49,9 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # collection, which otherwise stall a worker for tens of milliseconds now and then.
         gc.collect()
         gc.freeze()
+        try:  # generated and stored on first start; loaded at first use if the database is down
+            await app.state.signer.get()
+        except Exception as exc:
+            logger.warning("audit signing key not loaded yet: %s", exc.__class__.__name__)
         app.state.alert_worker.start()
         app.state.stream_pruner.start()
+        app.state.retention_scheduler.start()
         yield
+        await app.state.retention_scheduler.stop()
         await app.state.stream_pruner.close()
         await app.state.alert_worker.close()
         await app.state.writer.close()
@@ -91,6 +110,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else DirectWriter(app.state.engine)
     )
 
+    app.state.signer = SignerSource(app.state.sessionmaker, _secret(settings.audit_signing_key))
+    locks = RetentionLocks(app.state.engine)
+    app.state.pruner = Pruner(
+        app.state.sessionmaker,
+        app.state.payload_rules,
+        app.state.signer,
+        locks,
+        RetentionConfig.from_settings(settings),
+    )
+    app.state.retention_scheduler = RetentionScheduler(
+        app.state.sessionmaker, app.state.pruner, locks, settings.retention_interval_minutes
+    )
     app.state.stream_hub = StreamHub(app.state.engine, settings)
     app.state.stream_pruner = StreamPruner(app.state.engine, settings)
     app.state.alert_worker = AlertWorker(app.state.engine, app.state.sessionmaker, settings)
@@ -115,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         streams_router,
         alerts_router,
         timeline_router,
+        retention_router,
     )
     for router in routers:
         app.include_router(router)

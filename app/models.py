@@ -18,8 +18,9 @@ from app.alerts.models import (
     AlertState,
     WebhookEndpoint,
 )
-from app.audits.models import AuditChainHead, AuditLog
+from app.audits.models import AuditChainHead, AuditCheckpoint, AuditLog, AuditSigningKey
 from app.core.db import Base
+from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.models import StreamLease
 from app.tenants.models import ApiKey, Tenant
@@ -34,8 +35,11 @@ __all__ = [
     "AlertRule",
     "AlertState",
     "ApiKey",
+    "ArchiveRecord",
     "AuditChainHead",
+    "AuditCheckpoint",
     "AuditLog",
+    "AuditSigningKey",
     "Base",
     "IdempotencyKey",
     "StreamEvent",
@@ -49,8 +53,9 @@ __all__ = [
 
 DISTRIBUTION_COLUMN = "tenant_id"
 # Looked up across tenants (the tenant itself; an API key by its prefix, before the tenant is
-# known): small, read on every request, so copied to every node.
-REFERENCE_TABLES = ("tenants", "api_keys")
+# known; the service's audit signing keys, which sign every tenant's checkpoints): small and
+# read everywhere, so copied to every node.
+REFERENCE_TABLES = ("tenants", "api_keys", "audit_signing_keys")
 
 
 def distributed_tables() -> list[str]:

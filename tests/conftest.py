@@ -102,7 +102,13 @@ async def database_url(
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def archive_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session app's ARCHIVE_DIR: never the working directory's ./archive."""
+    return tmp_path_factory.mktemp("archive")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, archive_dir: Path) -> Settings:
     # The alert loops are off in the tests' own application: alert tests run evaluation and
     # delivery steps themselves, or start a service process with short windows.
     return Settings(
@@ -110,6 +116,7 @@ def settings(database_url: str) -> Settings:
         admin_token=ADMIN_TOKEN,
         environment="test",
         log_level="warning",
+        archive_dir=archive_dir,
         alerts_enabled=False,
         webhook_allow_private=True,
     )

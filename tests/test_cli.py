@@ -15,6 +15,12 @@ import pytest
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(autouse=True)
+def _archive_dir(archive_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`actionlog prune` archives into the session's ARCHIVE_DIR, never ./archive."""
+    monkeypatch.setenv("ARCHIVE_DIR", str(archive_dir))
+
+
 @dataclass
 class Result:
     code: int

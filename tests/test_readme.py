@@ -44,6 +44,7 @@ def test_every_http_example_runs(tmp_path: Path) -> None:
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'actionlog.db'}",
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "LOG_LEVEL": "warning",
+        "ARCHIVE_DIR": str(tmp_path / "archive"),
     }
     demo = subprocess.run(
         [str(BIN / "actionlog"), "demo", "--json"], env=env, capture_output=True, text=True

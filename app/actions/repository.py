@@ -160,27 +160,37 @@ class ActionRepository:
         changes = [(before, -1), (rollups.contribution(after), 1)]
         await rollups.apply(await self.session.connection(), rollups.deltas(changes))
 
-    async def purge_before(self, cutoff: datetime, limit: int) -> int:
-        """Delete up to `limit` of the oldest actions created before `cutoff`, and rollups."""
-        contributing = [getattr(ActionLog, name) for name in rollups.CONTRIBUTING]
-        doomed = (
-            await self.session.execute(
-                select(*contributing)
-                .where(ActionLog.tenant_id == self.tenant_id, ActionLog.created_at < cutoff)
-                .order_by(ActionLog.created_at, ActionLog.id)
-                .limit(limit)
-            )
-        ).all()
-        if not doomed:
-            return 0
-        await self.session.execute(
-            delete(ActionLog).where(
-                ActionLog.tenant_id == self.tenant_id, ActionLog.id.in_([r.id for r in doomed])
-            )
+    async def oldest_before(self, cutoff: datetime, limit: int) -> Sequence[Row[Any]]:
+        """Up to `limit` of the oldest actions created before `cutoff`, every column."""
+        return await fetch_all(
+            self.session,
+            select(ACTIONS)
+            .where(COLUMNS.tenant_id == self.tenant_id, COLUMNS.created_at < cutoff)
+            .order_by(COLUMNS.created_at, COLUMNS.id)
+            .limit(limit),
         )
+
+    async def delete_unchanged(self, versions: dict[UUID, datetime]) -> int | None:
+        """Delete these actions, as of these `updated_at` versions, and their rollups.
+
+        None (and nothing to commit) when one of them changed or vanished since it was read:
+        the caller rolls back. The rollups lose exactly what the deleted rows counted for,
+        read from the rows as they are deleted.
+        """
+        contributing = [COLUMNS[name] for name in rollups.CONTRIBUTING]
+        result = await self.session.execute(
+            delete(ACTIONS)
+            .where(COLUMNS.tenant_id == self.tenant_id, COLUMNS.id.in_(list(versions)))
+            .returning(COLUMNS.id, COLUMNS.updated_at, *contributing)
+        )
+        deleted = result.all()
+        if len(deleted) != len(versions) or any(
+            versions.get(row.id) != row.updated_at for row in deleted
+        ):
+            return None
         connection = await self.session.connection()
-        await rollups.apply(connection, rollups.deltas((row._asdict(), -1) for row in doomed))
-        return len(doomed)
+        await rollups.apply(connection, rollups.deltas((row._asdict(), -1) for row in deleted))
+        return len(deleted)
 
     async def get(self, action_id: UUID, *, for_update: bool = False) -> ActionLog | None:
         query = select(ActionLog).where(

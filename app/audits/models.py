@@ -4,7 +4,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, ForeignKey, Index, PrimaryKeyConstraint, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -69,3 +77,40 @@ class AuditChainHead(Base):
     sequence: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement that a tenant's chain reached `sequence` with `hash` at `created_at`.
+
+    Written in the transaction that deletes the rows up to `sequence`, so verification can
+    start from it: the first remaining row must follow it, and its signature (Ed25519, by the
+    key `key_id`) shows the service made it, not whoever can write to the database.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class AuditSigningKey(Base):
+    """A key that signs checkpoints: the service's own (seed kept) or one given as a setting.
+
+    Not tenant data: one service, one current key, shared by every worker and host through the
+    database. Keys given by the AUDIT_SIGNING_KEY setting are recorded with their public half
+    only, so that checkpoints they signed still verify after the setting changes.
+    """
+
+    __tablename__ = "audit_signing_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    private_seed: Mapped[str | None] = mapped_column(String(64))
+    generated: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -17,10 +17,11 @@ from app.audits.schemas import (
     AuditRead,
     ChainVerification,
     NotRecorded,
+    PublicKeys,
     ResourceState,
 )
-from app.audits.service import NO_CHANGES
-from app.core.auth import Actor, ReadTenant, WriteTenant
+from app.audits.service import NO_CHANGES, published_keys
+from app.core.auth import Actor, ReadSessionDep, ReadTenant, WriteTenant
 from app.core.db import utcnow
 from app.core.errors import (
     BadRequest,
@@ -116,6 +117,12 @@ async def list_audits(
 async def verify_chain(tenant: ReadTenant, service: AuditServiceDep) -> ChainVerification:
     """Recompute the tenant's hash chain and name the first row that does not match."""
     return await service.verify(tenant.tenant_id)
+
+
+@router.get("/public-key", response_model=PublicKeys)
+async def public_key(request: Request, tenant: ReadTenant, session: ReadSessionDep) -> PublicKeys:
+    """The Ed25519 keys that sign audit checkpoints (the current one first)."""
+    return await published_keys(session, await request.app.state.signer.get())
 
 
 @router.get(

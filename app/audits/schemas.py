@@ -97,6 +97,37 @@ class NotRecorded(BaseModel):
     detail: str
 
 
+class CheckpointRead(BaseModel):
+    """A signed checkpoint of a tenant's chain: the rows up to `sequence` were pruned."""
+
+    tenant_id: UUID
+    sequence: int
+    hash: str = Field(description="The hash of row `sequence`, which the next row follows")
+    created_at: datetime
+    key_id: str = Field(description="SHA-256 (hex) of the signing key's raw public bytes")
+    signature: str = Field(description="Ed25519 signature, base64")
+
+
+class PublicKey(BaseModel):
+    key_id: str
+    public_key: str = Field(description="The raw 32-byte Ed25519 public key, base64")
+    public_key_pem: str = Field(description="The same key as a SubjectPublicKeyInfo PEM")
+    current: bool = Field(description="Whether new checkpoints are signed with it")
+
+
+class PublicKeys(BaseModel):
+    """The keys that sign audit checkpoints; keep them outside the service to check it."""
+
+    algorithm: Literal["Ed25519"] = "Ed25519"
+    key_id: str = Field(description="The current key's id")
+    public_key: str = Field(description="The current key, raw 32 bytes, base64")
+    signed_message: str = Field(
+        description="What is signed: this prefix, then the canonical JSON of tenant_id, "
+        "sequence, hash, created_at and key_id"
+    )
+    keys: list[PublicKey]
+
+
 class ChainVerification(BaseModel):
     """The result of recomputing a tenant's audit chain."""
 
@@ -111,6 +142,14 @@ class ChainVerification(BaseModel):
         default=None, description="The id of that row, when it exists"
     )
     reason: str | None = Field(default=None, description="Why the chain does not verify")
+    pruned_through: int = Field(
+        default=0,
+        description="Rows up to this sequence were pruned by retention (0: none); the "
+        "verification started from the signed checkpoint there",
+    )
+    checkpoint: CheckpointRead | None = Field(
+        default=None, description="The checkpoint verification started from"
+    )
 
 
 class ResourceState(BaseModel):

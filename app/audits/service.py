@@ -15,11 +15,20 @@ from uuid import UUID
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audits.chain import row_hash
+from app.audits.chain import GENESIS_HASH, row_hash
+from app.audits.checkpoints import CheckpointRepository
 from app.audits.diff import compute_diff, json_equal
 from app.audits.models import AuditLog
-from app.audits.repository import AuditRepository
-from app.audits.schemas import AuditFilters, ChainVerification, ResourceState
+from app.audits.repository import AuditRepository, ChainHead
+from app.audits.schemas import (
+    AuditFilters,
+    ChainVerification,
+    CheckpointRead,
+    PublicKey,
+    PublicKeys,
+    ResourceState,
+)
+from app.audits.signing import SIGNED_PREFIX, Signer, public_keys, public_pem
 from app.audits.verify import ChainVerifier
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
@@ -274,5 +283,71 @@ class AuditService:
 
 
 async def verify_chain(session: AsyncSession, tenant_id: UUID) -> ChainVerification:
-    """Recompute a tenant's chain from its stored rows (no write rules needed)."""
-    return await ChainVerifier(AuditRepository(session, tenant_id)).run()
+    """Recompute a tenant's chain from its stored rows (no write rules needed).
+
+    After retention pruned rows, from the latest checkpoint: its signature must hold, no row
+    at or below it may remain, and the rows after it must follow it.
+    """
+    repository = AuditRepository(session, tenant_id)
+    checkpoint = await CheckpointRepository(session, tenant_id).latest()
+    if checkpoint is None:
+        return await ChainVerifier(repository).run()
+    pruned = {
+        "pruned_through": checkpoint.sequence,
+        "checkpoint": CheckpointRead.model_validate(checkpoint, from_attributes=True),
+    }
+    problem = checkpoint.problem(await public_keys(session))
+    if problem is None:
+        problem, at = await _rows_below(session, tenant_id, checkpoint.sequence)
+    else:
+        at = checkpoint.sequence
+    if problem is not None:
+        head = await repository.head() or ChainHead(0, GENESIS_HASH)
+        return ChainVerification(
+            valid=False,
+            checked=0,
+            head_sequence=head.sequence,
+            head_hash=head.hash,
+            first_invalid_sequence=at,
+            first_invalid_id=await repository.id_at(at),
+            reason=problem,
+            **pruned,
+        )
+    start = ChainHead(checkpoint.sequence, checkpoint.hash)
+    result = await ChainVerifier(repository, start=start).run()
+    return result.model_copy(update=pruned)
+
+
+async def _rows_below(
+    session: AsyncSession, tenant_id: UUID, sequence: int
+) -> tuple[str | None, int]:
+    """A row still stored at or below a checkpoint was put back (or made up) after pruning."""
+    lowest = await CheckpointRepository(session, tenant_id).lowest_sequence_through(sequence)
+    if lowest is None:
+        return None, 0
+    return (
+        f"row {lowest} is at or below the checkpoint (sequence {sequence}), whose rows were "
+        "pruned: it was inserted afterwards",
+        lowest,
+    )
+
+
+async def published_keys(session: AsyncSession, current: Signer) -> PublicKeys:
+    """The current signing key and every earlier one that may have signed a checkpoint."""
+    known = await public_keys(session)
+    known.setdefault(current.key_id, current.public_key)
+    keys = [
+        PublicKey(
+            key_id=key_id,
+            public_key=public,
+            public_key_pem=public_pem(public),
+            current=key_id == current.key_id,
+        )
+        for key_id, public in sorted(known.items(), key=lambda kv: kv[0] != current.key_id)
+    ]
+    return PublicKeys(
+        key_id=current.key_id,
+        public_key=current.public_key,
+        signed_message=SIGNED_PREFIX.decode().strip(),
+        keys=keys,
+    )

@@ -9,6 +9,10 @@ appended without going through the service.
 
 A chain that was rewritten end to end, head included, verifies again; keep the `head_hash`
 of a verification outside the database to detect that, as with CloudTrail's digest files.
+
+When retention has pruned the oldest rows, verification starts from the latest signed
+checkpoint (`app/audits/checkpoints.py`) instead of the genesis hash: the first remaining row
+must be the checkpoint's sequence + 1 and follow its hash.
 """
 
 from typing import Any
@@ -28,12 +32,19 @@ class _Broken(Exception):
 
 
 class ChainVerifier:
-    def __init__(self, repository: AuditRepository, chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(
+        self,
+        repository: AuditRepository,
+        chunk_rows: int = CHUNK_ROWS,
+        start: ChainHead | None = None,
+    ) -> None:
+        """Verify the rows after `start` (a checkpoint), or the whole chain from genesis."""
         self.repository = repository
         self.chunk_rows = chunk_rows
         self.checked = 0
-        self.last_sequence = 0
-        self.last_hash = GENESIS_HASH
+        self.start = start or ChainHead(0, GENESIS_HASH)
+        self.last_sequence = self.start.sequence
+        self.last_hash = self.start.hash
         self.last_id: UUID | None = None
 
     async def run(self) -> ChainVerification:
@@ -82,6 +93,8 @@ class ChainVerifier:
             )
         if row["prev_hash"] != self.last_hash:
             previous = f"row {self.last_sequence}" if self.last_sequence else "the genesis hash"
+            if self.last_sequence and self.last_sequence == self.start.sequence:
+                previous = f"the checkpoint at sequence {self.last_sequence}"
             raise _Broken(
                 row["sequence"], row["id"], f"prev_hash does not match the hash of {previous}"
             )
@@ -117,5 +130,6 @@ class ChainVerifier:
                 f"sequences {last + 1}..{head.sequence} are missing",
             )
         if head.hash != self.last_hash:
-            raise _Broken(last, self.last_id, f"the chain head's hash does not match row {last}")
+            what = "the checkpoint" if last == self.start.sequence else "row"
+            raise _Broken(last, self.last_id, f"the chain head's hash does not match {what} {last}")
         return head

@@ -14,7 +14,6 @@ from app.actions.schemas import Text, fits
 from app.compat.schemas import ActionLogStats, Cleared, LoggedActions
 from app.compat.service import ActionLogsCompat, clear
 from app.core.auth import AdminTenant, ReadSessionDep, ReadTenant
-from app.core.deps import PayloadRulesDep
 from app.core.errors import Forbidden, Unauthorized, Unprocessable, error_responses
 from app.stats.service import StatsService
 
@@ -64,8 +63,6 @@ async def action_log_stats(compat: Compat) -> ActionLogStats:
 
 
 @router.post("/clear", response_model=Cleared)
-async def clear_action_logs(
-    request: Request, tenant: AdminTenant, rules: PayloadRulesDep
-) -> Cleared:
-    """Delete the tenant's action logs (`admin` scope); the purge is audited, rollups kept."""
-    return await clear(request.app.state.sessionmaker, rules, tenant.tenant_id, tenant.actor)
+async def clear_action_logs(request: Request, tenant: AdminTenant) -> Cleared:
+    """Delete the tenant's action logs (`admin` scope), archived first; audited, rollups kept."""
+    return await clear(request.app.state.pruner, tenant.tenant_id, tenant.actor)

@@ -3,14 +3,12 @@
 Seed 002 kept the last 1000 actions of one process in memory; here the same five calls read
 and purge the caller's tenant's stored actions. Listings are the action list (newest first,
 through the same repository), statistics come from the rollups, and `clear` is the retention
-purge (rollups kept exact, the purge written to the tenant's audit trail).
+prune (archived first, rollups kept exact, the purge written to the tenant's audit trail).
 """
 
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.actions.filters import ActionFilter
 from app.actions.service import ActionService
@@ -18,8 +16,7 @@ from app.actions.statuses import FAILED
 from app.compat.schemas import ActionLogStats, Cleared, LoggedAction, LoggedActions
 from app.core.auth import Actor
 from app.core.db import utcnow
-from app.core.redact import PayloadRules
-from app.retention.service import purge_tenant
+from app.retention.service import Pruner
 from app.stats.service import StatsService
 
 CLEARED = "Action logs cleared successfully"
@@ -69,13 +66,11 @@ class ActionLogsCompat:
         )
 
 
-async def clear(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    rules: PayloadRules,
-    tenant_id: UUID,
-    actor: Actor,
-) -> Cleared:
-    """Delete every action the tenant has recorded so far (not the audit trail)."""
+async def clear(pruner: Pruner, tenant_id: UUID, actor: Actor) -> Cleared:
+    """Delete every action the tenant has recorded so far (not the audit trail).
+
+    It is the retention prune with a cutoff of now: archived first unless ARCHIVE=false.
+    """
     before = utcnow() + timedelta(microseconds=1)
-    purged = await purge_tenant(sessionmaker, rules, tenant_id, before, actor)
+    purged = await pruner.prune(tenant_id, "actions", before, actor)
     return Cleared(message=CLEARED, deleted=purged.deleted)

@@ -2,6 +2,7 @@
 
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -66,6 +67,20 @@ class Settings(BaseSettings):
         if "'none'" in sources and len(sources) > 1:
             raise ValueError("CONSOLE_FRAME_ANCESTORS: 'none' stands alone")
         return " ".join(sources)
+
+    # Retention (app/retention): how often the service prunes, in how large batches, and
+    # where it archives what it deletes. An interval of 0 turns the scheduler off.
+    retention_interval_minutes: float = Field(default=60.0, ge=0)
+    retention_batch_rows: int = Field(default=5000, ge=1, le=100_000)
+    retention_batch_pause_ms: int = Field(default=20, ge=0)
+    # The share of time the pruner works: after a batch that took t it pauses t * (1/duty - 1)
+    # (at least the pause above), so a prune leaves the cores to recording.
+    retention_duty: float = Field(default=0.25, gt=0, le=1)
+    archive: bool = True
+    archive_dir: Path = Path("./archive")
+    # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte seed, or a PKCS#8
+    # PEM. Unset: one is generated on first start and kept in the database.
+    audit_signing_key: SecretStr | None = None
 
     # Live stream (app/streams)
     stream_max_per_key: int = Field(default=5, ge=1)

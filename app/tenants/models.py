@@ -16,6 +16,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(255))
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # Days to keep audit rows (None: forever); pruned rows leave a signed chain checkpoint.
+    audit_retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -11,7 +11,12 @@ from app.core.auth import Scope
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$", max_length=100)
 ]
-RetentionDays = Annotated[int, Field(ge=1, le=36500, description="Days to keep logs")]
+RetentionDays = Annotated[
+    int, Field(ge=1, le=36500, description="Days to keep actions (null: forever)")
+]
+AuditRetentionDays = Annotated[
+    int, Field(ge=1, le=36500, description="Days to keep audit rows (null: forever)")
+]
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -29,6 +34,7 @@ class TenantCreate(BaseModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
     slug: Slug | None = Field(default=None, description="Derived from the name when omitted")
     retention_days: RetentionDays | None = None
+    audit_retention_days: AuditRetentionDays | None = None
 
 
 class TenantUpdate(BaseModel):
@@ -40,6 +46,7 @@ class TenantUpdate(BaseModel):
     ) = None
     slug: Slug | None = None
     retention_days: RetentionDays | None = None
+    audit_retention_days: AuditRetentionDays | None = None
 
 
 class TenantRead(BaseModel):
@@ -49,6 +56,7 @@ class TenantRead(BaseModel):
     name: str
     slug: str
     retention_days: int | None
+    audit_retention_days: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -56,6 +64,15 @@ class TenantRead(BaseModel):
 class TenantCreated(TenantRead):
     api_key: str = Field(description="A key with every scope. Shown once: store it now")
     api_key_id: UUID
+
+
+class RetentionPolicy(BaseModel):
+    """A tenant's retention: days to keep actions and audit rows (null: keep forever)."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    retention_days: RetentionDays | None = None
+    audit_retention_days: AuditRetentionDays | None = None
 
 
 class ApiKeyCreate(BaseModel):

@@ -32,7 +32,12 @@ class IssuedKey:
 
 
 def _tenant_data(tenant: Tenant) -> dict[str, Any]:
-    return {"name": tenant.name, "slug": tenant.slug, "retention_days": tenant.retention_days}
+    return {
+        "name": tenant.name,
+        "slug": tenant.slug,
+        "retention_days": tenant.retention_days,
+        "audit_retention_days": tenant.audit_retention_days,
+    }
 
 
 def _key_data(key: ApiKey) -> dict[str, Any]:
@@ -72,7 +77,12 @@ class TenantService:
         if await self.tenants.slug_taken(slug):
             raise Conflict(f"slug '{slug}' is already taken")
         tenant = await self.tenants.add(
-            Tenant(name=data.name, slug=slug, retention_days=data.retention_days)
+            Tenant(
+                name=data.name,
+                slug=slug,
+                retention_days=data.retention_days,
+                audit_retention_days=data.audit_retention_days,
+            )
         )
         await self.audits.log_create(
             tenant.id, "tenant", str(tenant.id), _tenant_data(tenant), self._who()

@@ -15,17 +15,14 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.actions import rollups
 from app.actions.models import ActionLog, action_rollups, action_user_rollups
 from app.actions.repository import insert_actions
 from app.actions.writer import GroupCommitWriter
 from app.core.auth import Actor
-from app.core.config import get_settings
 from app.core.db import new_id, utcnow
-from app.core.redact import PayloadRules
-from app.retention.service import purge_tenant
 from tests.actions.conftest import ACTIONS, STATS, RecordMany, list_all, move_in_time
 from tests.conftest import TenantHandle
 from tests.stats.test_stats import FAILED, expected_stats, get
@@ -93,6 +90,7 @@ async def assert_rollups_match_rebuild(engine: AsyncEngine, tenant_id: str) -> N
 class TestRollupsStayExact:
     async def test_after_inserts_changes_and_purges(
         self,
+        app: Any,
         client: httpx.AsyncClient,
         tenant: TenantHandle,
         record_many: RecordMany,
@@ -120,10 +118,9 @@ class TestRollupsStayExact:
             assert response.status_code == 200, response.text
         await assert_rollups_match_rebuild(engine, tenant.id)
 
-        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         cutoff = now - timedelta(days=3, minutes=200)
-        rules = PayloadRules.from_settings(get_settings())
-        purged = await purge_tenant(sessionmaker, rules, UUID(tenant.id), cutoff, Actor("test"))
+        pruner = app.state.pruner  # the retention prune: archive, delete, rollups, audit
+        purged = await pruner.prune(UUID(tenant.id), "actions", cutoff, Actor("test"))
         assert purged.deleted == sum(1 for i in range(60) if 7 * i > 200)
         await assert_rollups_match_rebuild(engine, tenant.id)
 

@@ -75,6 +75,8 @@ class TestVerify:
             "first_invalid_sequence": None,
             "first_invalid_id": None,
             "reason": None,
+            "pruned_through": 0,
+            "checkpoint": None,
         }
         assert [row["sequence"] for row in chain] == [3, 4, 5, 6, 7]
         assert all(b["prev_hash"] == a["hash"] for a, b in pairwise(chain))

@@ -47,6 +47,7 @@ async def test_creating_a_tenant_is_its_first_rows(
         "name": "Self Audit Co",
         "slug": tenant.slug,
         "retention_days": None,
+        "audit_retention_days": None,
     }
     assert key["resource_id"] == tenant.key_id
     assert key["changes"]["after"]["prefix"] == tenant.key[:16]
