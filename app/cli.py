@@ -85,6 +85,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        server_header=False,
     )
 
 

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app.actions.ingest import IngestLane
 from app.actions.router import router as actions_router
@@ -15,8 +16,14 @@ from app.compat.router import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import install_error_handlers
+from app.core.limits import Throttle
 from app.core.logging import configure_logging
-from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import (
+    BodyLimitMiddleware,
+    JsonBodyMiddleware,
+    RequestContextMiddleware,
+    security_headers,
+)
 from app.core.redact import PayloadRules
 from app.ops.router import router as ops_router
 from app.stats.router import router as stats_router
@@ -67,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else DirectWriter(app.state.engine)
     )
 
+    app.state.throttle = Throttle(settings)
+
     install_error_handlers(app)
     app.add_middleware(IngestLane)
     app.add_middleware(
@@ -74,7 +83,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_batch_bytes=settings.max_batch_body_bytes,
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(JsonBodyMiddleware)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["X-Request-ID", "X-Next-Cursor", "Link", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        headers=security_headers(settings.public_url),
+        retry_after=str(settings.retry_after_seconds),
+    )
 
     routers = (
         ops_router,

@@ -103,8 +103,14 @@ async def database_url(
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
+    # Every test client comes from one address: failed-auth throttling is tested on its own
+    # (tests/test_limits.py), not by the many tests that send wrong keys on purpose.
     return Settings(
-        database_url=database_url, admin_token=ADMIN_TOKEN, environment="test", log_level="warning"
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        environment="test",
+        log_level="warning",
+        failed_auth_per_minute=0,
     )
 
 

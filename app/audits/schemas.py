@@ -8,12 +8,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints
 
 from app.audits.diff import DiffKind
+from app.core.inputs import Text
 
-Action = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-ResourceType = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-UserAgent = Annotated[str, StringConstraints(max_length=1024)]
+Action = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+ResourceType = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+ResourceId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+UserId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+UserAgent = Annotated[Text, StringConstraints(max_length=1024)]
 
 
 @dataclass(frozen=True)

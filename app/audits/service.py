@@ -25,7 +25,7 @@ from app.core.db import new_id, utcnow
 from app.core.errors import Loc, NotFound, invalid
 from app.core.pagination import Cursor, SequenceCursor
 from app.core.redact import PayloadRules, json_depth_exceeds
-from app.core.storable import text_problem
+from app.core.storable import NOT_FINITE, text_problem
 
 NO_CHANGES = "no changes: before equals after, nothing was recorded"
 
@@ -46,7 +46,8 @@ def _check_text(loc: Loc, value: str) -> None:
 
 
 def _check_json(loc: Loc, value: Any) -> None:
-    """Refuse what JSON columns cannot store or roundtrip: NUL, lone surrogates, NaN."""
+    """Refuse what JSON columns cannot store or roundtrip: NUL, lone surrogates, NaN and
+    infinities (app/core/storable.py)."""
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str):
@@ -58,7 +59,7 @@ def _check_json(loc: Loc, value: Any) -> None:
     elif isinstance(value, str):
         _check_text(loc, value)
     elif isinstance(value, float) and not math.isfinite(value):
-        raise invalid(loc, "numbers must be finite")
+        raise invalid(loc, NOT_FINITE)
 
 
 class AuditService:
@@ -136,6 +137,8 @@ class AuditService:
             "user_agent": actor.user_agent,
         }
         self._check_texts(texts)
+        if actor.user_agent is not None:
+            texts["user_agent"] = self.redactor.scrub(actor.user_agent)
         before, after = self._json("before", before), self._json("after", after)
         metadata = self._json("metadata", metadata) or {}
         if action == "update" and json_equal(before, after):

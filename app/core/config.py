@@ -7,8 +7,10 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_REDACT_KEYS = (
-    "password,passwd,secret,token,api_key,apikey,authorization,cookie,set-cookie,"
-    "private_key,credit_card,card_number,cvv,ssn"
+    "password,passwd,pwd,pass,passphrase,secret,token,api_key,apikey,auth,authorization,"
+    "credentials,cookie,set-cookie,session,sessionid,session_id,jwt,bearer,signature,"
+    "private_key,credit_card,card_number,cvv,cvc,pin,otp,mfa_code,ssn,dsn,"
+    "connection_string,database_url"
 )
 UNSAFE_ADMIN_TOKENS = {"change-me", "changeme", "admin", "secret", "password"}
 
@@ -43,9 +45,25 @@ class Settings(BaseSettings):
     group_commit_max_rows: int = Field(default=5000, ge=1)
     retry_after_seconds: int = Field(default=5, ge=1)
 
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="e.g. https://logs.example.com",
+    )
+    cors_origins: str = ""
+    redact_secrets_in_text: bool = True
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    rate_limit_write_per_minute: int | None = Field(default=None, ge=0)
+    failed_auth_per_minute: int = Field(default=30, ge=0)
+    redis_url: str | None = None
+
     @property
     def redact_key_set(self) -> frozenset[str]:
         return key_set(self.redact_keys)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def is_sqlite(self) -> bool:

@@ -26,6 +26,7 @@ class ServiceError(Exception):
     def __init__(self, detail: Any = None) -> None:
         super().__init__(detail)
         self.detail = detail if detail is not None else self.__class__.default_detail
+        self.extra_headers: dict[str, str] = {}
 
     default_detail = "Bad request"
 
@@ -102,18 +103,38 @@ def invalid(loc: Loc, message: str, kind: str = "value_error") -> Unprocessable:
     return Unprocessable([{"type": kind, "loc": list(loc), "msg": message}])
 
 
-def is_database_unavailable(exc: Exception) -> bool:
-    """Whether `exc` means the database cannot be reached (rather than a bug or bad input)."""
+# SQLSTATE classes and codes that mean "not now" rather than "never": connection exceptions
+# (08), operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 the database
+# is starting up), too many connections, and a server out of resources (53).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, raw (asyncpg) or wrapped by SQLAlchemy, if any."""
+    for candidate in (exc, getattr(exc, "orig", None), exc.__cause__):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached now (rather than a bug or bad input):
+    the server is down, starting up after a crash, shutting down or out of connections."""
     if isinstance(exc, DATABASE_UNAVAILABLE):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    state = _sqlstate(exc)
+    return state is not None and state.startswith(_UNAVAILABLE_SQLSTATES)
 
 
-def error_response(exc: Exception, retry_after: str) -> ErrorResponse:
+def error_response(exc: BaseException, retry_after: str) -> ErrorResponse:
     """The one rendering of an error: a ServiceError as itself, an unreachable database as
-    503 with Retry-After, anything else as a logged 500 without a stack trace."""
+    503 with Retry-After, anything else as a logged 500 without a stack trace (and with
+    `Connection: close`: after a bug, the connection's state is not trusted)."""
     if isinstance(exc, ServiceError):
-        headers = dict(exc.headers or {})
+        headers = {**(exc.headers or {}), **exc.extra_headers}
         if isinstance(exc, ServiceUnavailable):
             headers["Retry-After"] = retry_after
         return ErrorResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
@@ -125,7 +146,9 @@ def error_response(exc: Exception, retry_after: str) -> ErrorResponse:
             headers={"Retry-After": retry_after},
         )
     logger.error("unhandled error: %s", exc.__class__.__name__, exc_info=exc)
-    return ErrorResponse({"detail": "Internal server error"}, status_code=500)
+    return ErrorResponse(
+        {"detail": "Internal server error"}, status_code=500, headers={"Connection": "close"}
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -138,8 +161,11 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return ErrorResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
+    # Every other exception reaches RequestContextMiddleware (app/core/middleware.py), which
+    # renders it with `error_response` inside the request's context: with its request id,
+    # Server-Timing and log lines, which Starlette's outermost 500 handler would not have.
     app.add_exception_handler(ServiceError, handle_error)
     app.add_exception_handler(RequestValidationError, handle_invalid_request)
     for exc_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_class, handle_error)
-    app.add_exception_handler(Exception, handle_error)
+    app.add_exception_handler(DBAPIError, handle_error)

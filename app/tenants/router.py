@@ -3,11 +3,12 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from app.core.auth import AdminTenant, Operator, SessionDep
 from app.core.deps import PayloadRulesDep
 from app.core.errors import Conflict, NotFound, Unauthorized, error_responses
+from app.core.inputs import Offset
 from app.tenants.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -25,6 +26,8 @@ admin_router = APIRouter(
     responses=error_responses(Unauthorized, NotFound),
 )
 keys_router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+TenantId = Annotated[UUID, Path(description="The tenant's id")]
+KeyId = Annotated[UUID, Path(description="The API key's id")]
 
 
 async def operator_service(
@@ -66,8 +69,8 @@ async def create_tenant(body: TenantCreate, service: OperatorService) -> TenantC
 @admin_router.get("/tenants", response_model=list[TenantRead])
 async def list_tenants(
     service: OperatorService,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    skip: Annotated[Offset, Query(description="Tenants to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size (max 1000)")] = 100,
 ) -> list[TenantRead]:
     """List tenants, oldest first."""
     tenants = await service.list(skip, limit)
@@ -75,7 +78,7 @@ async def list_tenants(
 
 
 @admin_router.get("/tenants/{tenant_id}", response_model=TenantRead)
-async def get_tenant(tenant_id: UUID, service: OperatorService) -> TenantRead:
+async def get_tenant(tenant_id: TenantId, service: OperatorService) -> TenantRead:
     """One tenant."""
     return TenantRead.model_validate(await service.get(tenant_id))
 
@@ -84,7 +87,7 @@ async def get_tenant(tenant_id: UUID, service: OperatorService) -> TenantRead:
     "/tenants/{tenant_id}", response_model=TenantRead, responses=error_responses(Conflict)
 )
 async def update_tenant(
-    tenant_id: UUID, body: TenantUpdate, service: OperatorService
+    tenant_id: TenantId, body: TenantUpdate, service: OperatorService
 ) -> TenantRead:
     """Change a tenant's name, slug or retention."""
     tenant = await service.update(tenant_id, body)
@@ -95,7 +98,7 @@ async def update_tenant(
     "/tenants/{tenant_id}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated
 )
 async def create_tenant_key(
-    tenant_id: UUID, body: ApiKeyCreate, service: OperatorService
+    tenant_id: TenantId, body: ApiKeyCreate, service: OperatorService
 ) -> ApiKeyCreated:
     """Issue an API key for a tenant (the full key is shown only here)."""
     await service.get(tenant_id)
@@ -103,14 +106,16 @@ async def create_tenant_key(
 
 
 @admin_router.get("/tenants/{tenant_id}/keys", response_model=list[ApiKeyRead])
-async def list_tenant_keys(tenant_id: UUID, service: OperatorService) -> list[ApiKeyRead]:
+async def list_tenant_keys(tenant_id: TenantId, service: OperatorService) -> list[ApiKeyRead]:
     """A tenant's keys, without secrets."""
     await service.get(tenant_id)
     return [ApiKeyRead.model_validate(k) for k in await service.list_keys(tenant_id)]
 
 
 @admin_router.delete("/tenants/{tenant_id}/keys/{key_id}", response_model=ApiKeyRead)
-async def revoke_tenant_key(tenant_id: UUID, key_id: UUID, service: OperatorService) -> ApiKeyRead:
+async def revoke_tenant_key(
+    tenant_id: TenantId, key_id: KeyId, service: OperatorService
+) -> ApiKeyRead:
     """Revoke a key; it stops working at once."""
     key = await service.revoke_key(tenant_id, key_id)
     return ApiKeyRead.model_validate(key)
@@ -133,7 +138,7 @@ async def create_own_key(
 
 
 @keys_router.delete("/{key_id}", response_model=ApiKeyRead, responses=error_responses(NotFound))
-async def revoke_own_key(key_id: UUID, tenant: AdminTenant, service: OwnService) -> ApiKeyRead:
+async def revoke_own_key(key_id: KeyId, tenant: AdminTenant, service: OwnService) -> ApiKeyRead:
     """Revoke one of the calling tenant's keys (`admin` scope); another tenant's key is 404."""
     key = await service.revoke_key(tenant.tenant_id, key_id)
     return ApiKeyRead.model_validate(key)
