@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
         description="e.g. https://logs.example.com",
     )
-    cors_origins: str = ""
+    cors_origins: str | None = None
     redact_secrets_in_text: bool = True
     rate_limit_per_minute: int = Field(default=0, ge=0)
     rate_limit_write_per_minute: int | None = Field(default=None, ge=0)
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
 
     @property
     def cors_origin_list(self) -> list[str]:
-        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+        return [o.strip() for o in (self.cors_origins or "").split(",") if o.strip()]
 
     @property
     def is_sqlite(self) -> bool:

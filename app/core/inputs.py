@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from app.core.storable import text_problem
 
@@ -40,9 +41,10 @@ def in_time_range(value: datetime) -> datetime:
 
 
 def storable_text(value: str) -> str:
-    """Text the database can store: no NUL character, no lone surrogate."""
+    """Text the database can store: no NUL character, no lone surrogate (the 422's `msg` is
+    the problem itself, as the service's own checks of JSON fields word it)."""
     if (problem := text_problem(value)) is not None:
-        raise ValueError(problem)
+        raise PydanticCustomError("value_error", problem)
     return value
 
 
