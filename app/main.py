@@ -3,6 +3,7 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,7 +16,7 @@ from app.audits.router import router as audits_router
 from app.compat.router import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
-from app.core.errors import install_error_handlers
+from app.core.errors import ErrorBody, install_error_handlers
 from app.core.limits import Throttle
 from app.core.logging import configure_logging
 from app.core.middleware import (
@@ -35,6 +36,30 @@ Record what your applications did (action logs) and what they changed (audit log
 query them. Every call is scoped to the tenant of its API key, sent as `X-API-Key` or
 `Authorization: Bearer <key>`.
 """
+
+
+# What any route may answer besides its own responses, documented once for all of them.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "Request body over the size limit"},
+    415: {"model": ErrorBody, "description": "A request body that is not declared as JSON"},
+    429: {
+        "model": ErrorBody,
+        "description": "Rate limit exceeded, or too many failed authentications; see Retry-After",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+            "RateLimit-Policy": {"description": "The limit", "schema": {"type": "string"}},
+            "RateLimit": {"description": "What is left of it", "schema": {"type": "string"}},
+        },
+    },
+    500: {"model": ErrorBody, "description": "A bug: reported with its X-Request-ID"},
+    503: {
+        "model": ErrorBody,
+        "description": "The database is unavailable; see Retry-After",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=COMMON_RESPONSES,
     )
     app.state.settings = settings
     app.state.engine = create_engine(settings)

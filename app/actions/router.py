@@ -47,7 +47,7 @@ from app.core.errors import (
     invalid,
 )
 from app.core.inputs import Offset
-from app.core.pagination import OrderParam, set_next_page
+from app.core.pagination import PAGED, OrderParam, set_next_page
 from app.core.responses import RowsResponse
 
 
@@ -121,7 +121,11 @@ async def record_actions(
     return (await service.record_batch(body, idempotency_key)).response()
 
 
-@router.get("/actions", response_model=list[ActionSummary], responses=error_responses(BadRequest))
+@router.get(
+    "/actions",
+    response_model=list[ActionSummary],
+    responses={**PAGED, **error_responses(BadRequest)},
+)
 async def list_actions(
     request: Request,
     service: ReadActions,

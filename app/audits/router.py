@@ -28,7 +28,7 @@ from app.core.errors import (
     error_responses,
 )
 from app.core.inputs import Offset, Text, UtcDatetime
-from app.core.pagination import set_next_page
+from app.core.pagination import PAGED, set_next_page
 
 router = APIRouter(
     prefix="/api/v1/logs/audits",
@@ -75,7 +75,9 @@ async def record_audit(
 
 
 @router.get(
-    "", response_model=list[AuditRead], responses=error_responses(BadRequest, Unprocessable)
+    "",
+    response_model=list[AuditRead],
+    responses={**PAGED, **error_responses(BadRequest, Unprocessable)},
 )
 async def list_audits(
     request: Request,
@@ -118,7 +120,7 @@ async def verify_chain(tenant: ReadTenant, service: AuditServiceDep) -> ChainVer
 @router.get(
     "/resource/{resource_type}/{resource_id:path}",
     response_model=list[AuditRead],
-    responses=error_responses(BadRequest),
+    responses={**PAGED, **error_responses(BadRequest, Unprocessable)},
 )
 async def resource_trail(
     request: Request,

@@ -27,10 +27,19 @@ ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 # Declared for OpenAPI (they put the two ways of sending a key in /docs); the key itself is
 # read by `presented_key`, the one reader shared with the ingest lane.
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Tenant API key")
-_bearer = HTTPBearer(auto_error=False, description="Tenant API key as a bearer token")
+# Each scheme has its own name: with one name for two headers, /docs and generated clients
+# would send the tenant key to admin routes.
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", auto_error=False, description="Tenant API key"
+)
+_bearer = HTTPBearer(
+    scheme_name="BearerKey", auto_error=False, description="Tenant API key as a bearer token"
+)
 _admin_header = APIKeyHeader(
-    name="X-Admin-Token", auto_error=False, description="The operator's ADMIN_TOKEN"
+    name="X-Admin-Token",
+    scheme_name="AdminToken",
+    auto_error=False,
+    description="The operator's ADMIN_TOKEN",
 )
 
 

@@ -84,9 +84,39 @@ class ErrorBody(BaseModel):
     detail: Any
 
 
+class ValidationIssue(BaseModel):
+    """One invalid field, as FastAPI's own validation errors name it."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorBody(BaseModel):
+    """The body of every 422: a list naming each invalid field."""
+
+    detail: list[ValidationIssue]
+
+
+UNPROCESSABLE = {
+    "model": ValidationErrorBody,
+    "description": (
+        "Invalid input: each bad field named in `detail`; a body that is not JSON at all is "
+        'a 422 too, with loc ["body", <position>] and type json_invalid'
+    ),
+}
+
+
 def error_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for a route that can raise these errors."""
-    return {e.status_code: {"model": ErrorBody, "description": e.default_detail} for e in errors}
+    """OpenAPI `responses` for a route that can raise these errors (a 422 is the list shape)."""
+    return {
+        e.status_code: UNPROCESSABLE
+        if e.status_code == 422
+        else {"model": ErrorBody, "description": e.default_detail}
+        for e in errors
+    }
 
 
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError)

@@ -140,6 +140,23 @@ def after_key(
     return row < bound if order == "desc" else row > bound
 
 
+PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A page of rows (a JSON array); the next page's cursor in the headers",
+        "headers": {
+            "X-Next-Cursor": {
+                "description": "Pass as `cursor` to get the next page; absent on the last page",
+                "schema": {"type": "string"},
+            },
+            "Link": {
+                "description": 'The next page\'s URL, `<…>; rel="next"`; absent on the last page',
+                "schema": {"type": "string"},
+            },
+        },
+    }
+}
+
+
 def set_next_page(request: Request, response: Response, next_cursor: PageCursor | None) -> None:
     """Put the next page's cursor in `X-Next-Cursor` and a `Link` header (none on the last).
 
