@@ -5,66 +5,19 @@ input can forge: request ids, timings, security headers, next-page links, log li
 import asyncio
 import contextlib
 import logging
-import socket
 import struct
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.core.logging import EscapingFormatter, escape_control
-from app.main import create_app
 from tests.conftest import ADMIN_TOKEN, TenantHandle
+from tests.hardening.conftest import asgi_client, free_port, live, serving
 
 ACTIONS = "/api/v1/logs/actions"
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings, *, extra: Any = None) -> AsyncIterator[FastAPI]:
-    app = create_app(settings)
-    if extra is not None:
-        extra(app)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-def _client(app: FastAPI) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def live(app: FastAPI) -> AsyncIterator[str]:
-    """`app` served by uvicorn on 127.0.0.1 (a real socket, a real HTTP/1.1 server)."""
-    port = _free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        server_header=False,
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def _add_broken_route(app: FastAPI) -> None:
@@ -105,7 +58,7 @@ def captured() -> Iterator[list[str]]:
 
 
 async def test_an_unexpected_error_is_a_json_500_with_its_request_id(settings: Settings) -> None:
-    async with serving(settings, extra=_add_broken_route) as app, _client(app) as client:
+    async with serving(settings, extra=_add_broken_route) as app, asgi_client(app) as client:
         with capture_logs() as captured:
             response = await client.get("/broken", headers={"X-Request-ID": "req-500"})
     assert response.status_code == 500
@@ -134,7 +87,7 @@ class StartingUpPostgres:
     crash: SSL refused, then FATAL 57P03 "the database system is starting up"."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.server: asyncio.Server | None = None
 
     async def __aenter__(self) -> "StartingUpPostgres":
@@ -184,7 +137,7 @@ async def test_a_database_starting_up_is_503_with_retry_after() -> None:
             log_level="error",
             failed_auth_per_minute=0,
         )
-        async with serving(settings) as app, _client(app) as client:
+        async with serving(settings) as app, asgi_client(app) as client:
             key = {"X-API-Key": "alk_0123456789ab_" + "x" * 32}
             listed = await client.get(ACTIONS, headers=key)
             recorded = await client.post(ACTIONS, json={"action_type": "x"}, headers=key)
@@ -215,7 +168,7 @@ async def test_security_headers_on_every_response(
 
 async def test_hsts_when_the_public_url_is_https(settings: Settings) -> None:
     https = settings.model_copy(update={"public_url": "https://logs.example.com"})
-    async with serving(https) as app, _client(app) as client:
+    async with serving(https) as app, asgi_client(app) as client:
         response = await client.get("/health")
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
@@ -247,7 +200,7 @@ async def test_the_next_page_link_uses_the_public_url(
     settings: Settings, client: httpx.AsyncClient, tenant: TenantHandle
 ) -> None:
     public = settings.model_copy(update={"public_url": "https://logs.example.com/"})
-    async with serving(public) as app, _client(app) as other:
+    async with serving(public) as app, asgi_client(app) as other:
         response = await _two_pages(other, tenant)
     assert response.headers["link"].startswith(f"<https://logs.example.com{ACTIONS}?limit=1&")
 
@@ -260,7 +213,7 @@ async def test_cors_is_off_by_default(client: httpx.AsyncClient) -> None:
 
 async def test_cors_allows_the_configured_origins(settings: Settings, tenant: TenantHandle) -> None:
     configured = settings.model_copy(update={"cors_origins": "https://app.example"})
-    async with serving(configured) as app, _client(app) as client:
+    async with serving(configured) as app, asgi_client(app) as client:
         preflight = {
             "Origin": "https://app.example",
             "Access-Control-Request-Method": "GET",
