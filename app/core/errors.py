@@ -6,15 +6,17 @@ unexpected exception is logged with its request id and answered without a stack 
 
 import json
 import logging
+import re
 from typing import Any, ClassVar
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("actionlog")
 
@@ -181,6 +183,19 @@ def error_response(exc: BaseException, retry_after: str) -> ErrorResponse:
     )
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some operation serves at this path, from the OpenAPI document (Starlette's
+    own 405 names only the methods of the first route that matched the path). As in routing, a
+    literal segment wins over a parameter: `/actions/batch` is not `/actions/{action_id}`."""
+    matches: dict[int, set[str]] = {}
+    for template, item in request.app.openapi()["paths"].items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods = matches.setdefault(template.count("{"), set())
+            methods |= {method.upper() for method in item}
+    return sorted(matches[min(matches)]) if matches else []
+
+
 def install_error_handlers(app: FastAPI) -> None:
     retry_after = str(app.state.settings.retry_after_seconds)
 
@@ -191,11 +206,23 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return ErrorResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
+    async def handle_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # a body that is not even text (invalid UTF-8): a 422 like any unparsable body
+            message = "body is not valid JSON (UTF-8 text expected)"
+            return error_response(invalid(("body",), message, "json_invalid"), retry_after)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return ErrorResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
     # Every other exception reaches RequestContextMiddleware (app/core/middleware.py), which
     # renders it with `error_response` inside the request's context: with its request id,
     # Server-Timing and log lines, which Starlette's outermost 500 handler would not have.
     app.add_exception_handler(ServiceError, handle_error)
     app.add_exception_handler(RequestValidationError, handle_invalid_request)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
     for exc_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_class, handle_error)
     app.add_exception_handler(DBAPIError, handle_error)

@@ -11,10 +11,11 @@ own limits (years 1 and 9999) leaves room for what queries compute from a given 
 series' buckets, the default 30 days before `until`), so none of that can overflow.
 """
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from app.core.storable import text_problem
@@ -40,6 +41,21 @@ def in_time_range(value: datetime) -> datetime:
     return value
 
 
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def iso_8601_only(value: Any) -> Any:
+    """Refuse numbers where a timestamp is expected: pydantic would read `0.5` as seconds since
+    1970, which is not what a caller who sent it meant (and not what the schema says)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 timestamp, not a number")
+    if isinstance(value, str | bytes) and _NUMBER.match(
+        value if isinstance(value, str) else value.decode("latin-1")
+    ):
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 timestamp, not a number")
+    return value
+
+
 def storable_text(value: str) -> str:
     """Text the database can store: no NUL character, no lone surrogate (the 422's `msg` is
     the problem itself, as the service's own checks of JSON fields word it)."""
@@ -49,8 +65,9 @@ def storable_text(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(storable_text)]
-UtcDatetime = Annotated[datetime, AfterValidator(in_time_range)]
+UtcDatetime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator(in_time_range)]
 Offset = Annotated[
     int, Field(ge=0, le=MAX_OFFSET, description="Rows to skip (prefer `cursor`); at most 10^7")
 ]
-Int32 = Annotated[int, Field(ge=0, le=MAX_INT32)]
+# strict: a JSON `false` or `1.5` is not a count of milliseconds (lax mode would take them)
+Int32 = Annotated[int, Field(ge=0, le=MAX_INT32, strict=True)]

@@ -4,10 +4,17 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from app.core.auth import Scope
-from app.core.inputs import Text, in_time_range
+from app.core.inputs import Text, in_time_range, iso_8601_only
 
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$", max_length=100)
@@ -21,7 +28,7 @@ def _aware(value: datetime) -> datetime:
     return in_time_range(value)
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+AwareDatetime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator(_aware)]
 Name = Annotated[Text, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 
 
