@@ -23,7 +23,15 @@ async def health() -> Health:
 @router.get(
     "/ready",
     response_model=Health,
-    responses={503: {"model": ErrorBody, "description": "Database unreachable"}},
+    responses={
+        503: {
+            "model": ErrorBody,
+            "description": "Database unreachable",
+            "headers": {
+                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+            },
+        }
+    },
 )
 async def ready(request: Request) -> Health | JSONResponse:
     """The database answers a query; otherwise 503 with Retry-After."""
