@@ -24,9 +24,10 @@ from app.audits.service import verify_chain
 from app.core import migrations
 from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ServiceError
 from app.core.redact import PayloadRules
+from app.offboarding.service import Offboarded, offboard_tenant
 from app.retention.service import Purged, purge_tenant, retention_cutoff
 from app.tenants.models import Tenant
 from app.tenants.repository import find_api_key_by_id
@@ -202,6 +203,22 @@ async def _tenants_of(settings: Settings, ref: str | None) -> list[Tenant]:
     return await _in_session(settings, work)
 
 
+def cmd_tenant_delete(args: argparse.Namespace, settings: Settings) -> None:
+    async def run() -> Offboarded:
+        (tenant,) = await _tenants_of(settings, args.tenant)
+        engine = create_engine(settings)
+        try:
+            return await offboard_tenant(create_sessionmaker(engine), tenant.id, "cli", utcnow)
+        finally:
+            await engine.dispose()
+
+    done = asyncio.run(run())
+    print(
+        f"{done.tenant_id}: {done.keys_revoked} keys revoked, {done.actions_deleted} actions "
+        f"and {done.audits_deleted} audit rows deleted, tenant removed"
+    )
+
+
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
     before = _aware(args.before, "--before") if args.before else None
 
@@ -285,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=cmd_tenant_create)
     tenant.add_parser("list", help="list tenants").set_defaults(handler=cmd_tenant_list)
+    offboard = tenant.add_parser(
+        "delete", help="offboard a tenant: revoke its keys, delete all its data (id or slug)"
+    )
+    offboard.add_argument("tenant")
+    offboard.set_defaults(handler=cmd_tenant_delete)
 
     key = commands.add_parser("key", help="manage API keys").add_subparsers(
         dest="key_command", required=True

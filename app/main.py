@@ -26,6 +26,7 @@ from app.core.middleware import (
     security_headers,
 )
 from app.core.redact import PayloadRules
+from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
 from app.stats.router import router as stats_router
 from app.tenants.keys import KeyLookups
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         ops_router,
         admin_router,
+        offboarding_router,
         keys_router,
         audits_router,
         actions_router,

@@ -16,6 +16,7 @@ LAYERS = {
     "stats": 2,
     "retention": 3,
     "compat": 4,
+    "offboarding": 4,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 
