@@ -8,7 +8,9 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -26,6 +28,7 @@ from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ServiceError
+from app.core.metrics import MULTIPROC_ENV
 from app.core.redact import PayloadRules
 from app.offboarding.service import Offboarded, offboard_tenant
 from app.retention.service import Purged, purge_tenant, retention_cutoff
@@ -76,12 +79,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     asyncio.run(_migrate(settings))
+    workers = args.workers or settings.workers
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # every worker writes its metrics here, and /metrics adds them up (app/core/metrics.py)
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="actionlog-metrics-")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers or settings.workers,
+        workers=workers,
         log_level=settings.log_level,
         loop="uvloop",
         http="httptools",

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.actions.ingest import IngestLane
+from app.actions.ingest import RECORD, RECORD_BATCH, IngestLane
 from app.actions.router import router as actions_router
 from app.actions.rows import RowBuilder
 from app.actions.writer import DirectWriter, GroupCommitWriter
@@ -23,6 +23,7 @@ from app.core.middleware import (
     BodyLimitMiddleware,
     JsonBodyMiddleware,
     RequestContextMiddleware,
+    RequestMetrics,
     security_headers,
 )
 from app.core.redact import PayloadRules
@@ -120,10 +121,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "X-Next-Cursor", "Link", "Retry-After"],
             max_age=600,
         )
+    pool = app.state.engine.pool
+    app.state.pool_status = lambda: (pool.checkedout(), pool.size())
     app.add_middleware(
         RequestContextMiddleware,
         headers=security_headers(settings.public_url),
         retry_after=str(settings.retry_after_seconds),
+        metrics=RequestMetrics(app.state.pool_status, frozenset({RECORD, RECORD_BATCH}))
+        if settings.metrics_enabled
+        else None,
     )
 
     routers = (

@@ -20,6 +20,7 @@ from app.audits.models import AuditLog
 from app.audits.repository import AuditRepository
 from app.audits.schemas import AuditFilters, ChainVerification
 from app.audits.verify import ChainVerifier
+from app.core import metrics
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
 from app.core.errors import Loc, NotFound, invalid
@@ -191,7 +192,9 @@ class AuditService:
         digest = row_hash(head.hash, content)
         metadata = content.pop("metadata")
         row = AuditLog(**content, metadata_=metadata, prev_hash=head.hash, hash=digest)
-        return await repository.append(row)
+        appended = await repository.append(row)
+        metrics.AUDITS_RECORDED.inc()
+        return appended
 
     async def get(self, tenant_id: UUID, audit_id: UUID) -> AuditLog:
         row = await AuditRepository(self.session, tenant_id).get(audit_id)

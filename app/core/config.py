@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     rate_limit_write_per_minute: int | None = Field(default=None, ge=0)
     failed_auth_per_minute: int = Field(default=30, ge=0)
     redis_url: str | None = None
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
 
     @property
     def redact_key_set(self) -> frozenset[str]:

@@ -6,10 +6,12 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core import metrics
 from app.core.errors import PayloadTooLarge, error_response
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
@@ -43,10 +45,17 @@ class RequestContextMiddleware:
     is re-raised, and the server drops the connection (a download visibly cut short).
     """
 
-    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]], retry_after: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        headers: list[tuple[bytes, bytes]],
+        retry_after: str,
+        metrics: "RequestMetrics | None" = None,
+    ) -> None:
         self.app = app
         self.headers = headers
         self.retry_after = retry_after
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,13 +68,15 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        first_byte = 0.0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status, response_started, first_byte
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                elapsed = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+                first_byte = time.perf_counter() - started
+                elapsed = f"app;dur={first_byte * 1000:.2f}"
                 headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 headers.append((b"server-timing", elapsed.encode("latin-1")))
@@ -87,8 +98,34 @@ class RequestContextMiddleware:
             access_logger.info(
                 "%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed_ms
             )
+            if self.metrics is not None:
+                self.metrics.observe(scope, status, first_byte or elapsed_ms / 1000)
             request_id_var.reset(token)
             rate_limit_headers_var.reset(limits_token)
+
+
+class RequestMetrics:
+    """Counts each request by method, route template and status (app/core/metrics.py), and
+    keeps the pool gauges of this worker current (at most once a second)."""
+
+    def __init__(
+        self, pool_status: Callable[[], tuple[int, int]], fixed_routes: frozenset[str]
+    ) -> None:
+        self.pool_status = pool_status
+        self.fixed_routes = fixed_routes  # served before routing (the ingest lane's paths)
+        self._pool_checked = 0.0
+
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None)
+        if route is None:
+            route = scope["path"] if scope["path"] in self.fixed_routes else "<unmatched>"
+        metrics.observe_request(scope["method"], route, status, seconds)
+        now = time.monotonic()
+        if now - self._pool_checked >= 1.0:
+            self._pool_checked = now
+            in_use, size = self.pool_status()
+            metrics.POOL_IN_USE.set(in_use)
+            metrics.POOL_SIZE.set(size)
 
 
 def security_headers(public_url: str | None) -> list[tuple[bytes, bytes]]:
