@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)  ## migrate the default database, load the demo tenant, serve on :8000
+	@grep -qs '^ADMIN_TOKEN=' .env || echo "ADMIN_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')" >> .env
 	$(BIN)/actionlog demo
 	$(BIN)/actionlog serve
 

@@ -16,11 +16,12 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions import rollups
+from app.actions.schemas import UtcDatetime
 from app.audits.schemas import ChainVerification
 from app.audits.service import verify_chain
 from app.core import migrations
@@ -227,7 +228,7 @@ def cmd_tenant_delete(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
-    before = _aware(args.before, "--before") if args.before else None
+    before = _moment(args.before, "--before") if args.before else None
 
     async def run() -> list[Purged]:
         engine = create_engine(settings)
@@ -263,11 +264,15 @@ def cmd_rollups_rebuild(args: argparse.Namespace, settings: Settings) -> None:
     print(f"rebuilt the rollups of {asyncio.run(run())} tenant(s)")
 
 
-def _aware(value: str, what: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise CliError(f"{what} needs a timezone, e.g. 2030-01-01T00:00:00Z")
-    return moment
+_MOMENT = TypeAdapter(UtcDatetime)
+
+
+def _moment(value: str, what: str) -> datetime:
+    """A time as the API's query parameters take it: ISO 8601, a date, UTC when no zone."""
+    try:
+        return _MOMENT.validate_python(value)
+    except ValidationError as exc:
+        raise CliError(f"{what}: {exc.errors()[0]['msg']} (e.g. 2030-01-01T00:00:00Z)") from None
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
@@ -277,6 +282,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     result = asyncio.run(
         _in_session(settings, lambda session: load_demo(session, settings, args.rows))
     )
+    if settings.admin_token is not None:
+        result["admin_token"] = settings.admin_token.get_secret_value()
     _print(result, args.json)
 
 
@@ -343,7 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
         "prune", help="delete actions older than each tenant's retention_days (or --before)"
     )
     prune.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
-    prune.add_argument("--before", help="ISO 8601 time with a timezone; overrides retention")
+    prune.add_argument(
+        "--before", help="ISO 8601 time or date (UTC when no zone); overrides retention"
+    )
     prune.set_defaults(handler=cmd_prune)
 
     rollup = commands.add_parser("rollups", help="statistics rollups").add_subparsers(

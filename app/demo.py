@@ -24,6 +24,7 @@ from app.tenants.schemas import ApiKeyCreate, TenantCreate
 from app.tenants.service import TenantService
 
 DEMO_SLUG = "demo"
+DEMO_KEY_NAMES = ("default", "demo")  # the tenant's first key, and those of later runs
 ACTOR = Actor(id="demo")
 
 # (action_type, provider, service, source, typical ms, failure rate, error_type, error)
@@ -170,6 +171,11 @@ async def load_demo(session: AsyncSession, settings: Settings, rows: int = 300) 
     service = TenantService(session, ACTOR, rules)
     tenant = await TenantRepository(session).get_by_slug(DEMO_SLUG)
     if tenant is not None:
+        # A new key each run (a key is shown only once), and the demo's earlier keys revoked:
+        # there is never more than one live demo key.
+        for key in await service.list_keys(tenant.id):
+            if key.name in DEMO_KEY_NAMES and key.revoked_at is None:
+                await service.revoke_key(tenant.id, key.id)
         issued = await service.issue_key(
             tenant.id, ApiKeyCreate(name="demo", scopes=list(ALL_SCOPES))
         )

@@ -35,6 +35,9 @@ class TestAdminToken:
             response = await client.post(TENANTS, json={"name": "x"}, headers=ADMIN)
         await app.state.engine.dispose()
         assert response.status_code == 404
+        assert (
+            response.json()["detail"] == "The admin API is disabled: set ADMIN_TOKEN to enable it"
+        )
 
     def test_placeholder_token_refused_in_production(self) -> None:
         with pytest.raises(ValueError, match="ADMIN_TOKEN"):
@@ -138,10 +141,25 @@ class TestReadAndUpdateTenants:
             response = await client.request(method, url, json=body, headers=ADMIN)
             assert response.status_code == 404, (method, suffix)
 
-    async def test_non_uuid_id_is_422(self, client: httpx.AsyncClient) -> None:
-        response = await client.get(f"{TENANTS}/not-a-uuid", headers=ADMIN)
-        assert response.status_code == 422
-        assert "tenant_id" in str(response.json()["detail"])
+    async def test_a_slug_names_a_tenant_too(
+        self, client: httpx.AsyncClient, tenant: TenantHandle
+    ) -> None:
+        for suffix in ("", "/keys"):
+            by_slug = await client.get(f"{TENANTS}/{tenant.slug}{suffix}", headers=ADMIN)
+            by_id = await client.get(f"{TENANTS}/{tenant.id}{suffix}", headers=ADMIN)
+            assert by_slug.status_code == 200, by_slug.text
+            assert by_slug.json() == by_id.json()
+        renamed = await client.patch(
+            f"{TENANTS}/{tenant.slug}", json={"name": "Renamed"}, headers=ADMIN
+        )
+        assert renamed.json()["name"] == "Renamed"
+
+    async def test_neither_id_nor_slug_is_404(self, client: httpx.AsyncClient) -> None:
+        for ref in ("not-a-slug-of-anyone", "a%00b", "x" * 101):
+            response = await client.get(f"{TENANTS}/{ref}", headers=ADMIN)
+            assert response.status_code in (404, 422), ref
+        response = await client.get(f"{TENANTS}/not-a-slug-of-anyone", headers=ADMIN)
+        assert response.json()["detail"] == "tenant 'not-a-slug-of-anyone' not found"
 
 
 class TestTenantKeys:

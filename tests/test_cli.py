@@ -22,8 +22,8 @@ class Result:
     err: str
 
 
-async def actionlog(database_url: str, *args: str) -> Result:
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning"}
+async def actionlog(database_url: str, *args: str, env: dict[str, str] | None = None) -> Result:
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning", **(env or {})}
     process = await asyncio.create_subprocess_exec(
         str(BIN / "actionlog"),
         *args,
@@ -128,6 +128,19 @@ async def test_demo_loads_data_and_is_idempotent(
     )
     assert listing.status_code == 200
     assert len(listing.json()) == demo["loaded_actions"]
+    # each run leaves one live demo key: the previous one stops working
+    earlier = await client.get("/api/v1/keys", headers={"X-API-Key": demo["api_key"]})
+    assert earlier.status_code == 401
+    keys = await client.get("/api/v1/keys", headers={"X-API-Key": second["api_key"]})
+    assert [k["name"] for k in keys.json() if k["revoked_at"] is None] == ["demo"]
+    assert "admin_token" not in second  # none is configured for this database
+
+
+async def test_demo_prints_the_configured_admin_token(database_url: str) -> None:
+    env_token = "demo-admin-token-0123456789"
+    result = await actionlog(database_url, "demo", "--json", env={"ADMIN_TOKEN": env_token})
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["admin_token"] == env_token
 
 
 def _free_port() -> int:
@@ -187,5 +200,9 @@ async def test_prune_and_rebuild_rollups(database_url: str, client: httpx.AsyncC
     rebuilt = await actionlog(database_url, "rollups", "rebuild", slug)
     assert rebuilt.code == 0, rebuilt.err
     assert "rebuilt the rollups of 1 tenant(s)" in rebuilt.out
-    naive = await actionlog(database_url, "prune", slug, "--before", "2999-01-01T00:00:00")
-    assert "timezone" in one_error_line(naive)
+    # the API's forms: a date, or a time without a zone, is UTC
+    dated = await actionlog(database_url, "prune", slug, "--before", "2999-01-01")
+    assert dated.code == 0, dated.err
+    assert "deleted 0 actions before 2999-01-01 00:00:00+00:00" in dated.out
+    bad = await actionlog(database_url, "prune", slug, "--before", "soon")
+    assert one_error_line(bad).startswith("error: --before: ")

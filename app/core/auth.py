@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import get_read_session, get_session
 from app.core.errors import Forbidden, NotFound, Unauthorized
 
+ADMIN_DISABLED = "The admin API is disabled: set ADMIN_TOKEN to enable it"
 Scope = Literal["read", "write", "admin"]
 ALL_SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 
@@ -166,7 +167,7 @@ async def require_admin_token(
     """The operator: the `X-Admin-Token` header must match ADMIN_TOKEN (404 when unset)."""
     configured = request.app.state.settings.admin_token
     if configured is None:
-        raise NotFound()
+        raise NotFound(ADMIN_DISABLED)
     client = request.client.host if request.client else None
     throttle: AuthThrottle = request.app.state.throttle
     await throttle.refuse_blocked_client(client)

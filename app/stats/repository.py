@@ -153,6 +153,7 @@ class ActionStatsRepository:
             select(
                 A.action_type,
                 detail.label("detail"),
+                func.max(A.error_message).label("sample"),
                 func.count().label("count"),
                 func.min(A.created_at).label("first_seen"),
                 func.max(A.created_at).label("last_seen"),

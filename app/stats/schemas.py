@@ -70,7 +70,10 @@ class FailurePattern(BaseModel):
     action_type: str
     error_type: str | None
     pattern: str | None = Field(
-        description="Error message with numbers and ids masked (when there is no error_type)"
+        description=(
+            "Error message with numbers and ids masked: the group's message when it has no "
+            "error_type, else one of its messages as a sample (null when none has a message)"
+        )
     )
     count: int
     first_seen: datetime

@@ -296,10 +296,12 @@ class StatsService:
                 if key in patterns:
                     patterns[key].merge(row)
                 else:
+                    # a typed group shows one of its messages, masked, as its sample
+                    sample = row.sample if typed else row.detail
                     patterns[key] = _Pattern(
                         row.action_type,
                         error_type,
-                        pattern,
+                        None if sample is None else mask_message(sample),
                         row.count,
                         row.first_seen,
                         row.last_seen,

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from app.core.auth import AdminTenant, Operator, SessionDep
 from app.core.deps import PayloadRulesDep
 from app.core.errors import Conflict, NotFound, Unauthorized, error_responses
-from app.core.inputs import Offset
+from app.core.inputs import Offset, Text
+from app.tenants.models import Tenant
 from app.tenants.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -26,7 +27,6 @@ admin_router = APIRouter(
     responses=error_responses(Unauthorized, NotFound),
 )
 keys_router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
-TenantId = Annotated[UUID, Path(description="The tenant's id")]
 KeyId = Annotated[UUID, Path(description="The API key's id")]
 
 
@@ -45,6 +45,17 @@ async def own_service(
 
 
 OperatorService = Annotated[TenantService, Depends(operator_service)]
+
+
+async def operator_tenant(
+    tenant_id: Annotated[Text, Path(max_length=100, description="The tenant's id or its slug")],
+    service: OperatorService,
+) -> Tenant:
+    """The tenant named by id or slug in the path, or 404."""
+    return await service.get_by_id_or_slug(tenant_id)
+
+
+TenantRef = Annotated[Tenant, Depends(operator_tenant)]
 OwnService = Annotated[TenantService, Depends(own_service)]
 
 
@@ -78,19 +89,19 @@ async def list_tenants(
 
 
 @admin_router.get("/tenants/{tenant_id}", response_model=TenantRead)
-async def get_tenant(tenant_id: TenantId, service: OperatorService) -> TenantRead:
+async def get_tenant(tenant: TenantRef, service: OperatorService) -> TenantRead:
     """One tenant."""
-    return TenantRead.model_validate(await service.get(tenant_id))
+    return TenantRead.model_validate(tenant)
 
 
 @admin_router.patch(
     "/tenants/{tenant_id}", response_model=TenantRead, responses=error_responses(Conflict)
 )
 async def update_tenant(
-    tenant_id: TenantId, body: TenantUpdate, service: OperatorService
+    tenant: TenantRef, body: TenantUpdate, service: OperatorService
 ) -> TenantRead:
     """Change a tenant's name, slug or retention."""
-    tenant = await service.update(tenant_id, body)
+    tenant = await service.update(tenant.id, body)
     return TenantRead.model_validate(tenant)
 
 
@@ -98,26 +109,24 @@ async def update_tenant(
     "/tenants/{tenant_id}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated
 )
 async def create_tenant_key(
-    tenant_id: TenantId, body: ApiKeyCreate, service: OperatorService
+    tenant: TenantRef, body: ApiKeyCreate, service: OperatorService
 ) -> ApiKeyCreated:
     """Issue an API key for a tenant (the full key is shown only here)."""
-    await service.get(tenant_id)
-    return _created_key(await service.issue_key(tenant_id, body))
+    return _created_key(await service.issue_key(tenant.id, body))
 
 
 @admin_router.get("/tenants/{tenant_id}/keys", response_model=list[ApiKeyRead])
-async def list_tenant_keys(tenant_id: TenantId, service: OperatorService) -> list[ApiKeyRead]:
+async def list_tenant_keys(tenant: TenantRef, service: OperatorService) -> list[ApiKeyRead]:
     """A tenant's keys, without secrets."""
-    await service.get(tenant_id)
-    return [ApiKeyRead.model_validate(k) for k in await service.list_keys(tenant_id)]
+    return [ApiKeyRead.model_validate(k) for k in await service.list_keys(tenant.id)]
 
 
 @admin_router.delete("/tenants/{tenant_id}/keys/{key_id}", response_model=ApiKeyRead)
 async def revoke_tenant_key(
-    tenant_id: TenantId, key_id: KeyId, service: OperatorService
+    tenant: TenantRef, key_id: KeyId, service: OperatorService
 ) -> ApiKeyRead:
     """Revoke a key; it stops working at once."""
-    key = await service.revoke_key(tenant_id, key_id)
+    key = await service.revoke_key(tenant.id, key_id)
     return ApiKeyRead.model_validate(key)
 
 

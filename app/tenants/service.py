@@ -18,6 +18,7 @@ from app.core.auth import ALL_SCOPES, Actor
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, invalid
 from app.core.redact import PayloadRules
+from app.core.storable import text_problem
 from app.tenants.keys import generate_api_key
 from app.tenants.models import ApiKey, Tenant
 from app.tenants.repository import ApiKeyRepository, TenantRepository
@@ -96,6 +97,9 @@ class TenantService:
         return tenant
 
     async def get_by_id_or_slug(self, ref: str) -> Tenant:
+        """A tenant by its id or its slug (the CLI and the admin API take either)."""
+        if text_problem(ref) is not None:
+            raise NotFound(f"tenant '{ref}' not found")
         try:
             tenant = await self.tenants.get(UUID(ref))
         except ValueError:

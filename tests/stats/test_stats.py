@@ -336,11 +336,19 @@ class TestFailurePatterns:
                 continue
             pattern = None if error_type or message is None else mask_message(message)
             groups.setdefault((kind, error_type, pattern), []).append(row)
+
+        def shown(key: tuple[Any, ...], rows: list[dict[str, Any]]) -> str | None:
+            """The group's masked message; for a typed group, one of its messages as a sample."""
+            if key[1] is None:
+                return key[2]
+            messages = [r["error_message"] for r in rows if r["error_message"] is not None]
+            return mask_message(max(messages)) if messages else None
+
         expected = [
             {
                 "action_type": key[0],
                 "error_type": key[1],
-                "pattern": key[2],
+                "pattern": shown(key, rows),
                 "count": len(rows),
                 "first_seen": min(r["created_at"] for r in rows),
                 "last_seen": max(r["created_at"] for r in rows),
@@ -351,6 +359,7 @@ class TestFailurePatterns:
         expected.sort(key=lambda p: (-p["count"], -parse_time(p["last_seen"]).timestamp()))
         assert patterns == expected
         assert patterns[0]["count"] == 3
+        assert patterns[0]["pattern"] == "limit hit <n>"  # a sample, though it has an error_type
         assert ("job", None, "Timeout after <n> ms for order <id>") in groups
         assert ("job", None, "Disk full on <id>") in groups
         limited = await get(client, tenant, "/failures", limit=2, action_type="job")
