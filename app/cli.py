@@ -21,7 +21,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions import rollups
-from app.actions.schemas import UtcDatetime
 from app.audits.schemas import ChainVerification
 from app.audits.service import verify_chain
 from app.core import migrations
@@ -29,6 +28,7 @@ from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ServiceError
+from app.core.inputs import UtcDatetime
 from app.core.metrics import MULTIPROC_ENV
 from app.core.redact import PayloadRules
 from app.offboarding.service import Offboarded, offboard_tenant
@@ -216,7 +216,7 @@ def cmd_tenant_delete(args: argparse.Namespace, settings: Settings) -> None:
         (tenant,) = await _tenants_of(settings, args.tenant)
         engine = create_engine(settings)
         try:
-            return await offboard_tenant(create_sessionmaker(engine), tenant.id, "cli", utcnow)
+            return await offboard_tenant(create_sessionmaker(engine), str(tenant.id), "cli", utcnow)
         finally:
             await engine.dispose()
 

@@ -18,14 +18,21 @@ from app.tenants.models import ApiKey, Tenant
 BATCHED: dict[str, type[ActionLog] | type[AuditLog]] = {"actions": ActionLog, "audits": AuditLog}
 
 
+async def find_tenant(session: AsyncSession, ref: str) -> UUID | None:
+    """The id of the tenant named by its id or its slug, or None."""
+    try:
+        by_id = select(Tenant.id).where(Tenant.id == UUID(ref))
+        if (found := await session.scalar(by_id)) is not None:
+            return found
+    except ValueError:
+        pass
+    return await session.scalar(select(Tenant.id).where(Tenant.slug == ref))
+
+
 class OffboardingRepository:
     def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
         self.session = session
         self.tenant_id = tenant_id
-
-    async def exists(self) -> bool:
-        found = await self.session.scalar(select(Tenant.id).where(Tenant.id == self.tenant_id))
-        return found is not None
 
     async def revoke_keys(self, now: datetime) -> int:
         result = await self.session.execute(

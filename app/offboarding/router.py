@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from app.core.auth import Operator
 from app.core.db import utcnow
 from app.core.errors import NotFound, Unauthorized, error_responses
+from app.core.inputs import Text
 from app.offboarding.service import offboard_tenant
 
 router = APIRouter(
@@ -28,7 +29,7 @@ class TenantOffboarded(BaseModel):
 @router.delete("/tenants/{tenant_id}", response_model=TenantOffboarded)
 async def delete_tenant(
     request: Request,
-    tenant_id: Annotated[UUID, Path(description="The tenant's id")],
+    tenant_id: Annotated[Text, Path(max_length=100, description="The tenant's id or its slug")],
     operator: Operator,
 ) -> TenantOffboarded:
     """Offboard a tenant: its keys stop working at once, then all its data is deleted."""

@@ -21,7 +21,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.errors import NotFound
-from app.offboarding.repository import BATCHED, OffboardingRepository
+from app.offboarding.repository import BATCHED, OffboardingRepository, find_tenant
 
 BATCH = 5000
 operator_log = logging.getLogger("actionlog.operator")
@@ -37,17 +37,17 @@ class Offboarded:
 
 async def offboard_tenant(
     sessionmaker: async_sessionmaker[AsyncSession],
-    tenant_id: UUID,
+    ref: str,
     actor: str,
     clock: Callable[[], datetime],
-    batch: int = BATCH,
 ) -> Offboarded:
-    """Revoke the tenant's keys, then delete all its data in bounded batches."""
+    """Revoke the keys of the tenant `ref` (id or slug), then delete all its data in batches."""
+    batch = BATCH
     async with sessionmaker() as session, session.begin():
-        repository = OffboardingRepository(session, tenant_id)
-        if not await repository.exists():
-            raise NotFound(f"tenant {tenant_id} not found (already offboarded?)")
-        revoked = await repository.revoke_keys(clock())
+        tenant_id = await find_tenant(session, ref)
+        if tenant_id is None:
+            raise NotFound(f"tenant {ref} not found (already offboarded?)")
+        revoked = await OffboardingRepository(session, tenant_id).revoke_keys(clock())
     operator_log.warning("offboarding tenant %s by %s: %d keys revoked", tenant_id, actor, revoked)
     deleted = {kind: 0 for kind in BATCHED}
     for kind in BATCHED:

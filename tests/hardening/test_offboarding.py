@@ -66,7 +66,7 @@ async def test_offboarding_deletes_everything_of_one_tenant(
     logger = logging.getLogger("actionlog.operator")
     logger.addHandler(caplog.handler)
     try:
-        response = await client.delete(f"{TENANTS}/{tenant.id}", headers=ADMIN)
+        response = await client.delete(f"{TENANTS}/{tenant.slug}", headers=ADMIN)
     finally:
         logger.removeHandler(caplog.handler)
     assert response.status_code == 200, response.text
