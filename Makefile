@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format bench migrate clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e './sdk/python[test]'
 	touch $(STAMP)
 
 run: $(STAMP)  ## migrate the default database, load the demo tenant, serve on :8000
@@ -18,17 +18,19 @@ run: $(STAMP)  ## migrate the default database, load the demo tenant, serve on :
 	$(BIN)/actionlog serve
 
 test: $(STAMP)  ## lint, types, and every test on SQLite and on PostgreSQL
-	$(BIN)/ruff check app tests
+	$(BIN)/ruff check app tests sdk/python
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file sdk/python/pyproject.toml sdk/python/actionlog_client sdk/python/tests
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest sdk/python/tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench
-	$(BIN)/ruff format --check app tests bench
+	$(BIN)/ruff check app tests bench sdk/python
+	$(BIN)/ruff format --check app tests bench sdk/python
 
 format: $(STAMP)
-	$(BIN)/ruff format app tests bench
-	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app tests bench sdk/python
+	$(BIN)/ruff check --fix app tests bench sdk/python
 
 bench: $(STAMP)  ## the benchmark on the local PostgreSQL (see bench/README.md); not part of test
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions import rollups
+from app.alerts import cli as alerts_cli
 from app.audits.schemas import ChainVerification
 from app.audits.service import verify_chain
 from app.core import migrations
@@ -366,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rows", type=int, default=300)
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(handler=cmd_demo)
+
+    alerts_cli.add_commands(commands)
     return parser
 
 

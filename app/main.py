@@ -12,6 +12,8 @@ from app.actions.ingest import RECORD, RECORD_BATCH, IngestLane
 from app.actions.router import router as actions_router
 from app.actions.rows import RowBuilder
 from app.actions.writer import DirectWriter, GroupCommitWriter
+from app.alerts.router import router as alerts_router
+from app.alerts.worker import AlertWorker
 from app.audits.router import router as audits_router
 from app.compat.router import router as compat_router
 from app.core.config import Settings, get_settings
@@ -30,6 +32,9 @@ from app.core.redact import PayloadRules
 from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
 from app.stats.router import router as stats_router
+from app.streams.hub import StreamHub
+from app.streams.retention import StreamPruner
+from app.streams.router import router as streams_router
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
 
@@ -75,8 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # collection, which otherwise stall a worker for tens of milliseconds now and then.
         gc.collect()
         gc.freeze()
+        app.state.alert_worker.start()
+        app.state.stream_pruner.start()
         yield
+        await app.state.stream_pruner.close()
+        await app.state.alert_worker.close()
         await app.state.writer.close()
+        await app.state.stream_hub.close()
         await app.state.keys.close()
         await app.state.engine.dispose()
 
@@ -103,6 +113,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.state.throttle = Throttle(settings)
+    app.state.stream_hub = StreamHub(app.state.engine, settings)
+    app.state.stream_pruner = StreamPruner(app.state.engine, settings)
+    app.state.alert_worker = AlertWorker(app.state.engine, app.state.sessionmaker, settings)
 
     install_error_handlers(app)
     app.add_middleware(IngestLane)
@@ -141,6 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions_router,
         stats_router,
         compat_router,
+        streams_router,
+        alerts_router,
     )
     for router in routers:
         app.include_router(router)

@@ -104,13 +104,17 @@ async def database_url(
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     # Every test client comes from one address: failed-auth throttling is tested on its own
-    # (tests/test_limits.py), not by the many tests that send wrong keys on purpose.
+    # (tests/hardening/test_limits.py), not by the many tests that send wrong keys on purpose.
+    # The alert loops are off in the tests' own application: alert tests run evaluation and
+    # delivery steps themselves, or start a service process with short windows.
     return Settings(
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
         environment="test",
         log_level="warning",
         failed_auth_per_minute=0,
+        alerts_enabled=False,
+        webhook_allow_private=True,
     )
 
 

@@ -15,6 +15,10 @@ LAYERS = {
     "tenants": 2,
     "stats": 2,
     "retention": 3,
+    # the stream's event log sits between core and the domains that write to it
+    "streamlog": 0.5,
+    "streams": 3,
+    "alerts": 3,
     "compat": 4,
     "offboarding": 4,
 }

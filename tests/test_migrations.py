@@ -15,6 +15,7 @@ from app.models import Base
 NOT_TENANT_QUERIES = {
     "uq_api_keys_prefix",  # authentication finds the key, and so the tenant
     "ix_idempotency_keys_expires_at",  # expiry sweep over every tenant
+    "ix_alert_deliveries_status_next",  # the webhook sender claims due deliveries of every tenant
 }
 
 

@@ -20,6 +20,7 @@ from app.actions.schemas import SUMMARY_FIELDS, Sort
 from app.actions.statuses import FAILED
 from app.core.db import fetch_all, json_text
 from app.core.pagination import Cursor, DurationCursor, Order, after_key
+from app.streamlog import record as streamlog
 
 # Queries use the table's columns: the ORM's attributes cost more to build with and to read.
 ACTIONS = action_logs
@@ -28,6 +29,19 @@ SUMMARY_COLUMNS = tuple(COLUMNS[name] for name in SUMMARY_FIELDS)
 
 
 TenantRows = tuple[UUID, Sequence[dict[str, Any]]]
+
+
+def stream_entry(action: dict[str, Any] | ActionLog) -> dict[str, Any]:
+    """The live-stream event of an action (a row or an ORM object): its summary, as listed."""
+    values: dict[str, Any] = (
+        action if isinstance(action, dict) else {n: getattr(action, n) for n in _STREAMED}
+    )
+    summary = {name: values.get(name) for name in SUMMARY_FIELDS}
+    fields = {name: values.get(name) for name in streamlog.FILTER_FIELDS}
+    return streamlog.entry("action", values["id"], streamlog.as_json(summary), **fields)
+
+
+_STREAMED = frozenset(SUMMARY_FIELDS) | frozenset(streamlog.FILTER_FIELDS)
 
 
 async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRows]) -> None:
@@ -57,6 +71,9 @@ async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRow
     else:
         await connection.execute(insert(action_logs), rows)
     await rollups.apply(connection, changes)
+    await streamlog.record_many(
+        connection, [(tenant_id, [stream_entry(row) for row in rows]) for tenant_id, rows in writes]
+    )
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,11 @@ class ActionRepository:
 
     async def flush(self) -> None:
         await self.session.flush()
+
+    async def announce(self, action: ActionLog) -> None:
+        """Put a changed action on the live stream, in this transaction."""
+        entry = stream_entry(action)
+        await streamlog.record(await self.session.connection(), self.tenant_id, [entry])
 
     def _page_query(
         self,

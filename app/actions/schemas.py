@@ -23,7 +23,9 @@ from sqlalchemy import String
 
 from app.actions.models import action_logs
 from app.actions.statuses import Status, StatusIn
-from app.core.inputs import Int32, Text, UtcDatetime
+from app.core.inputs import Int32
+from app.core.inputs import Text as Text  # re-exported: other domains' schemas use it
+from app.core.inputs import UtcDatetime as UtcDatetime
 
 MAX_BATCH = 1000
 Sort = Literal["created_at", "execution_time_ms"]  # the orders a listing can take

@@ -116,6 +116,7 @@ class ActionService:
         action.updated_at = now
         await self.actions.flush()
         await self.actions.recount(before, action)
+        await self.actions.announce(action)
         return ActionRead.model_validate(action)
 
     async def add_step(self, action: ActionLog, data: StepCreate) -> ActionRead:
@@ -130,6 +131,7 @@ class ActionService:
         action.steps = [*action.steps, step]
         action.updated_at = now
         await self.actions.flush()
+        await self.actions.announce(action)
         return ActionRead.model_validate(action)
 
     @staticmethod

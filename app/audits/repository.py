@@ -10,15 +10,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audits.chain import GENESIS_HASH
 from app.audits.models import AuditChainHead, AuditLog
-from app.audits.schemas import AuditFilters
+from app.audits.schemas import AuditFilters, AuditRead
 from app.core.db import upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
+from app.streamlog import record as streamlog
 
 
 @dataclass(frozen=True)
 class ChainHead:
     sequence: int
     hash: str
+
+
+def stream_entry(row: AuditLog) -> dict[str, Any]:
+    """The live-stream event of an audit row: the row as the audit list shows it."""
+    payload = AuditRead.model_validate(row).model_dump_json()
+    return streamlog.entry("audit", row.id, payload, user_id=row.user_id)
 
 
 class AuditRepository:
@@ -74,6 +81,7 @@ class AuditRepository:
             .values(sequence=row.sequence, hash=row.hash, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+        await streamlog.record(await self.session.connection(), self.tenant_id, [stream_entry(row)])
         return row
 
     # Reading.

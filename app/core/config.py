@@ -58,6 +58,23 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
+    # Live stream (app/streams)
+    stream_max_per_key: int = Field(default=5, ge=1)
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    stream_retry_ms: int = Field(default=3000, ge=0)
+    stream_queue_events: int = Field(default=1000, ge=1)
+    stream_retention_hours: int = Field(default=24, ge=1)
+    stream_poll_seconds: float = Field(default=2.0, gt=0)
+
+    # Alerts (app/alerts)
+    alerts_enabled: bool = True
+    alert_eval_seconds: float = Field(default=30.0, gt=0)
+    alert_window_unit_seconds: float = Field(default=60.0, gt=0)
+    alert_retry_schedule: str = "5,300,1800,7200,18000,28800,28800"
+    alert_send_seconds: float = Field(default=1.0, gt=0)
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    alert_test_exit_before_delivery: bool = False
 
     @property
     def redact_key_set(self) -> frozenset[str]:
@@ -66,6 +83,11 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in (self.cors_origins or "").split(",") if o.strip()]
+
+    @property
+    def alert_retry_delays(self) -> tuple[float, ...]:
+        """Seconds to wait before each retry of a failed webhook delivery."""
+        return tuple(float(v) for v in self.alert_retry_schedule.split(",") if v.strip())
 
     @property
     def is_sqlite(self) -> bool:
@@ -77,6 +99,16 @@ class Settings(BaseSettings):
         unsafe = token is not None and (token.lower() in UNSAFE_ADMIN_TOKENS or len(token) < 16)
         if self.environment == "production" and unsafe:
             raise ValueError("ADMIN_TOKEN must be at least 16 characters and not a placeholder")
+        return self
+
+    @model_validator(mode="after")
+    def _check_retry_schedule(self) -> "Settings":
+        try:
+            delays = self.alert_retry_delays
+        except ValueError:
+            raise ValueError("ALERT_RETRY_SCHEDULE must be comma-separated seconds") from None
+        if any(delay < 0 for delay in delays):
+            raise ValueError("ALERT_RETRY_SCHEDULE must not hold negative delays")
         return self
 
 

@@ -1,0 +1,56 @@
+"""The stream's event log: each tenant's events, numbered by its counter row.
+
+`stream_events` is the stream itself: one row per action recorded or changed and per audit
+row, numbered per tenant by `seq`. The number is taken from the tenant's `stream_heads` row
+inside the writing transaction, and that row stays locked until the transaction ends, so a
+tenant's transactions take their numbers in the order in which they commit, and a rolled
+back one gives its numbers back. A reader that has seen `seq` N has therefore seen every
+event before it: the stream is gap-free in commit order, and `seq` is the SSE event id.
+
+Each event keeps the record as it was sent (the JSON of the list routes) and the fields the
+stream filters on, so that a resume reads one table and a change shows the record as it was
+then. Events older than STREAM_RETENTION_HOURS are pruned; `pruned_through` tells a client
+resuming from before that point that its events are gone.
+
+This domain sits below actions and audits, which write to it in their transactions; it knows
+nothing of them (they build their events' payloads). app/streams/ reads it.
+"""
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UTCDateTime, utcnow
+
+
+class StreamHead(Base):
+    __tablename__ = "stream_heads"
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    pruned_through: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StreamEvent(Base):
+    __tablename__ = "stream_events"
+    __table_args__ = (Index("ix_stream_events_tenant_created", "tenant_id", "created_at"),)
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    record_id: Mapped[UUID] = mapped_column(Uuid)
+    action_type: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str | None] = mapped_column(String(20))
+    provider_name: Mapped[str | None] = mapped_column(String(100))
+    service: Mapped[str | None] = mapped_column(String(100))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    session_id: Mapped[str | None] = mapped_column(String(255))
+    correlation_id: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,111 @@
+"""Writing the stream: each writing transaction numbers its events and announces them.
+
+Every path that records or changes an action, or appends an audit row, calls `record` (or
+`record_many`, a group commit) inside its transaction, as its last statement. It advances the
+tenant's counter (`stream_heads.seq`) by the number of events with one upsert, which also
+locks the counter row until the transaction ends, inserts the events with their numbers, and
+announces the tenants touched:
+
+- on PostgreSQL with `pg_notify` inside the transaction, so that the notification is sent
+  when, and only when, the transaction commits: one per transaction, whose payload names every
+  tenant of a group commit (PostgreSQL folds repeats of the same payload);
+- on SQLite by marking the connection; the hub of this process reads after the commit
+  (see app/streams/hub.py).
+
+Why the counter row: an id taken before commit (a sequence, a timestamp, a UUIDv7) can become
+visible after a higher one, and a reader that moved past the higher one would skip it. With
+the row lock, a tenant's second transaction cannot take its numbers before the first one has
+committed or rolled back, so numbers become visible in order and without holes.
+"""
+
+from collections.abc import Sequence
+from typing import Any, cast
+from uuid import UUID
+
+import orjson
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.core.db import upsert_insert, utcnow
+from app.streamlog.models import StreamEvent, StreamHead
+
+CHANNEL = "actionlog_stream"
+SQLITE_POKES = "stream_pokes"  # connection.info key: tenants to read after the commit
+FILTER_FIELDS = (
+    "action_type",
+    "status",
+    "provider_name",
+    "service",
+    "user_id",
+    "session_id",
+    "correlation_id",
+)
+KINDS = ("action", "audit")
+HEADS = cast(Table, StreamHead.__table__)
+EVENTS = cast(Table, StreamEvent.__table__)
+_COPY_COLUMNS = tuple(column.name for column in EVENTS.columns)
+COPY_ABOVE = 20  # events: fewer go in with one INSERT, more with COPY
+
+
+def as_json(value: Any) -> str:
+    """JSON text as the list routes write it (orjson, UTC times with Z)."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_UTC_Z).decode()
+
+
+def entry(kind: str, record_id: UUID, payload: str, **fields: Any) -> dict[str, Any]:
+    """One event: its kind, the record's id, the record as JSON text, and its filter fields."""
+    event = {name: fields.get(name) for name in FILTER_FIELDS}
+    event.update(kind=kind, record_id=record_id, payload=payload)
+    return event
+
+
+async def record(
+    connection: AsyncConnection, tenant_id: UUID, entries: list[dict[str, Any]]
+) -> None:
+    """Number and store one tenant's events in the connection's transaction; announce them."""
+    await record_many(connection, [(tenant_id, entries)])
+
+
+async def record_many(
+    connection: AsyncConnection, batches: Sequence[tuple[UUID, list[dict[str, Any]]]]
+) -> None:
+    """The same for several tenants at once (a group commit): one notification for all."""
+    merged: dict[UUID, list[dict[str, Any]]] = {}
+    for tenant_id, entries in batches:
+        merged.setdefault(tenant_id, []).extend(entries)
+    # Counter rows are locked in one order (by tenant id), so two groups never deadlock.
+    ordered = sorted(((t, e) for t, e in merged.items() if e), key=lambda b: b[0].bytes)
+    if not ordered:
+        return
+    now = utcnow()
+    events: list[dict[str, Any]] = []
+    for tenant_id, entries in ordered:
+        first = await _advance(connection, tenant_id, len(entries)) - len(entries) + 1
+        for offset, item in enumerate(entries):
+            events.append(
+                {**item, "tenant_id": tenant_id, "seq": first + offset, "created_at": now}
+            )
+    postgres = connection.dialect.name == "postgresql"
+    if postgres and len(events) > COPY_ABOVE:
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        records = [tuple(event[name] for name in _COPY_COLUMNS) for event in events]
+        await driver.copy_records_to_table("stream_events", records=records, columns=_COPY_COLUMNS)
+    else:
+        await connection.execute(insert(EVENTS), events)
+    tenants = [tenant_id for tenant_id, _ in ordered]
+    if postgres:
+        payload = ",".join(str(tenant_id) for tenant_id in tenants)
+        await connection.execute(select(func.pg_notify(CHANNEL, payload)))
+    else:
+        connection.info.setdefault(SQLITE_POKES, set()).update(tenants)
+
+
+async def _advance(connection: AsyncConnection, tenant_id: UUID, count: int) -> int:
+    """Move the tenant's counter on by `count` (locking its row); the new last number."""
+    statement = upsert_insert(connection.dialect.name, HEADS).values(
+        tenant_id=tenant_id, seq=count, pruned_through=0
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[HEADS.c.tenant_id], set_={"seq": HEADS.c.seq + count}
+    ).returning(HEADS.c.seq)
+    return int((await connection.execute(statement)).scalar_one())

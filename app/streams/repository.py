@@ -1,0 +1,148 @@
+"""SQL of the live stream: heads, events after a position, leases of open streams, pruning."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+from uuid import UUID
+
+from sqlalchemy import Table, delete, func, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.streamlog.models import StreamEvent, StreamHead
+from app.streams.models import StreamLease
+
+EVENTS = cast(Table, StreamEvent.__table__)
+HEADS = cast(Table, StreamHead.__table__)
+LEASES = cast(Table, StreamLease.__table__)
+_EVENT_COLUMNS = tuple(
+    EVENTS.c[name]
+    for name in (
+        "seq",
+        "kind",
+        "payload",
+        *(
+            "action_type",
+            "status",
+            "provider_name",
+            "service",
+            "user_id",
+            "session_id",
+            "correlation_id",
+        ),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    pruned_through: int
+
+
+class StreamRepository:
+    """One tenant's stream, read and leased on a connection the caller holds."""
+
+    def __init__(self, connection: AsyncConnection, tenant_id: UUID) -> None:
+        self.connection = connection
+        self.tenant_id = tenant_id
+
+    async def head(self) -> Head:
+        row = (
+            await self.connection.execute(
+                select(HEADS.c.seq, HEADS.c.pruned_through).where(
+                    HEADS.c.tenant_id == self.tenant_id
+                )
+            )
+        ).one_or_none()
+        return Head(row.seq, row.pruned_through) if row else Head(0, 0)
+
+    async def after(self, seq: int, limit: int, upto: int | None = None) -> Sequence[Any]:
+        """Events with numbers above `seq` (and at most `upto`), in order."""
+        query = select(*_EVENT_COLUMNS).where(EVENTS.c.tenant_id == self.tenant_id)
+        query = query.where(EVENTS.c.seq > seq)
+        if upto is not None:
+            query = query.where(EVENTS.c.seq <= upto)
+        return (await self.connection.execute(query.order_by(EVENTS.c.seq).limit(limit))).all()
+
+    # Leases: at most STREAM_MAX_PER_KEY open streams per key, across workers and hosts.
+
+    async def lease(
+        self, lease_id: UUID, key_id: UUID, limit: int, expires_at: datetime, now: datetime
+    ) -> int | None:
+        """Take a lease for `key_id` unless it has `limit` live ones (then their count)."""
+        if self.connection.dialect.name == "postgresql":
+            # Leases of one key are counted and taken one transaction at a time.
+            await self.connection.execute(
+                select(func.pg_advisory_xact_lock(func.hashtextextended(str(key_id), 0)))
+            )
+        await self.connection.execute(
+            delete(LEASES).where(
+                LEASES.c.tenant_id == self.tenant_id,
+                LEASES.c.key_id == key_id,
+                LEASES.c.expires_at <= now,
+            )
+        )
+        live = await self.connection.scalar(
+            select(func.count()).where(
+                LEASES.c.tenant_id == self.tenant_id, LEASES.c.key_id == key_id
+            )
+        )
+        if int(live or 0) >= limit:
+            return int(live or 0)
+        await self.connection.execute(
+            insert(LEASES).values(
+                tenant_id=self.tenant_id, id=lease_id, key_id=key_id, expires_at=expires_at
+            )
+        )
+        return None
+
+    async def release(self, lease_id: UUID) -> None:
+        await self.connection.execute(
+            delete(LEASES).where(LEASES.c.tenant_id == self.tenant_id, LEASES.c.id == lease_id)
+        )
+
+
+async def renew_leases(
+    connection: AsyncConnection, leases: list[tuple[UUID, UUID]], expires_at: datetime
+) -> None:
+    """Extend the leases (tenant id, lease id) a worker holds open (one statement for all)."""
+    if leases:
+        key = tuple_(LEASES.c.tenant_id, LEASES.c.id)
+        statement = update(LEASES).where(key.in_(leases)).values(expires_at=expires_at)
+        await connection.execute(statement)
+
+
+async def heads_of(connection: AsyncConnection, tenant_ids: list[UUID]) -> dict[UUID, int]:
+    """The last event number of each of these tenants (absent: none yet)."""
+    if not tenant_ids:
+        return {}
+    rows = await connection.execute(
+        select(HEADS.c.tenant_id, HEADS.c.seq).where(HEADS.c.tenant_id.in_(tenant_ids))
+    )
+    return {row.tenant_id: row.seq for row in rows}
+
+
+async def prune(connection: AsyncConnection, before: datetime, limit: int = 5000) -> int:
+    """Delete up to `limit` events created before `before`; note how far each tenant's went."""
+    doomed = (
+        await connection.execute(
+            select(EVENTS.c.tenant_id, func.max(EVENTS.c.seq).label("seq"), func.count())
+            .where(EVENTS.c.created_at < before)
+            .group_by(EVENTS.c.tenant_id)
+        )
+    ).all()
+    deleted = 0
+    for tenant_id, last, _count in doomed:
+        result = await connection.execute(
+            delete(EVENTS).where(EVENTS.c.tenant_id == tenant_id, EVENTS.c.seq <= last)
+        )
+        deleted += result.rowcount or 0
+        await connection.execute(
+            update(HEADS)
+            .where(HEADS.c.tenant_id == tenant_id, HEADS.c.pruned_through < last)
+            .values(pruned_through=last)
+        )
+        if deleted >= limit:
+            break
+    return deleted
