@@ -36,7 +36,7 @@ async def health() -> Health:
 async def prometheus_metrics(
     request: Request,
     authorization: Annotated[
-        str | None, Header(description="Bearer <METRICS_TOKEN>, when one is set")
+        str | None, Header(max_length=512, description="Bearer <METRICS_TOKEN>, when one is set")
     ] = None,
 ) -> Response:
     """Every worker's metrics, in Prometheus text format."""
