@@ -1,6 +1,7 @@
 """What `ActionLogMiddleware` costs a request: a no-op app with and without it, same run.
 
     .venv/bin/python bench/middleware.py        # BENCH_RUNS (3) rounds of BENCH_SECONDS (10)
+    BENCH_BATCH=1000 .venv/bin/python bench/middleware.py   # the apps' logger batch_size
 
 1. starts `actionlog serve` on a temporary SQLite database (the logger's destination, so
    events are really delivered while the app is measured) and creates a tenant;
@@ -75,7 +76,12 @@ def app() -> Any:
         return api
     from actionlog_client import ActionLogger, ActionLogMiddleware
 
-    logger = ActionLogger(os.environ["BENCH_URL"], os.environ["BENCH_KEY"], max_queue=100_000)
+    logger = ActionLogger(
+        os.environ["BENCH_URL"],
+        os.environ["BENCH_KEY"],
+        max_queue=100_000,
+        batch_size=int(os.environ.get("BENCH_BATCH", "100")),
+    )
 
     @api.get("/_stats")
     async def stats() -> dict[str, int]:
