@@ -23,6 +23,7 @@ LAYERS = {
     "apidocs": 1,
     "timeline": 2,
     "console": 4,
+    "offboarding": 4,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 

@@ -26,6 +26,7 @@ from app.actions.idempotency import Written
 from app.actions.repository import Claim, find_claims, find_record, insert_actions
 from app.actions.rows import RowBuilder
 from app.actions.schemas import ActionCreate, ActionRead, BatchCreated
+from app.core import metrics
 from app.core.errors import Conflict, ServiceError, invalid
 
 
@@ -51,6 +52,7 @@ class SessionStore:
 
     async def write(self, tenant_id: UUID, rows: list[dict[str, Any]]) -> None:
         await insert_actions(await self.session.connection(), [(tenant_id, rows)])
+        metrics.ACTIONS_RECORDED.inc(len(rows))  # committed by the request's session
 
     async def claims(self, tenant_id: UUID, ids: Sequence[UUID]) -> dict[UUID, Claim]:
         return await find_claims(await self.session.connection(), tenant_id, ids)

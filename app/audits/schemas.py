@@ -5,16 +5,27 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress, StringConstraints
 
 from app.audits.diff import DiffKind
+from app.core.inputs import Text
 
-Action = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-ResourceType = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-UserAgent = Annotated[str, StringConstraints(max_length=1024)]
-CorrelationId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Action = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+ResourceType = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+ResourceId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+UserId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+UserAgent = Annotated[Text, StringConstraints(max_length=1024)]
+CorrelationId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+
+
+def _text_only(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be an IP address as text")
+    return value
+
+
+# an address as text only: pydantic would also take an integer (as IPv4) or bytes
+IpAddress = Annotated[IPvAnyAddress, BeforeValidator(_text_only)]
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,7 @@ class AuditCreate(BaseModel):
     before: dict[str, Any] | None = Field(default=None, description="The resource before")
     after: dict[str, Any] | None = Field(default=None, description="The resource after")
     user_id: UserId | None = Field(default=None, description="Who made the change")
-    ip_address: IPvAnyAddress | None = Field(default=None, description="Where it came from")
+    ip_address: IpAddress | None = Field(default=None, description="Where it came from")
     user_agent: UserAgent | None = None
     metadata: dict[str, Any] | None = Field(default=None, description="Free context")
     correlation_id: CorrelationId | None = Field(

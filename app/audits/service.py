@@ -30,12 +30,13 @@ from app.audits.schemas import (
 )
 from app.audits.signing import SIGNED_PREFIX, Signer, public_keys, public_pem
 from app.audits.verify import ChainVerifier
+from app.core import metrics
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
 from app.core.errors import Loc, NotFound, invalid
 from app.core.pagination import Cursor, SequenceCursor
 from app.core.redact import PayloadRules, json_depth_exceeds
-from app.core.storable import text_problem
+from app.core.storable import NOT_FINITE, text_problem
 
 NO_CHANGES = "no changes: before equals after, nothing was recorded"
 
@@ -57,7 +58,8 @@ def _check_text(loc: Loc, value: str) -> None:
 
 
 def _check_json(loc: Loc, value: Any) -> None:
-    """Refuse what JSON columns cannot store or roundtrip: NUL, lone surrogates, NaN."""
+    """Refuse what JSON columns cannot store or roundtrip: NUL, lone surrogates, NaN and
+    infinities (app/core/storable.py)."""
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str):
@@ -69,7 +71,7 @@ def _check_json(loc: Loc, value: Any) -> None:
     elif isinstance(value, str):
         _check_text(loc, value)
     elif isinstance(value, float) and not math.isfinite(value):
-        raise invalid(loc, "numbers must be finite")
+        raise invalid(loc, NOT_FINITE)
 
 
 class AuditService:
@@ -153,6 +155,8 @@ class AuditService:
             "correlation_id": correlation_id,
         }
         self._check_texts(texts)
+        if actor.user_agent is not None:
+            texts["user_agent"] = self.redactor.scrub(actor.user_agent)
         before, after = self._json("before", before), self._json("after", after)
         metadata = self._json("metadata", metadata) or {}
         if action == "update" and json_equal(before, after):
@@ -205,7 +209,9 @@ class AuditService:
         digest = row_hash(head.hash, content)
         metadata = content.pop("metadata")
         row = AuditLog(**content, metadata_=metadata, prev_hash=head.hash, hash=digest)
-        return await repository.append(row)
+        appended = await repository.append(row)
+        metrics.AUDITS_RECORDED.inc()
+        return appended
 
     async def get(self, tenant_id: UUID, audit_id: UUID) -> AuditLog:
         row = await AuditRepository(self.session, tenant_id).get(audit_id)

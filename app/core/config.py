@@ -9,8 +9,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_REDACT_KEYS = (
-    "password,passwd,secret,token,api_key,apikey,authorization,cookie,set-cookie,"
-    "private_key,credit_card,card_number,cvv,ssn"
+    "password,passwd,pwd,pass,passphrase,secret,token,api_key,apikey,auth,authorization,"
+    "credentials,cookie,set-cookie,session,sessionid,session_id,jwt,bearer,signature,"
+    "private_key,credit_card,card_number,cvv,cvc,pin,otp,mfa_code,ssn,dsn,"
+    "connection_string,database_url"
 )
 # A CSP source expression for frame-ancestors: a keyword, or scheme://host[:port] with wildcards.
 _FRAME_SOURCE = re.compile(r"'none'|'self'|(?:https?://)?(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5}|:\*)?")
@@ -82,6 +84,19 @@ class Settings(BaseSettings):
     # PEM. Unset: one is generated on first start and kept in the database.
     audit_signing_key: SecretStr | None = None
 
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="e.g. https://logs.example.com",
+    )
+    cors_origins: str | None = None
+    redact_secrets_in_text: bool = True
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    rate_limit_write_per_minute: int | None = Field(default=None, ge=0)
+    failed_auth_per_minute: int = Field(default=30, ge=0)
+    redis_url: str | None = None
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
     # Live stream (app/streams)
     stream_max_per_key: int = Field(default=5, ge=1)
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
@@ -103,6 +118,10 @@ class Settings(BaseSettings):
     @property
     def redact_key_set(self) -> frozenset[str]:
         return key_set(self.redact_keys)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in (self.cors_origins or "").split(",") if o.strip()]
 
     @property
     def alert_retry_delays(self) -> tuple[float, ...]:
