@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench migrate clean
+.PHONY: run test lint format bench migrate clean chromium screenshots
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,13 @@ run: $(STAMP)  ## migrate the default database, load the demo tenant, serve on :
 	$(BIN)/actionlog demo
 	$(BIN)/actionlog serve
 
-test: $(STAMP)  ## lint, types, and every test on SQLite and on PostgreSQL
+# The console's browser tests drive Debian's Chromium (never a downloaded browser); the emoji
+# font draws the status icons.
+chromium:
+	test -x /usr/bin/chromium || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji)
+
+test: $(STAMP) chromium  ## lint, types, and every test on SQLite and on PostgreSQL (browser tests included)
 	$(BIN)/ruff check app tests sdk/python
 	$(BIN)/mypy
 	$(BIN)/mypy --config-file sdk/python/pyproject.toml sdk/python/actionlog_client sdk/python/tests
@@ -35,6 +41,9 @@ format: $(STAMP)
 bench: $(STAMP)  ## the benchmark on the local PostgreSQL (see bench/README.md); not part of test
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py
+
+screenshots: $(STAMP) chromium  ## the README's console screenshots (docs/*.png), from demo data
+	$(BIN)/python docs/screenshots.py
 
 migrate: $(STAMP)
 	$(BIN)/actionlog migrate

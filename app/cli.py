@@ -8,7 +8,10 @@ import argparse
 import asyncio
 import functools
 import json
+import os
+import secrets
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +23,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions import rollups
-from app.actions.schemas import UtcDatetime
 from app.alerts import cli as alerts_cli
 from app.audits.schemas import ChainVerification
 from app.audits.service import verify_chain
@@ -28,9 +30,12 @@ from app.audits.signing import SignerSource
 from app.core import migrations
 from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ServiceError
+from app.core.inputs import UtcDatetime
+from app.core.metrics import MULTIPROC_ENV
 from app.core.redact import PayloadRules
+from app.offboarding.service import Offboarded, offboard_tenant
 from app.retention.archive import KINDS, Kind, read_lines
 from app.retention.locks import RetentionLocks
 from app.retention.service import Pruned, Pruner, RetentionConfig, archives
@@ -48,6 +53,7 @@ from app.tenants.schemas import (
 from app.tenants.service import TenantService
 
 CLI_ACTOR = Actor(id="cli")
+SHUTDOWN_GRACE_SECONDS = 5
 T = TypeVar("T")
 
 
@@ -89,19 +95,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     asyncio.run(_migrate(settings))
+    workers = args.workers or settings.workers
+    if settings.console_secret is None and workers > 1:
+        # Console sessions are signed; every worker must check them with the same secret.
+        os.environ["CONSOLE_SECRET"] = secrets.token_urlsafe(32)
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # every worker writes its metrics here, and /metrics adds them up (app/core/metrics.py)
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="actionlog-metrics-")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers or settings.workers,
+        workers=workers,
         log_level=settings.log_level,
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # Live streams never end by themselves: on SIGTERM, give open requests a few seconds,
+        # then close what is left (stream clients reconnect and resume from their last id).
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         # A worker's first answer waits for its imports; on a busy host they take longer than
         # uvicorn's default 5 s, and it would kill and respawn workers in a loop.
         timeout_worker_healthcheck=60,
+        server_header=False,
     )
 
 
@@ -223,6 +240,22 @@ async def _tenants_of(settings: Settings, ref: str | None) -> list[Tenant]:
         return [await service.get_by_id_or_slug(ref)] if ref else await _all_tenants(service)
 
     return await _in_session(settings, work)
+
+
+def cmd_tenant_delete(args: argparse.Namespace, settings: Settings) -> None:
+    async def run() -> Offboarded:
+        (tenant,) = await _tenants_of(settings, args.tenant)
+        engine = create_engine(settings)
+        try:
+            return await offboard_tenant(create_sessionmaker(engine), str(tenant.id), "cli", utcnow)
+        finally:
+            await engine.dispose()
+
+    done = asyncio.run(run())
+    print(
+        f"{done.tenant_id}: {done.keys_revoked} keys revoked, {done.actions_deleted} actions "
+        f"and {done.audits_deleted} audit rows deleted, tenant removed"
+    )
 
 
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
@@ -401,6 +434,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     if settings.admin_token is not None:
         result["admin_token"] = settings.admin_token.get_secret_value()
     _print(result, args.json)
+    if not args.json:
+        base = f"http://{settings.host}:{settings.port}"
+        print(f"console: open {base}/ui and sign in with the api_key above; API docs: {base}/docs")
 
 
 def _uuid(value: str, what: str) -> UUID:
@@ -441,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--audit-retention-days", help="days to keep audit rows, or none")
     retention.add_argument("--json", action="store_true")
     retention.set_defaults(handler=cmd_tenant_retention)
+    offboard = tenant.add_parser(
+        "delete", help="offboard a tenant: revoke its keys, delete all its data (id or slug)"
+    )
+    offboard.add_argument("tenant")
+    offboard.set_defaults(handler=cmd_tenant_delete)
 
     key = commands.add_parser("key", help="manage API keys").add_subparsers(
         dest="key_command", required=True

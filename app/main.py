@@ -4,25 +4,37 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
-from app.actions.ingest import IngestLane
+from app.actions.ingest import RECORD, RECORD_BATCH, IngestLane
 from app.actions.router import router as actions_router
 from app.actions.rows import RowBuilder
 from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.alerts.router import router as alerts_router
 from app.alerts.worker import AlertWorker
+from app.apidocs.router import install_api_docs
 from app.audits.router import router as audits_router
 from app.audits.signing import SignerSource
 from app.compat.router import router as compat_router
+from app.console.router import install_console
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
-from app.core.errors import install_error_handlers
+from app.core.errors import ErrorBody, install_error_handlers
+from app.core.limits import Throttle
 from app.core.logging import configure_logging
-from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import (
+    BodyLimitMiddleware,
+    JsonBodyMiddleware,
+    RequestContextMiddleware,
+    RequestMetrics,
+    security_headers,
+)
 from app.core.redact import PayloadRules
+from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
 from app.retention.locks import RetentionLocks
 from app.retention.router import router as retention_router
@@ -34,6 +46,7 @@ from app.streams.retention import StreamPruner
 from app.streams.router import router as streams_router
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
+from app.timeline.router import router as timeline_router
 
 DESCRIPTION = """
 Record what your applications did (action logs) and what they changed (audit logs), then
@@ -46,6 +59,30 @@ logger = logging.getLogger("actionlog")
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
+
+
+# What any route may answer besides its own responses, documented once for all of them.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "Request body over the size limit"},
+    415: {"model": ErrorBody, "description": "A request body that is not declared as JSON"},
+    429: {
+        "model": ErrorBody,
+        "description": "Rate limit exceeded, or too many failed authentications; see Retry-After",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+            "RateLimit-Policy": {"description": "The limit", "schema": {"type": "string"}},
+            "RateLimit": {"description": "What is left of it", "schema": {"type": "string"}},
+        },
+    },
+    500: {"model": ErrorBody, "description": "A bug: reported with its X-Request-ID"},
+    503: {
+        "model": ErrorBody,
+        "description": "The database is unavailable; see Retry-After",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,18 +111,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.stream_hub.close()
         await app.state.keys.close()
         await app.state.engine.dispose()
+        if app.state.read_engine is not app.state.engine:
+            await app.state.read_engine.dispose()
 
     app = FastAPI(
         title="Action Log Service",
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        responses=COMMON_RESPONSES,
     )
     app.state.settings = settings
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    # Read routes may go to a replica; key lookups, writes and audit reads stay on the primary
+    # (a revoked key must fail at once; a trail is read to check what was just written).
+    app.state.read_engine = (
+        create_engine(settings, settings.database_read_url)
+        if settings.database_read_url
+        else app.state.engine
+    )
     app.state.read_sessionmaker = create_sessionmaker(
-        app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.read_engine.execution_options(isolation_level="AUTOCOMMIT")
     )
     app.state.keys = KeyLookups(app.state.engine)
     app.state.payload_rules = PayloadRules.from_settings(settings)
@@ -108,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.retention_scheduler = RetentionScheduler(
         app.state.sessionmaker, app.state.pruner, locks, settings.retention_interval_minutes
     )
+    app.state.throttle = Throttle(settings)
     app.state.stream_hub = StreamHub(app.state.engine, settings)
     app.state.stream_pruner = StreamPruner(app.state.engine, settings)
     app.state.alert_worker = AlertWorker(app.state.engine, app.state.sessionmaker, settings)
@@ -119,11 +169,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_batch_bytes=settings.max_batch_body_bytes,
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(JsonBodyMiddleware)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["X-Request-ID", "X-Next-Cursor", "Link", "Retry-After"],
+            max_age=600,
+        )
+    pool = app.state.engine.pool
+    app.state.pool_status = lambda: (pool.checkedout(), pool.size())
+    app.add_middleware(
+        RequestContextMiddleware,
+        headers=security_headers(settings.public_url),
+        retry_after=str(settings.retry_after_seconds),
+        metrics=RequestMetrics(app.state.pool_status, frozenset({RECORD, RECORD_BATCH}))
+        if settings.metrics_enabled
+        else None,
+    )
 
     routers = (
         ops_router,
         admin_router,
+        offboarding_router,
         keys_router,
         audits_router,
         actions_router,
@@ -131,8 +201,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         compat_router,
         streams_router,
         alerts_router,
+        timeline_router,
         retention_router,
     )
     for router in routers:
         app.include_router(router)
+    install_api_docs(app)
+    install_console(app, settings)
     return app

@@ -1,4 +1,13 @@
-"""Every domain's ORM models, imported in one place for Alembic and the metadata."""
+"""Every domain's ORM models, imported in one place for Alembic and the metadata.
+
+Also where the schema's distribution is declared, for the last step of the scale path: a
+distributed PostgreSQL (Citus) sharded by `tenant_id`. Tenant tables are distributed by it and
+co-located, so one tenant's rows of every table live on one node and every tenant query stays
+on that node; the tables read before a tenant is known (`tenants`, `api_keys`, found by key
+prefix) are reference tables, copied to every node. `tests/test_distribution.py` checks that
+each key of a distributed table holds `tenant_id` (Citus cannot enforce one that does not),
+and the README lists the statements of `distribution_sql()`.
+"""
 
 from app.actions.models import ActionLog, IdempotencyKey
 from app.alerts.models import (
@@ -17,6 +26,8 @@ from app.streams.models import StreamLease
 from app.tenants.models import ApiKey, Tenant
 
 __all__ = [
+    "DISTRIBUTION_COLUMN",
+    "REFERENCE_TABLES",
     "ActionLog",
     "AlertDelivery",
     "AlertDeliveryAttempt",
@@ -36,4 +47,32 @@ __all__ = [
     "StreamLease",
     "Tenant",
     "WebhookEndpoint",
+    "distributed_tables",
+    "distribution_sql",
 ]
+
+DISTRIBUTION_COLUMN = "tenant_id"
+# Looked up across tenants (the tenant itself; an API key by its prefix, before the tenant is
+# known; the service's audit signing keys, which sign every tenant's checkpoints): small and
+# read everywhere, so copied to every node.
+REFERENCE_TABLES = ("tenants", "api_keys", "audit_signing_keys")
+
+
+def distributed_tables() -> list[str]:
+    """Every tenant table, the one that others co-locate with first."""
+    names = sorted(set(Base.metadata.tables) - set(REFERENCE_TABLES))
+    names.remove("action_logs")
+    return ["action_logs", *names]
+
+
+def distribution_sql() -> list[str]:
+    """The statements that distribute a migrated schema on Citus, in order."""
+    statements = [f"SELECT create_reference_table('{name}');" for name in REFERENCE_TABLES]
+    first, *others = distributed_tables()
+    statements.append(f"SELECT create_distributed_table('{first}', '{DISTRIBUTION_COLUMN}');")
+    statements += [
+        f"SELECT create_distributed_table('{name}', '{DISTRIBUTION_COLUMN}', "
+        f"colocate_with => '{first}');"
+        for name in others
+    ]
+    return statements

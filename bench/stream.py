@@ -168,12 +168,14 @@ def serve(bin_dir: Path, port: int, database: str) -> subprocess.Popen[bytes]:
         [str(bin_dir / "actionlog"), "serve", "--port", str(port), "--workers", "2"],
         env=service_env(database), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    for _ in range(300):
+    for _ in range(1200):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
                 return server
         except httpx.TransportError:
             time.sleep(0.1)
+    server.kill()
+    server.wait(30)
     raise SystemExit(f"actionlog serve on {port} did not start")
 
 
@@ -194,17 +196,18 @@ def main() -> None:
         asyncio.run(admin_sql(f"CREATE DATABASE {database}"))
     actionlog("migrate")
     key = json.loads(actionlog("tenant", "create", "Stream bench", "--json"))["api_key"]
-    servers = [serve(BIN, PORT, DB_NAME)]
+    servers: list[subprocess.Popen[bytes]] = []
     baseline_key = ""
-    if BASELINE_BIN:
-        other = Path(BASELINE_BIN)
-        actionlog("migrate", bin_dir=other, database=databases[1])
-        created = actionlog("tenant", "create", "Base", "--json", bin_dir=other,
-                            database=databases[1])  # fmt: skip
-        baseline_key = json.loads(created)["api_key"]
-        servers.append(serve(other, BASELINE_PORT, databases[1]))
     baseline_url = f"http://127.0.0.1:{BASELINE_PORT}"
-    try:
+    try:  # whatever fails, the servers started are stopped and the databases dropped
+        servers.append(serve(BIN, PORT, DB_NAME))
+        if BASELINE_BIN:
+            other = Path(BASELINE_BIN)
+            actionlog("migrate", bin_dir=other, database=databases[1])
+            created = actionlog("tenant", "create", "Base", "--json", bin_dir=other,
+                                database=databases[1])  # fmt: skip
+            baseline_key = json.loads(created)["api_key"]
+            servers.append(serve(other, BASELINE_PORT, databases[1]))
         wrk.run(BASE, "post_one.lua", key=key, path="/api/v1/logs/actions", seconds=3)  # warm-up
         without: list[float] = []
         with_: list[float] = []

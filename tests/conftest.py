@@ -109,6 +109,8 @@ def archive_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, archive_dir: Path) -> Settings:
+    # Every test client comes from one address: failed-auth throttling is tested on its own
+    # (tests/hardening/test_limits.py), not by the many tests that send wrong keys on purpose.
     # The alert loops are off in the tests' own application: alert tests run evaluation and
     # delivery steps themselves, or start a service process with short windows.
     return Settings(
@@ -117,6 +119,7 @@ def settings(database_url: str, archive_dir: Path) -> Settings:
         environment="test",
         log_level="warning",
         archive_dir=archive_dir,
+        failed_auth_per_minute=0,
         alerts_enabled=False,
         webhook_allow_private=True,
     )

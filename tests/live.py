@@ -55,12 +55,18 @@ class Process:
     url: str
 
     async def stop(self, kill: bool = False) -> None:
+        """Stop the service (SIGTERM, graceful); on a machine too loaded for it to finish its
+        shutdown within 30 s, kill it, so that no test leaves a process behind."""
         if self.process.returncode is None:
             if kill:
                 self.process.kill()
             else:
                 self.process.terminate()
-        await asyncio.wait_for(self.process.wait(), timeout=30)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.process.wait()), timeout=30)
+        except TimeoutError:
+            self.process.kill()
+            await asyncio.wait_for(self.process.wait(), timeout=30)
 
 
 async def start_service(database_url: str, workers: int = 1, **env: str) -> Process:

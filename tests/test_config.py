@@ -38,3 +38,12 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.database_url == "postgresql+asyncpg://u@h/db"
     assert settings.max_body_bytes == 2048
     assert not settings.is_sqlite
+
+
+def test_console_frame_ancestors_are_checked_and_normalised() -> None:
+    assert Settings(console_frame_ancestors="none").console_frame_ancestors == "'none'"
+    both = Settings(console_frame_ancestors="self  https://intranet.example:8443")
+    assert both.console_frame_ancestors == "'self' https://intranet.example:8443"
+    for bad in ("'self'; script-src *", "'none' 'self'", "", "https://a.example/path"):
+        with pytest.raises(ValueError, match="CONSOLE_FRAME_ANCESTORS"):
+            Settings(console_frame_ancestors=bad)

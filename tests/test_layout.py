@@ -20,6 +20,10 @@ LAYERS = {
     "streams": 3,
     "alerts": 3,
     "compat": 4,
+    "apidocs": 1,
+    "timeline": 2,
+    "console": 4,
+    "offboarding": 4,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 

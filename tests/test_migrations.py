@@ -1,15 +1,20 @@
 """The one migration history builds, tears down and rebuilds the schema on both engines."""
 
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
 
+from app.actions.models import action_logs, action_user_rollups
 from app.core import migrations
 from app.core.config import Settings
 from app.core.db import create_engine
-from app.models import Base
+from app.models import AuditLog, Base, Tenant
 
 # Indexes for lookups that happen before a tenant is known, or across all tenants.
 NOT_TENANT_QUERIES = {
@@ -75,3 +80,69 @@ def test_history_is_linear() -> None:
     script = ScriptDirectory.from_config(migrations.alembic_config())
     assert len(script.get_heads()) == 1
     assert len(list(script.walk_revisions())) >= 1
+
+
+async def test_tenant_first_keys_migrate_tables_holding_rows(empty_database_url: str) -> None:
+    """0004 swaps the keys of action_logs and audit_logs to (tenant_id, id), keeping the rows;
+    0005 counts existing rows into the user rollups."""
+    engine = create_engine(Settings(database_url=empty_database_url))
+    tenant_id, action_id, audit_id = uuid4(), uuid4(), uuid4()
+    now = datetime.now(UTC)
+    try:
+        await migrations.upgrade(engine, "0003")
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(Tenant.__table__).values(
+                    id=tenant_id, name="T", slug=f"t-{tenant_id.hex[:8]}", created_at=now,
+                    updated_at=now,
+                )
+            )  # fmt: skip
+            await connection.execute(
+                insert(action_logs).values(
+                    id=action_id, tenant_id=tenant_id, action_type="a", status="failure",
+                    user_id="u1",
+                    request_payload={}, metadata={}, steps=[], created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+            await connection.execute(
+                insert(AuditLog.__table__).values(
+                    id=audit_id, tenant_id=tenant_id, sequence=1, action="create",
+                    resource_type="r", resource_id="1", changes={}, metadata={},
+                    created_at=now, prev_hash="0" * 64, hash="1" * 64,
+                )
+            )  # fmt: skip
+
+        async def keys_and_rows() -> tuple[list[list[str]], list[Any]]:
+            async with engine.connect() as connection:
+
+                def keys(sync: Connection) -> list[list[str]]:
+                    inspector = inspect(sync)
+                    return [
+                        inspector.get_pk_constraint(table)["constrained_columns"]
+                        for table in ("action_logs", "audit_logs")
+                    ]
+
+                found = await connection.run_sync(keys)
+                rows = [
+                    (await connection.execute(select(action_logs.c.id))).scalars().all(),
+                    (await connection.execute(select(AuditLog.__table__.c.id))).scalars().all(),
+                ]
+                return found, rows
+
+        await migrations.upgrade(engine, "0006_citus_keys")
+        found, rows = await keys_and_rows()
+        assert found == [["tenant_id", "id"], ["tenant_id", "id"]]
+        assert rows == [[action_id], [audit_id]]
+        await migrations.upgrade(engine, "0007_user_rollups")  # counts the rows in
+        async with engine.connect() as connection:
+            users = (await connection.execute(select(action_user_rollups))).all()
+        found_users = sorted(
+            (u.period, u.user_id, u.total, u.failed, u.last_action_id) for u in users
+        )
+        assert found_users == [(3600, "u1", 1, 1, action_id), (86400, "u1", 1, 1, action_id)]
+        await migrations.downgrade(engine, "0003")
+        found, rows = await keys_and_rows()
+        assert found == [["id"], ["id"]]
+        assert rows == [[action_id], [audit_id]]
+    finally:
+        await engine.dispose()

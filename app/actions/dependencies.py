@@ -4,7 +4,7 @@ loaded records (the caller's action or 404)."""
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.actions.models import ActionLog
@@ -45,12 +45,15 @@ ReadActions = Annotated[ActionService, Depends(reading_service)]
 WriteActions = Annotated[ActionService, Depends(writing_service)]
 
 
-async def valid_action(action_id: UUID, service: ReadActions) -> ActionLog:
+ActionId = Annotated[UUID, Path(description="The action's id")]
+
+
+async def valid_action(action_id: ActionId, service: ReadActions) -> ActionLog:
     """The caller's action `action_id`, or 404 (another tenant's id is not found either)."""
     return await service.get(action_id)
 
 
-async def locked_action(action_id: UUID, service: WriteActions) -> ActionLog:
+async def locked_action(action_id: ActionId, service: WriteActions) -> ActionLog:
     """The caller's action, locked until the request commits, so concurrent changes queue."""
     return await service.get(action_id, for_update=True)
 

@@ -5,6 +5,12 @@ server holds one chunk at a time whatever the size of the export, and a slow dow
 keep a database connection. NDJSON lines are the records exactly as `GET /actions/{id}` returns
 them; CSV has a header row, one column per field, JSON fields as compact JSON text and empty
 cells for nulls.
+
+An export never ends silently short. Every parameter is validated, and the first chunk read,
+before the first byte is sent, so a bad request or an unreachable database is an ordinary 4xx
+or 503. An error after that raises out of the stream: the server then drops the connection
+without the chunked encoding's last chunk, which every HTTP client reports as a failed
+download (an incomplete body), never as a clean end of file.
 """
 
 import csv
@@ -13,14 +19,13 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Literal
 from uuid import UUID
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.actions.filters import ActionFilter
 from app.actions.models import ACTION_COLUMNS
 from app.actions.repository import ActionRepository
 from app.actions.schemas import ActionRead
-from app.core.db import utcnow
+from app.core.db import json_text, utcnow
 from app.core.pagination import Cursor, Order
 
 ExportFormat = Literal["csv", "ndjson"]
@@ -45,6 +50,7 @@ class ActionExport:
         self.filter = f
         self.order = order
         self.format = fmt
+        self.chunk_size = CHUNK_SIZE
 
     @property
     def media_type(self) -> str:
@@ -54,35 +60,41 @@ class ActionExport:
     def filename(self) -> str:
         return f"action-logs-{utcnow():%Y%m%dT%H%M%SZ}.{self.format}"
 
-    async def stream(self) -> AsyncIterator[bytes]:
+    async def open(self) -> AsyncIterator[bytes]:
+        """The body, with its first chunk already read and rendered (errors raise here)."""
+        first = await self._chunk(None)
+        head = self._render(first)
         if self.format == "csv":
-            yield _csv_rows([COLUMNS])
-        async for records in self._chunks():
-            if self.format == "csv":
-                yield _csv_rows(_csv_record(record) for record in records)
-            else:
-                yield b"".join(record.model_dump_json().encode() + b"\n" for record in records)
+            head = _csv_rows([COLUMNS]) + head
+        return self._stream(head, first)
 
-    async def _chunks(self) -> AsyncIterator[list[ActionRead]]:
-        cursor: Cursor | None = None
-        while True:
-            size = CHUNK_SIZE
-            async with self.sessionmaker() as session:
-                rows = await ActionRepository(session, self.tenant_id).list_full(
-                    self.filter, limit=size, order=self.order, cursor=cursor
-                )
-                records = [ActionRead.model_validate(row) for row in rows]
+    async def _stream(self, head: bytes, first: list[ActionRead]) -> AsyncIterator[bytes]:
+        yield head
+        records = first
+        while len(records) == self.chunk_size:
+            records = await self._chunk(
+                Cursor(created_at=records[-1].created_at, id=records[-1].id)
+            )
             if records:
-                yield records
-            if len(records) < size:
-                return
-            cursor = Cursor(created_at=records[-1].created_at, id=records[-1].id)
+                yield self._render(records)
+
+    def _render(self, records: list[ActionRead]) -> bytes:
+        if self.format == "csv":
+            return _csv_rows(_csv_record(record) for record in records)
+        return b"".join(record.model_dump_json().encode() + b"\n" for record in records)
+
+    async def _chunk(self, cursor: Cursor | None) -> list[ActionRead]:
+        async with self.sessionmaker() as session:
+            rows = await ActionRepository(session, self.tenant_id).list_full(
+                self.filter, limit=self.chunk_size, order=self.order, cursor=cursor
+            )
+            return [ActionRead.model_validate(row) for row in rows]
 
 
 def _csv_record(record: ActionRead) -> list[object]:
     data = record.model_dump(mode="json")
     return [
-        orjson.dumps(data[name]).decode()
+        json_text(data[name])
         if name in JSON_COLUMNS
         else ("" if data[name] is None else data[name])
         for name in COLUMNS

@@ -20,9 +20,10 @@ from uuid import UUID
 from fastapi import Depends, Query
 from sqlalchemy import ColumnElement, Table, func, or_
 
-from app.actions.schemas import Text, UtcDatetime, fits
+from app.actions.schemas import fits
 from app.actions.statuses import StatusIn
 from app.core.errors import invalid
+from app.core.inputs import MAX_INT32, Text, UtcDatetime
 
 
 @dataclass(frozen=True)
@@ -116,26 +117,49 @@ _REPEAT = "Repeat the parameter to match any of several values"
 
 async def action_filter(
     action_type: Annotated[
-        list[Annotated[Text, fits("action_type")]] | None, Query(description=_REPEAT)
+        list[Annotated[Text, fits("action_type")]] | None,
+        Query(description=f"Action type, e.g. crm_create. {_REPEAT}"),
     ] = None,
     status: Annotated[
-        list[StatusIn] | None, Query(description=f"{_REPEAT}; aliases accepted")
+        list[StatusIn] | None,
+        Query(description=f"Status (aliases initiated, completed, failed accepted). {_REPEAT}"),
     ] = None,
     provider_name: Annotated[
-        list[Annotated[Text, fits("provider_name")]] | None, Query(description=_REPEAT)
+        list[Annotated[Text, fits("provider_name")]] | None,
+        Query(description=f"External system, e.g. hubspot. {_REPEAT}"),
     ] = None,
-    service: Annotated[Text, fits("service")] | None = None,
-    source: Annotated[Text, fits("source")] | None = None,
-    user_id: Annotated[Text, fits("user_id")] | None = None,
-    session_id: Annotated[Text, fits("session_id")] | None = None,
-    correlation_id: Annotated[Text, fits("correlation_id")] | None = None,
-    parent_id: UUID | None = None,
+    service: Annotated[
+        Annotated[Text, fits("service")] | None, Query(description="Internal component, exact")
+    ] = None,
+    source: Annotated[
+        Annotated[Text, fits("source")] | None,
+        Query(description="Origin (ui_button, api …), exact"),
+    ] = None,
+    user_id: Annotated[
+        Annotated[Text, fits("user_id")] | None, Query(description="User, exact")
+    ] = None,
+    session_id: Annotated[
+        Annotated[Text, fits("session_id")] | None, Query(description="Session, exact")
+    ] = None,
+    correlation_id: Annotated[
+        Annotated[Text, fits("correlation_id")] | None, Query(description="Correlation id, exact")
+    ] = None,
+    parent_id: Annotated[UUID | None, Query(description="Actions inside this one (its id)")] = None,
     since: Annotated[
-        UtcDatetime | None, Query(description="Created at or after (ISO 8601; UTC if no zone)")
+        UtcDatetime | None,
+        Query(description="Created at or after (ISO 8601; UTC if no zone; years 1900-8999)"),
     ] = None,
-    until: Annotated[UtcDatetime | None, Query(description="Created before (exclusive)")] = None,
-    min_duration_ms: Annotated[int | None, Query(ge=0)] = None,
-    max_duration_ms: Annotated[int | None, Query(ge=0)] = None,
+    until: Annotated[
+        UtcDatetime | None, Query(description="Created before (exclusive; ISO 8601)")
+    ] = None,
+    min_duration_ms: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_INT32, description="execution_time_ms at least this (inclusive)"),
+    ] = None,
+    max_duration_ms: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_INT32, description="execution_time_ms at most this (inclusive)"),
+    ] = None,
     q: Annotated[
         Text | None,
         Query(min_length=1, max_length=255, description="Text in action_name or error_message"),

@@ -9,6 +9,7 @@ writing. Keys are kept for `idempotency_ttl_hours`; an expired key may be used a
 """
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -41,7 +42,11 @@ class Written:
 
 def request_hash(operation: str, payload: Any) -> str:
     """A fingerprint of a validated request: key order and spacing do not change it."""
-    canonical = orjson.dumps({"op": operation, "body": payload}, option=orjson.OPT_SORT_KEYS)
+    content = {"op": operation, "body": payload}
+    try:
+        canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits: the standard library writes them exactly
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest()
 
 

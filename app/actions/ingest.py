@@ -7,10 +7,11 @@ order: `tenant_context` and `check_scope` (app/core/auth.py) for the caller, the
 types for validation (straight from the JSON bytes), `Recorder` for the write (and so the same
 group commit), `Written.response` for the answer and `error_response` for any error.
 
-A caller that may not write (no key, an unknown, revoked or expired one, no `write` scope), a
-body that fails validation, a request with an `Idempotency-Key` and a content type other than
-JSON go on, body included, to the FastAPI routes in `router.py`, which render those answers
-and serve keyed writes; the OpenAPI description is theirs too. A request
+A caller that may not write (no key, an unknown, revoked or expired one — counted as a failed
+authentication by the route, once — no `write` scope), a body that fails validation, a request
+with an `Idempotency-Key` and a content type other than JSON go on, body included, to the
+FastAPI routes in `router.py`, which render those answers and serve keyed writes; the OpenAPI
+description is theirs too. A request
 gets the same answer on either path (tests/actions/test_action_ingest.py compares them).
 """
 
@@ -102,7 +103,10 @@ class IngestLane:
         state = scope["app"].state
         client = scope["client"][0] if scope.get("client") else None
         try:
-            context = check_scope(await tenant_context(state.keys, headers, client), "write")
+            caller = await tenant_context(
+                state.keys, headers, client, state.throttle, count_failure=False
+            )
+            context = check_scope(caller, "write")
         except (Unauthorized, Forbidden):
             return None
         recorder = recorder_for(state, context.tenant_id)
@@ -110,5 +114,7 @@ class IngestLane:
             items = _BATCH.validate_json(body) if batch else [_ONE.validate_json(body)]
         except ValidationError:
             return None
+        # charged here, once validated: a body the route must answer is charged there
+        await state.throttle.charge_key(str(context.key_id), True)
         written = await (recorder.record_batch(items) if batch else recorder.record(items[0]))
         return written.response()

@@ -4,7 +4,19 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -13,15 +25,33 @@ from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
 class ActionLog(Base):
     __tablename__ = "action_logs"
     __table_args__ = (
+        # tenant first: ids are unique per tenant, and a sharded database (Citus, by
+        # tenant_id) can only enforce keys that hold the distribution column
+        PrimaryKeyConstraint("tenant_id", "id"),
         Index("ix_action_logs_tenant_status_created", "tenant_id", "status", "created_at"),
         Index("ix_action_logs_tenant_type_created", "tenant_id", "action_type", "created_at"),
         Index("ix_action_logs_tenant_provider_created", "tenant_id", "provider_name", "created_at"),
-        Index("ix_action_logs_tenant_correlation", "tenant_id", "correlation_id"),
+        # Most actions have no correlation or parent: partial indexes skip them, which saves
+        # two of the eight index insertions of such a row and their bytes (bench/RESULTS.md).
+        Index(
+            "ix_action_logs_tenant_correlation",
+            "tenant_id",
+            "correlation_id",
+            postgresql_where=text("correlation_id IS NOT NULL"),
+            sqlite_where=text("correlation_id IS NOT NULL"),
+        ),
         Index("ix_action_logs_tenant_user_created", "tenant_id", "user_id", "created_at"),
-        Index("ix_action_logs_tenant_parent", "tenant_id", "parent_id"),
+        Index(
+            "ix_action_logs_tenant_parent",
+            "tenant_id",
+            "parent_id",
+            postgresql_where=text("parent_id IS NOT NULL"),
+            sqlite_where=text("parent_id IS NOT NULL"),
+        ),
+        Index("ix_action_logs_tenant_session_created", "tenant_id", "session_id", "created_at"),
     )
 
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UUID] = mapped_column(default=new_id)
     tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     action_type: Mapped[str] = mapped_column(String(100))
     action_name: Mapped[str | None] = mapped_column(String(255))
@@ -105,4 +135,21 @@ action_rollups = Table(
     Column("timed", BigInteger, nullable=False),
     Column("time_sum", BigInteger, nullable=False),
     *(Column(f"h{i:02d}", BigInteger, nullable=False) for i in range(HISTOGRAM_BUCKETS)),
+)
+
+# Per user, tenant and period (an hour or a day) starting at `start`: the user's actions, the
+# failed ones, and the newest one, kept in step with the rows as action_rollups are. The most
+# active users of any range are read from these instead of every row (app/stats/).
+action_user_rollups = Table(
+    "action_user_rollups",
+    Base.metadata,
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("start", UTCDateTime, primary_key=True),
+    Column("user_id", String(255), primary_key=True),
+    Column("total", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("last_action_at", UTCDateTime, nullable=True),
+    Column("last_action_id", Uuid, nullable=True),
+    Column("last_action_type", String(100), nullable=True),
 )

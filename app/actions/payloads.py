@@ -5,6 +5,7 @@ shape FastAPI uses for request validation errors.
 """
 
 import json
+import math
 import re
 from typing import Any
 
@@ -12,16 +13,11 @@ import orjson
 
 from app.core.errors import Unprocessable
 from app.core.redact import JsonTooDeep, Redactor
-from app.core.storable import LONE_SURROGATE, NUL_CHARACTER
+from app.core.storable import LONE_SURROGATE, NOT_FINITE, NUL_CHARACTER
 
 Loc = tuple[str | int, ...]
 # `\u0000` in serialised JSON, unless its backslash is itself escaped (the text `\\u0000`)
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-
-
-def invalid(loc: Loc, message: str, kind: str = "value_error") -> Unprocessable:
-    """A 422 naming one request field, e.g. `invalid(("query", "since"), "...")`."""
-    return Unprocessable([{"type": kind, "loc": list(loc), "msg": message}])
 
 
 class PayloadCleaner:
@@ -53,18 +49,37 @@ class PayloadCleaner:
 
 
 def unstorable(value: Any) -> str | None:
-    """Why a JSON column could not store `value` (NUL, lone surrogates), or None.
+    """Why a JSON column could not store `value` exactly, or None: NUL, lone surrogates, NaN or
+    infinities. (Integers beyond 64 bits are stored exactly: see app/core/storable.py.)
 
-    Serialising is the quickest full walk of a payload's strings; orjson refuses surrogates and
-    writes NUL as an escape. (It also refuses integers beyond 64 bits, which are fine.)
+    Serialising is the quickest full walk of a payload's strings; orjson refuses surrogates (and
+    integers beyond 64 bits), writes NUL as an escape and NaN or infinities as `null`, so only a
+    payload whose text holds a `null` is walked again for them.
     """
     try:
         text = orjson.dumps(value)
     except TypeError:
         try:
-            text = json.dumps(value, ensure_ascii=False).encode()
+            json.dumps(value, ensure_ascii=False).encode()
         except UnicodeEncodeError:
             return LONE_SURROGATE
+        text = json.dumps(value).encode()
     if b"\\u0000" in text and _NUL_ESCAPE.search(text):
         return NUL_CHARACTER
+    if b"null" in text and _has_non_finite(value):
+        return NOT_FINITE
     return None
+
+
+def _has_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -7,11 +7,12 @@ session when several writes must share one transaction (`SessionStore`, for demo
 Both the routes and the ingest lane record through here.
 
 A client may send its own ids (`id` in the body) so that retrying a write can never store it
-twice: before writing, the ids are looked up; an id already recorded by this tenant with the
-same body is answered as a replay (`Idempotent-Replayed: true`), with another body, or held by
-another tenant, is a 409 naming the item. A batch mixing both stores only the new rows. Two
-concurrent writes of the same id are settled by the primary key: the loser looks again and
-finds the winner's row.
+twice: before writing, the tenant's ids are looked up; an id already recorded by this tenant
+with the same body is answered as a replay (`Idempotent-Replayed: true`), with another body
+(or by the server) a 409 naming the item. A batch mixing both stores only the new rows. Ids
+are unique per tenant (the key is `(tenant_id, id)`, as a database sharded by tenant needs):
+another tenant's row with the same id is unrelated and never seen. Two concurrent writes of
+the same id are settled by the primary key: the loser looks again and finds the winner's row.
 """
 
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from app.actions.idempotency import Written
 from app.actions.repository import Claim, find_claims, find_record, insert_actions
 from app.actions.rows import RowBuilder
 from app.actions.schemas import ActionCreate, ActionRead, BatchCreated
+from app.core import metrics
 from app.core.errors import Conflict, ServiceError, invalid
 
 
@@ -33,8 +35,8 @@ class RowStore(Protocol):
         """Insert the tenant's rows (and their rollups); committed on return unless stated."""
         ...
 
-    async def claims(self, ids: Sequence[UUID]) -> dict[UUID, Claim]:
-        """Who holds these action ids already (for client-generated ids)."""
+    async def claims(self, tenant_id: UUID, ids: Sequence[UUID]) -> dict[UUID, Claim]:
+        """Which of these action ids the tenant holds already (for client-generated ids)."""
         ...
 
     async def record(self, tenant_id: UUID, action_id: UUID) -> dict[str, Any] | None:
@@ -50,9 +52,10 @@ class SessionStore:
 
     async def write(self, tenant_id: UUID, rows: list[dict[str, Any]]) -> None:
         await insert_actions(await self.session.connection(), [(tenant_id, rows)])
+        metrics.ACTIONS_RECORDED.inc(len(rows))  # committed by the request's session
 
-    async def claims(self, ids: Sequence[UUID]) -> dict[UUID, Claim]:
-        return await find_claims(await self.session.connection(), ids)
+    async def claims(self, tenant_id: UUID, ids: Sequence[UUID]) -> dict[UUID, Claim]:
+        return await find_claims(await self.session.connection(), tenant_id, ids)
 
     async def record(self, tenant_id: UUID, action_id: UUID) -> dict[str, Any] | None:
         return await find_record(await self.session.connection(), tenant_id, action_id)
@@ -123,14 +126,14 @@ class Recorder:
         return Written(201, body, replayed=True)
 
     async def _unstored(self, prepared: Prepared) -> list[dict[str, Any]]:
-        """The rows not stored yet; a 409 naming each id held by another body or tenant."""
-        claims = await self.store.claims([row["id"] for row in prepared.rows])
+        """The rows not stored yet; a 409 naming each id the tenant holds for another body."""
+        claims = await self.store.claims(self.tenant_id, [row["id"] for row in prepared.rows])
         fresh, conflicts = [], []
         for index, row in enumerate(prepared.rows):
             claim = claims.get(row["id"])
             if claim is None:
                 fresh.append(row)
-            elif claim.tenant_id != self.tenant_id or claim.request_hash is None:
+            elif claim.request_hash is None:
                 conflicts.append((index, f"action id {row['id']} is already in use"))
             elif claim.request_hash != row["request_hash"]:
                 message = f"action {row['id']} was already recorded with a different body"

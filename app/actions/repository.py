@@ -78,23 +78,25 @@ async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRow
 
 @dataclass(frozen=True)
 class Claim:
-    """Who holds an action id, and the fingerprint of the body it was recorded from."""
+    """A stored action id of the tenant, and the fingerprint of the body it was recorded from."""
 
-    tenant_id: UUID
     request_hash: str | None
 
 
-async def find_claims(connection: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Claim]:
-    """The stored actions among `ids`, whatever their tenants.
+async def find_claims(
+    connection: AsyncConnection, tenant_id: UUID, ids: Sequence[UUID]
+) -> dict[UUID, Claim]:
+    """The tenant's stored actions among `ids`.
 
-    Ids are unique across tenants, so a client id can be taken by another tenant's row: the
-    caller learns only that it is taken (as the insert would), never what the row holds.
+    Actions are keyed by (tenant_id, id), so an id is unique per tenant: another tenant's row
+    with the same id is no concern of this one (and stays invisible to it). Keys that hold the
+    tenant are what a database sharded by tenant (Citus) can enforce.
     """
-    query = select(COLUMNS.id, COLUMNS.tenant_id, COLUMNS.request_hash).where(
-        COLUMNS.id.in_(list(ids))
+    query = select(COLUMNS.id, COLUMNS.request_hash).where(
+        COLUMNS.tenant_id == tenant_id, COLUMNS.id.in_(list(ids))
     )
     rows = (await connection.execute(query)).all()
-    return {row.id: Claim(row.tenant_id, row.request_hash) for row in rows}
+    return {row.id: Claim(row.request_hash) for row in rows}
 
 
 async def find_record(

@@ -7,6 +7,12 @@ combination of type, provider, service, source and status: the count, the number
 actions, the sum of their `execution_time_ms`, and a latency histogram. Days keep long ranges
 cheap (30 days: 30 rows per combination); hours serve the edges of ranges and hourly series.
 
+User rollups keep, per tenant, period and `user_id`, the user's actions, failed actions and the
+newest action (time, id, type), so the most active users of a range cost what its number of
+users and periods costs, not its rows. The newest action only moves forwards: taking rows away
+(a purge, which deletes the oldest first) leaves it on a row that remains, or on a rollup
+whose count drops to 0, which is not read.
+
 The histogram has 71 buckets: one per millisecond below 10 ms, then ten per decade (10, 13,
 16, 20, 25, 32, 40, 50, 63, 80, 100, …: each about 1.26 times the last) up to 10^7 ms, and one
 above. Percentiles are read from it (see `percentile`), so they are the same whether a query is
@@ -26,17 +32,26 @@ from uuid import UUID
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    and_,
     case,
     delete,
     func,
     insert,
     literal,
     literal_column,
+    or_,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.actions.models import HISTOGRAM_BUCKETS, ROLLUP_DIMENSIONS, action_logs, action_rollups
+from app.actions.models import (
+    HISTOGRAM_BUCKETS,
+    ROLLUP_DIMENSIONS,
+    action_logs,
+    action_rollups,
+    action_user_rollups,
+)
+from app.actions.statuses import FAILED
 from app.core.db import upsert_insert
 
 _R10 = (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)  # the Renard series: 10 per decade
@@ -113,7 +128,8 @@ class Delta:
 
 
 RollupKey = tuple[Any, ...]
-CONTRIBUTING = ("tenant_id", "created_at", *ROLLUP_DIMENSIONS, "execution_time_ms")
+CONTRIBUTING = ("id", "tenant_id", "created_at", *ROLLUP_DIMENSIONS, "execution_time_ms", "user_id")
+USER_KEY_COLUMNS = ("tenant_id", "period", "start", "user_id")
 
 
 def contribution(action: Any) -> dict[str, Any]:
@@ -139,16 +155,53 @@ def rollup_keys(row: Mapping[str, Any]) -> list[RollupKey]:
     return [(tenant_id, HOUR, hour, *dimensions), (tenant_id, DAY, day, *dimensions)]
 
 
-def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> dict[RollupKey, Delta]:
+@dataclass
+class UserDelta:
+    total: int = 0
+    failed: int = 0
+    last: tuple[datetime, Any, str] | None = None  # (created_at, id, action_type), only forwards
+
+    def add(self, row: Mapping[str, Any], sign: int) -> None:
+        self.total += sign
+        if row["status"] in FAILED:
+            self.failed += sign
+        if sign > 0:
+            newest = (row["created_at"], row["id"], row["action_type"])
+            if self.last is None or newest[:2] > self.last[:2]:
+                self.last = newest
+
+
+UserKey = tuple[Any, ...]
+
+
+@dataclass
+class Changes:
+    """What a write changes in the rollups: per combination, and per user."""
+
+    combinations: dict[RollupKey, Delta] = field(default_factory=dict)
+    users: dict[UserKey, UserDelta] = field(default_factory=dict)
+
+
+def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
     """Rollup changes for actions (their column values) added (+1) or taken away (-1)."""
-    result: dict[RollupKey, Delta] = {}
+    result = Changes()
+    combinations, users = result.combinations, result.users
     for row, sign in changes:
         ms = row.get("execution_time_ms")
-        for key in rollup_keys(row):
-            delta = result.get(key)
+        keys = rollup_keys(row)
+        for key in keys:
+            delta = combinations.get(key)
             if delta is None:
-                delta = result[key] = Delta()
+                delta = combinations[key] = Delta()
             delta.add(ms, sign)
+        user_id = row.get("user_id")
+        if user_id is not None:
+            for key in keys:
+                user_key = (*key[:3], user_id)
+                user_delta = users.get(user_key)
+                if user_delta is None:
+                    user_delta = users[user_key] = UserDelta()
+                user_delta.add(row, sign)
     return result
 
 
@@ -177,13 +230,60 @@ def upsert_rows(changes: dict[RollupKey, Delta]) -> list[dict[str, Any]]:
     return rows
 
 
-async def apply(connection: AsyncConnection, changes: dict[RollupKey, Delta]) -> None:
+@cache
+def user_upsert_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE that adds counts and moves the newest action forwards."""
+    statement = upsert_insert(dialect, action_user_rollups)
+    t, new = action_user_rollups.c, statement.excluded
+    newer = or_(
+        t.last_action_at.is_(None),
+        new.last_action_at > t.last_action_at,
+        and_(new.last_action_at == t.last_action_at, new.last_action_id > t.last_action_id),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(USER_KEY_COLUMNS),
+        set_={
+            "total": t.total + new.total,
+            "failed": t.failed + new.failed,
+            **{
+                name: case((newer, new[name]), else_=t[name])
+                for name in ("last_action_at", "last_action_id", "last_action_type")
+            },
+        },
+    )
+
+
+def user_upsert_rows(changes: dict[UserKey, UserDelta]) -> list[dict[str, Any]]:
+    """The rows of a user upsert, in key order (so concurrent writers queue, never deadlock)."""
+    rows = []
+    for key in sorted(changes, key=lambda k: (str(k[0]), *k[1:])):
+        delta = changes[key]
+        last_at, last_id, last_type = delta.last or (None, None, None)
+        rows.append(
+            {
+                **dict(zip(USER_KEY_COLUMNS, key, strict=True)),
+                "total": delta.total,
+                "failed": delta.failed,
+                "last_action_at": last_at,
+                "last_action_id": last_id,
+                "last_action_type": last_type,
+            }
+        )
+    return rows
+
+
+async def apply(connection: AsyncConnection, changes: Changes) -> None:
     """Add `changes` to the rollups, in the connection's transaction."""
-    changes = {k: d for k, d in changes.items() if d.total or d.time_sum or any(d.histogram)}
-    if not changes:
-        return
-    statement = upsert_statement(connection.dialect.name)
-    await connection.execute(statement, upsert_rows(changes))
+    combinations = {
+        k: d for k, d in changes.combinations.items() if d.total or d.time_sum or any(d.histogram)
+    }
+    if combinations:
+        statement = upsert_statement(connection.dialect.name)
+        await connection.execute(statement, upsert_rows(combinations))
+    users = {k: d for k, d in changes.users.items() if d.total or d.failed or d.last}
+    if users:
+        statement = user_upsert_statement(connection.dialect.name)
+        await connection.execute(statement, user_upsert_rows(users))
 
 
 def _start_sql(dialect: str, column: Any, period: int) -> ColumnElement[Any]:
@@ -198,35 +298,87 @@ def _start_sql(dialect: str, column: Any, period: int) -> ColumnElement[Any]:
 async def rebuild(session: AsyncSession, tenant_id: UUID) -> None:
     """Recompute a tenant's rollups from its rows (after a bulk load or direct SQL changes)."""
     await session.execute(delete(action_rollups).where(action_rollups.c.tenant_id == tenant_id))
+    await session.execute(
+        delete(action_user_rollups).where(action_user_rollups.c.tenant_id == tenant_id)
+    )
     for period in PERIODS:
         await session.execute(_rebuild_statement(session, tenant_id, period))
+        await session.execute(_rebuild_users_statement(session, tenant_id, period))
 
 
-def _rebuild_statement(session: AsyncSession, tenant_id: UUID, period: int) -> Any:
+def _rebuild_users_statement(session: AsyncSession, tenant_id: UUID, period: int) -> Any:
+    """Each user's count, failures and newest action per period, by window functions."""
     a = action_logs.c
-    rows = (
+    start = _start_sql(session.get_bind().dialect.name, a.created_at, period)
+    window = (a.tenant_id, start, a.user_id)
+    ranked = (
         select(
             a.tenant_id,
             literal(period).label("period"),
-            _start_sql(session.get_bind().dialect.name, a.created_at, period).label("start"),
-            *(func.coalesce(a[name], "").label(name) for name in ROLLUP_DIMENSIONS[:-1]),
-            a.status,
-            a.execution_time_ms.label("ms"),
-            latency_bucket_sql(a.execution_time_ms).label("bucket"),
+            start.label("start"),
+            a.user_id,
+            func.count().over(partition_by=window).label("total"),
+            func.sum(case((a.status.in_(FAILED), 1), else_=0))
+            .over(partition_by=window)
+            .label("failed"),
+            a.created_at,
+            a.id,
+            a.action_type,
+            func.row_number()
+            .over(partition_by=window, order_by=(a.created_at.desc(), a.id.desc()))
+            .label("rank"),
         )
-        .where(a.tenant_id == tenant_id)
+        .where(a.tenant_id == tenant_id, a.user_id.is_not(None))
         .subquery()
     )
-    timed = rows.c.ms.is_not(None)
-    keys = [rows.c[name] for name in KEY_COLUMNS]
+    r = ranked.c
+    newest = select(
+        r.tenant_id, r.period, r.start, r.user_id, r.total, r.failed, r.created_at, r.id,
+        r.action_type,
+    ).where(r.rank == 1)  # fmt: skip
+    columns = [*USER_KEY_COLUMNS, "total", "failed", "last_action_at", "last_action_id",
+               "last_action_type"]  # fmt: skip
+    return insert(action_user_rollups).from_select(columns, newest)
+
+
+def _rebuild_statement(session: AsyncSession, tenant_id: UUID, period: int) -> Any:
+    """Counts per key and latency bucket first, then one row per key with its histogram.
+
+    Grouping by the bucket first evaluates its 71-branch CASE once per row; spreading a
+    per-row bucket over 71 histogram sums would evaluate it 71 times per row (the engines
+    inline a subquery's expression into each use), which made a rebuild of millions of rows
+    take minutes.
+    """
+    a = action_logs.c
+    start = _start_sql(session.get_bind().dialect.name, a.created_at, period)
+    bucket = latency_bucket_sql(a.execution_time_ms)
+    dimensions = [func.coalesce(a[name], "") for name in ROLLUP_DIMENSIONS[:-1]]
+    grouped = (
+        select(
+            a.tenant_id,
+            literal(period).label("period"),
+            start.label("start"),
+            *(
+                value.label(name)
+                for value, name in zip(dimensions, ROLLUP_DIMENSIONS[:-1], strict=True)
+            ),
+            a.status,
+            bucket.label("bucket"),
+            func.count().label("n"),
+            func.count(a.execution_time_ms).label("timed"),
+            func.coalesce(func.sum(a.execution_time_ms), 0).label("time_sum"),
+        )
+        .where(a.tenant_id == tenant_id)
+        .group_by(a.tenant_id, start, *dimensions, a.status, bucket)
+        .subquery()
+    )
+    g = grouped.c
+    keys = [g[name] for name in KEY_COLUMNS]
     aggregate = select(
         *keys,
-        func.count(),
-        func.count(rows.c.ms),
-        func.coalesce(func.sum(rows.c.ms), 0),
-        *(
-            func.sum(case((timed & (rows.c.bucket == i), 1), else_=0))
-            for i in range(HISTOGRAM_BUCKETS)
-        ),
+        func.sum(g.n),
+        func.sum(g.timed),
+        func.sum(g.time_sum),
+        *(func.sum(case((g.bucket == i, g.timed), else_=0)) for i in range(HISTOGRAM_BUCKETS)),
     ).group_by(*keys)
     return insert(action_rollups).from_select(list(KEY_COLUMNS + COUNTERS), aggregate)

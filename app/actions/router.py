@@ -46,7 +46,8 @@ from app.core.errors import (
     error_responses,
     invalid,
 )
-from app.core.pagination import Order, set_next_page
+from app.core.inputs import Offset
+from app.core.pagination import PAGED, OrderParam, set_next_page
 from app.core.responses import RowsResponse
 
 
@@ -120,19 +121,23 @@ async def record_actions(
     return (await service.record_batch(body, idempotency_key)).response()
 
 
-@router.get("/actions", response_model=list[ActionSummary], responses=error_responses(BadRequest))
+@router.get(
+    "/actions",
+    response_model=list[ActionSummary],
+    responses={**PAGED, **error_responses(BadRequest)},
+)
 async def list_actions(
     request: Request,
     service: ReadActions,
     filters: Filters,
     skip: Annotated[
-        int, Query(ge=0, description="Offset, for compatibility; ignored with a cursor")
+        Offset, Query(description="Offset, for compatibility; ignored with a cursor")
     ] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size (max 1000)")] = 100,
     cursor: Annotated[
         str | None, Query(max_length=512, description="X-Next-Cursor of the previous page")
     ] = None,
-    order: Order = "desc",
+    order: OrderParam = "desc",
     sort: Annotated[
         Sort,
         Query(
@@ -155,8 +160,8 @@ async def list_actions(
 @router.get("/actions/failed/recent", response_model=list[ActionSummary])
 async def recent_failures(
     service: ReadActions,
-    minutes: Annotated[int, Query(ge=1, le=1440)] = 60,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    minutes: Annotated[int, Query(ge=1, le=1440, description="How far back (1-1440)")] = 60,
+    limit: Annotated[int, Query(ge=1, le=100, description="Most rows (1-100)")] = 50,
 ) -> Response:
     """Failures and timeouts of the last `minutes`, newest first."""
     return RowsResponse(await service.recent_failures(minutes, limit))
@@ -171,14 +176,14 @@ async def export_actions(
     tenant: ReadTenant,
     filters: Filters,
     sessionmaker: ReadSessionmakerDep,
-    fmt: Annotated[ExportFormat, Query(alias="format")] = "csv",
-    order: Order = "desc",
+    fmt: Annotated[ExportFormat, Query(alias="format", description="csv or ndjson")] = "csv",
+    order: OrderParam = "desc",
 ) -> StreamingResponse:
     """Download every matching action as CSV or NDJSON, streamed (no limit)."""
     export = ActionExport(sessionmaker, tenant.tenant_id, filters, order, fmt)
     disposition = f'attachment; filename="{export.filename}"'
     return StreamingResponse(
-        export.stream(),
+        await export.open(),
         media_type=export.media_type,
         headers={"Content-Disposition": disposition},
     )

@@ -37,6 +37,10 @@ COPIED_FIELDS = tuple(
 )
 
 
+# Free text that may quote a credential (an error naming a URL, a client's header)
+SCRUBBED_FIELDS = ("error_message", "user_agent")
+
+
 def duration_ms(started: datetime | None, completed: datetime | None) -> int | None:
     if started is None or completed is None:
         return None
@@ -80,6 +84,9 @@ class RowBuilder:
         if execution_time_ms is None:
             execution_time_ms = duration_ms(started_at, completed_at)
         row = {name: getattr(data, name) for name in COPIED_FIELDS}
+        for name in SCRUBBED_FIELDS:
+            if row[name] is not None:
+                row[name] = self.rules.redactor.scrub(row[name])
         row.update(
             id=data.id or new_id(),
             request_hash=body_fingerprint(data) if data.id else None,

@@ -2,16 +2,15 @@
 
 String limits come from the columns of `ActionLog`, so a value that would not fit is refused
 with a 422 naming the field instead of failing at the database. Timestamps without a timezone
-are read as UTC.
+are read as UTC, and must lie in the accepted range (app/core/inputs.py).
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Body
 from pydantic import (
-    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -24,7 +23,9 @@ from sqlalchemy import String
 
 from app.actions.models import action_logs
 from app.actions.statuses import Status, StatusIn
-from app.core.storable import text_problem
+from app.core.inputs import Int32
+from app.core.inputs import Text as Text  # re-exported: other domains' schemas use it
+from app.core.inputs import UtcDatetime as UtcDatetime
 
 MAX_BATCH = 1000
 Sort = Literal["created_at", "execution_time_ms"]  # the orders a listing can take
@@ -39,21 +40,8 @@ def fits(column: str, min_length: int = 0) -> StringConstraints:
     return StringConstraints(min_length=min_length, max_length=length)
 
 
-def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def storable_text(value: str) -> str:
-    """Text the database can store: no NUL character, no lone surrogate."""
-    if (problem := text_problem(value)) is not None:
-        raise ValueError(problem)
-    return value
-
-
-Text = Annotated[str, AfterValidator(storable_text)]
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 JsonObject = dict[str, Any]
-Milliseconds = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Milliseconds = Int32
 
 
 class StepCreate(BaseModel):

@@ -103,6 +103,8 @@ class ActionService:
         for field in ("error_message", "error_type", "completed_at", "execution_time_ms"):
             if field in given:
                 setattr(action, field, getattr(data, field))
+        if action.error_message is not None and "error_message" in given:
+            action.error_message = self.rows.rules.redactor.scrub(action.error_message)
         if data.status is not None:
             action.status = data.status
             if data.status in FINAL:

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 Status = Literal[
     "pending", "in_progress", "success", "failure", "timeout", "retry", "warning", "cancelled"
@@ -29,4 +29,9 @@ def canonical_status(value: Any) -> Any:
     return name
 
 
-StatusIn = Annotated[Status, BeforeValidator(canonical_status)]
+# The schema lists the aliases as accepted input too (generated clients and /docs offer them).
+StatusIn = Annotated[
+    Status,
+    BeforeValidator(canonical_status),
+    WithJsonSchema({"type": "string", "enum": [*STATUSES, *ALIASES]}),
+]

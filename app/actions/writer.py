@@ -18,6 +18,7 @@ the tenant with the rows: the insert stamps it on every row.
 """
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.actions.repository import Claim, find_claims, find_record, insert_actions
+from app.core import metrics
 from app.core.db import KeptConnection
 from app.core.errors import DATABASE_UNAVAILABLE
 
@@ -52,9 +54,9 @@ class EngineReads:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def claims(self, ids: Sequence[UUID]) -> dict[UUID, Claim]:
+    async def claims(self, tenant_id: UUID, ids: Sequence[UUID]) -> dict[UUID, Claim]:
         async with self.engine.connect() as connection:
-            return await find_claims(connection, ids)
+            return await find_claims(connection, tenant_id, ids)
 
     async def record(self, tenant_id: UUID, action_id: UUID) -> dict[str, Any] | None:
         async with self.engine.connect() as connection:
@@ -104,6 +106,7 @@ class GroupCommitWriter(EngineReads):
             await self._commit(self._next_group())
 
     async def _commit(self, group: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             connection = await self._connection.get()
             async with connection.begin():
@@ -119,6 +122,10 @@ class GroupCommitWriter(EngineReads):
                 if not pending.done.done():
                     pending.done.set_exception(exc)
             return
+        rows = sum(len(p.rows) for p in group)
+        metrics.GROUP_SECONDS.observe(time.perf_counter() - started)
+        metrics.GROUP_ROWS.observe(rows)
+        metrics.ACTIONS_RECORDED.inc(rows)
         for pending in group:
             if not pending.done.done():
                 pending.done.set_result(None)
@@ -130,6 +137,7 @@ class DirectWriter(EngineReads):
     async def write(self, tenant_id: UUID, rows: list[dict[str, Any]]) -> None:
         async with self.engine.begin() as connection:
             await insert_actions(connection, [(tenant_id, rows)])
+        metrics.ACTIONS_RECORDED.inc(len(rows))
 
     async def close(self) -> None:
         """Nothing is kept between writes."""

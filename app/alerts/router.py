@@ -4,7 +4,7 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from app.alerts.presets import PRESETS
 from app.alerts.schemas import (
@@ -23,6 +23,7 @@ from app.alerts.schemas import (
 from app.alerts.service import AlertService
 from app.core.auth import AdminTenant, ReadTenant, SessionDep, TenantContext
 from app.core.errors import (
+    BadRequest,
     Conflict,
     Forbidden,
     NotFound,
@@ -30,14 +31,18 @@ from app.core.errors import (
     Unprocessable,
     error_responses,
 )
-from app.core.pagination import set_next_page
+from app.core.pagination import PAGED, set_next_page
+
+EndpointId = Annotated[UUID, Path(description="The webhook endpoint's id")]
+RuleId = Annotated[UUID, Path(description="The alert rule's id")]
+DeliveryId = Annotated[UUID, Path(description="The delivery's id")]
 
 router = APIRouter(
     prefix="/api/v1/alerts",
     tags=["alerts"],
     responses=error_responses(Unauthorized, Forbidden),
 )
-Limit = Annotated[int, Query(ge=1, le=1000)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (max 1000)")]
 CursorParam = Annotated[
     str | None, Query(max_length=512, description="X-Next-Cursor of the previous page")
 ]
@@ -89,19 +94,21 @@ async def list_webhooks(service: Admin) -> list[WebhookRead]:
 
 
 @router.get("/webhooks/{endpoint_id}", response_model=WebhookRead, responses=ONE)
-async def get_webhook(endpoint_id: UUID, service: Admin) -> WebhookRead:
+async def get_webhook(endpoint_id: EndpointId, service: Admin) -> WebhookRead:
     """One endpoint (without its secret)."""
     return WebhookRead.model_validate(await service.webhook(endpoint_id))
 
 
 @router.patch("/webhooks/{endpoint_id}", response_model=WebhookRead, responses=WRITE)
-async def update_webhook(endpoint_id: UUID, body: WebhookUpdate, service: Admin) -> WebhookRead:
+async def update_webhook(
+    endpoint_id: EndpointId, body: WebhookUpdate, service: Admin
+) -> WebhookRead:
     """Change an endpoint's URL or description, or enable / disable it."""
     return WebhookRead.model_validate(await service.update_webhook(endpoint_id, body))
 
 
 @router.delete("/webhooks/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ONE)
-async def delete_webhook(endpoint_id: UUID, service: Admin) -> Response:
+async def delete_webhook(endpoint_id: EndpointId, service: Admin) -> Response:
     """Delete an endpoint; its pending deliveries fail."""
     await service.delete_webhook(endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -110,7 +117,7 @@ async def delete_webhook(endpoint_id: UUID, service: Admin) -> Response:
 @router.post(
     "/webhooks/{endpoint_id}/rotate-secret", response_model=WebhookWithSecret, responses=ONE
 )
-async def rotate_secret(endpoint_id: UUID, service: Admin) -> WebhookWithSecret:
+async def rotate_secret(endpoint_id: EndpointId, service: Admin) -> WebhookWithSecret:
     """A new signing secret (shown once); the old one also signs for 24 hours."""
     return await service.rotate_secret(endpoint_id)
 
@@ -121,7 +128,7 @@ async def rotate_secret(endpoint_id: UUID, service: Admin) -> WebhookWithSecret:
     response_model=DeliveryRead,
     responses=WRITE,
 )
-async def test_webhook(endpoint_id: UUID, service: Admin) -> DeliveryRead:
+async def test_webhook(endpoint_id: EndpointId, service: Admin) -> DeliveryRead:
     """Queue a signed `webhook.test` notification to the endpoint."""
     delivery = await service.test_webhook(endpoint_id)
     return await service.delivery_read(delivery.id)
@@ -151,19 +158,19 @@ async def list_rules(service: Admin) -> list[RuleRead]:
 
 
 @router.get("/rules/{rule_id}", response_model=RuleRead, responses=ONE)
-async def get_rule(rule_id: UUID, service: Admin) -> RuleRead:
+async def get_rule(rule_id: RuleId, service: Admin) -> RuleRead:
     """One rule with the state of its groups."""
     return await service.rule_with_states(rule_id)
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleRead, responses=WRITE)
-async def update_rule(rule_id: UUID, body: RuleUpdate, service: Admin) -> RuleRead:
+async def update_rule(rule_id: RuleId, body: RuleUpdate, service: Admin) -> RuleRead:
     """Change a rule's fields."""
     return await service.update_rule(rule_id, body)
 
 
 @router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ONE)
-async def delete_rule(rule_id: UUID, service: Admin) -> Response:
+async def delete_rule(rule_id: RuleId, service: Admin) -> Response:
     """Delete a rule (its events stay in the history)."""
     await service.delete_rule(rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -172,13 +179,20 @@ async def delete_rule(rule_id: UUID, service: Admin) -> Response:
 # History
 
 
-@router.get("/events", response_model=list[AlertEventRead])
+@router.get(
+    "/events",
+    response_model=list[AlertEventRead],
+    responses={**PAGED, **error_responses(BadRequest)},
+)
 async def list_events(
     request: Request,
     response: Response,
     service: Reader,
-    rule_id: UUID | None = None,
-    state: Annotated[str | None, Query(pattern="^(firing|resolved)$")] = None,
+    rule_id: Annotated[UUID | None, Query(description="Events of this rule")] = None,
+    state: Annotated[
+        str | None,
+        Query(pattern="^(firing|resolved)$", max_length=8, description="firing or resolved"),
+    ] = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> list[AlertEventRead]:
@@ -188,14 +202,20 @@ async def list_events(
     return events
 
 
-@router.get("/deliveries", response_model=list[DeliveryRead])
+@router.get(
+    "/deliveries",
+    response_model=list[DeliveryRead],
+    responses={**PAGED, **error_responses(BadRequest)},
+)
 async def list_deliveries(
     request: Request,
     response: Response,
     service: Admin,
-    status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-    endpoint_id: UUID | None = None,
-    event_id: UUID | None = None,
+    status_: Annotated[
+        DeliveryStatus | None, Query(alias="status", description="Deliveries in this status")
+    ] = None,
+    endpoint_id: Annotated[UUID | None, Query(description="Deliveries to this webhook")] = None,
+    event_id: Annotated[UUID | None, Query(description="Deliveries of this event")] = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> list[DeliveryRead]:
@@ -206,7 +226,7 @@ async def list_deliveries(
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryRead, responses=ONE)
-async def get_delivery(delivery_id: UUID, service: Admin) -> DeliveryRead:
+async def get_delivery(delivery_id: DeliveryId, service: Admin) -> DeliveryRead:
     """One delivery with its attempts."""
     return await service.delivery_read(delivery_id)
 
@@ -217,6 +237,8 @@ async def get_delivery(delivery_id: UUID, service: Admin) -> DeliveryRead:
     response_model=DeliveryRead,
     responses=WRITE,
 )
-async def resend_delivery(delivery_id: UUID, service: Admin, request: Request) -> DeliveryRead:
+async def resend_delivery(
+    delivery_id: DeliveryId, service: Admin, request: Request
+) -> DeliveryRead:
     """Send a failed (or delivered) notification again, from the start of the schedule."""
     return await service.resend(delivery_id)

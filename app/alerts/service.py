@@ -312,6 +312,8 @@ class AlertService:
         rule = await self.rule(rule_id, for_update=True)
         before = _rule_data(rule)
         changes = data.model_dump(exclude_unset=True)
+        if changes.get("enabled", False) is None:  # null means unchanged (the column is NOT NULL)
+            del changes["enabled"]
         values = {**before, **changes}
         self._check_rule(values)
         if "webhook_ids" in changes:

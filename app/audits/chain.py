@@ -2,7 +2,8 @@
 
 Each row's `hash` is SHA-256 of the previous row's hash followed by the canonical JSON of the
 row's content; the first row follows 64 zeros. Canonical JSON has sorted keys, no whitespace,
-ASCII-only strings, ids as strings and timestamps as UTC ISO 8601 with microseconds.
+ASCII-only strings, ids as strings and timestamps as UTC ISO 8601 with microseconds. An
+optional field (`correlation_id`) is part of the hashed content only when it is set.
 
 Numbers are written as an exact decimal mantissa and exponent (`15e-1` for 1.5, `1e2` for
 100 and 100.0): PostgreSQL's JSONB keeps a number's value but not its spelling (`1e+20`
@@ -36,6 +37,10 @@ HASHED_FIELDS = (
     "metadata",
     "created_at",
 )
+# Hashed only when set. Rows without them, including every row written before audit events had
+# a correlation id, hash exactly as they always did, so existing chains still verify; a row
+# that has one cannot lose or change it unnoticed.
+OPTIONAL_HASHED_FIELDS = ("correlation_id",)
 
 
 def _number(value: int | float) -> str:
@@ -78,4 +83,7 @@ def canonical_json(value: Any) -> str:
 def row_hash(prev_hash: str, content: Mapping[str, Any]) -> str:
     """The hash of a row whose hashed fields are `content`, following `prev_hash`."""
     fields = {name: content[name] for name in HASHED_FIELDS}
+    for name in OPTIONAL_HASHED_FIELDS:
+        if content.get(name) is not None:
+            fields[name] = content[name]
     return hashlib.sha256((prev_hash + canonical_json(fields)).encode()).hexdigest()

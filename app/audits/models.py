@@ -4,7 +4,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -15,15 +23,19 @@ class AuditLog(Base):
 
     __tablename__ = "audit_logs"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),  # tenant first, as every key (Citus)
         UniqueConstraint("tenant_id", "sequence"),
         Index(
             "ix_audit_logs_tenant_resource", "tenant_id", "resource_type", "resource_id", "sequence"
         ),
         Index("ix_audit_logs_tenant_action_created", "tenant_id", "action", "created_at"),
         Index("ix_audit_logs_tenant_user_created", "tenant_id", "user_id", "created_at"),
+        Index(
+            "ix_audit_logs_tenant_correlation_created", "tenant_id", "correlation_id", "created_at"
+        ),
     )
 
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UUID] = mapped_column(default=new_id)
     tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     sequence: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[str | None] = mapped_column(String(255))
@@ -34,6 +46,8 @@ class AuditLog(Base):
     ip_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(1024))
     metadata_: Mapped[Any] = mapped_column("metadata", JSONType, default=dict)
+    # Groups the change with the actions of the same incident, job or trace (GET /timeline).
+    correlation_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))

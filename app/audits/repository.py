@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +26,9 @@ class ChainHead:
 def stream_entry(row: AuditLog) -> dict[str, Any]:
     """The live-stream event of an audit row: the row as the audit list shows it."""
     payload = AuditRead.model_validate(row).model_dump_json()
-    return streamlog.entry("audit", row.id, payload, user_id=row.user_id)
+    return streamlog.entry(
+        "audit", row.id, payload, user_id=row.user_id, correlation_id=row.correlation_id
+    )
 
 
 class AuditRepository:
@@ -102,6 +105,7 @@ class AuditRepository:
             (AuditLog.resource_type, filters.resource_type),
             (AuditLog.resource_id, filters.resource_id),
             (AuditLog.user_id, filters.user_id),
+            (AuditLog.correlation_id, filters.correlation_id),
         ):
             if value is not None:
                 query = query.where(column == value)
@@ -128,6 +132,37 @@ class AuditRepository:
             .order_by(AuditLog.sequence)
         )
         return (await self.session.scalars(query.offset(skip).limit(limit))).all()
+
+    async def by_correlation(self, correlation_id: str, limit: int) -> Sequence[AuditLog]:
+        """The rows of one correlation id, oldest first (walks its tenant-first index)."""
+        query = (
+            self._select()
+            .where(AuditLog.correlation_id == correlation_id)
+            .order_by(AuditLog.created_at, AuditLog.sequence)
+            .limit(limit)
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def last_before(
+        self, resource_type: str, resource_id: str, at: datetime
+    ) -> AuditLog | None:
+        """A resource's last row recorded at or before `at` (the latest in chain order)."""
+        query = (
+            self._resource(resource_type, resource_id)
+            .where(AuditLog.created_at <= at)
+            .order_by(AuditLog.sequence.desc())
+            .limit(1)
+        )
+        return await self.session.scalar(query)
+
+    async def has_trail(self, resource_type: str, resource_id: str) -> bool:
+        query = self._resource(resource_type, resource_id).with_only_columns(AuditLog.id).limit(1)
+        return await self.session.scalar(query) is not None
+
+    def _resource(self, resource_type: str, resource_id: str) -> Select[AuditLog]:
+        return self._select().where(
+            AuditLog.resource_type == resource_type, AuditLog.resource_id == resource_id
+        )
 
     # Verification: stored rows as plain rows, in chain order, a chunk at a time.
 

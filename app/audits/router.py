@@ -3,7 +3,6 @@
 Audit rows are append-only: no route changes or deletes one.
 """
 
-from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -18,9 +17,11 @@ from app.audits.schemas import (
     ChainVerification,
     NotRecorded,
     PublicKeys,
+    ResourceState,
 )
 from app.audits.service import NO_CHANGES, published_keys
 from app.core.auth import Actor, ReadSessionDep, ReadTenant, WriteTenant
+from app.core.db import utcnow
 from app.core.errors import (
     BadRequest,
     Forbidden,
@@ -29,7 +30,8 @@ from app.core.errors import (
     Unprocessable,
     error_responses,
 )
-from app.core.pagination import set_next_page
+from app.core.inputs import Offset, Text, UtcDatetime
+from app.core.pagination import PAGED, set_next_page
 
 router = APIRouter(
     prefix="/api/v1/logs/audits",
@@ -39,17 +41,10 @@ router = APIRouter(
 
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (max 1000)")]
-Skip = Annotated[int, Query(ge=0, description="Rows to skip (prefer `cursor`)")]
+Skip = Offset
 CursorParam = Annotated[
     str | None, Query(description="The `X-Next-Cursor` of the previous page", max_length=512)
 ]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """Query timestamps without a timezone are read as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @router.post(
@@ -76,6 +71,7 @@ async def record_audit(
             body.user_id, str(body.ip_address) if body.ip_address else None, body.user_agent
         ),
         metadata=body.metadata,
+        correlation_id=body.correlation_id,
     )
     if row is None:
         return JSONResponse(NotRecorded(detail=NO_CHANGES).model_dump(), status_code=200)
@@ -83,25 +79,42 @@ async def record_audit(
 
 
 @router.get(
-    "", response_model=list[AuditRead], responses=error_responses(BadRequest, Unprocessable)
+    "",
+    response_model=list[AuditRead],
+    responses={**PAGED, **error_responses(BadRequest, Unprocessable)},
 )
 async def list_audits(
     request: Request,
     response: Response,
     tenant: ReadTenant,
     service: AuditServiceDep,
-    action: Annotated[str | None, Query(max_length=100, examples=["update"])] = None,
-    resource_type: Annotated[str | None, Query(max_length=100)] = None,
-    resource_id: Annotated[str | None, Query(max_length=255)] = None,
-    user_id: Annotated[str | None, Query(max_length=255)] = None,
-    since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time (exclusive)")] = None,
+    action: Annotated[
+        Text | None, Query(max_length=100, examples=["update"], description="The verb, exact")
+    ] = None,
+    resource_type: Annotated[
+        Text | None, Query(max_length=100, description="Resource type, exact")
+    ] = None,
+    resource_id: Annotated[
+        Text | None, Query(max_length=255, description="Resource id, exact")
+    ] = None,
+    user_id: Annotated[Text | None, Query(max_length=255, description="Actor, exact")] = None,
+    correlation_id: Annotated[
+        Text | None, Query(max_length=255, description="Correlation id, exact")
+    ] = None,
+    since: Annotated[
+        UtcDatetime | None, Query(description="From this time (inclusive; ISO 8601)")
+    ] = None,
+    until: Annotated[
+        UtcDatetime | None, Query(description="Before this time (exclusive; ISO 8601)")
+    ] = None,
     skip: Skip = 0,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> list[AuditRead]:
     """List audit rows, newest first; the next page's cursor is in `X-Next-Cursor` and `Link`."""
-    filters = AuditFilters(action, resource_type, resource_id, user_id, _utc(since), _utc(until))
+    filters = AuditFilters(
+        action, resource_type, resource_id, user_id, since, until, correlation_id
+    )
     rows, next_cursor = await service.list(tenant.tenant_id, filters, cursor, skip, limit)
     set_next_page(request, response, next_cursor)
     return [AuditRead.model_validate(row) for row in rows]
@@ -120,17 +133,37 @@ async def public_key(request: Request, tenant: ReadTenant, session: ReadSessionD
 
 
 @router.get(
+    "/resource/{resource_type}/{resource_id:path}/state",
+    response_model=ResourceState,
+    responses=error_responses(NotFound, Unprocessable),
+)
+async def resource_state(
+    tenant: ReadTenant,
+    service: AuditServiceDep,
+    resource_type: Annotated[str, Path(max_length=100)],
+    resource_id: Annotated[str, Path(max_length=255)],
+    at: Annotated[
+        UtcDatetime | None,
+        Query(description="The time (ISO 8601; UTC if no zone); default: now"),
+    ] = None,
+) -> ResourceState:
+    """A resource's fields at time `at`, rebuilt from its trail, and the event they rest on."""
+    moment = at or utcnow()
+    return await service.state_at(tenant.tenant_id, resource_type, resource_id, moment)
+
+
+@router.get(
     "/resource/{resource_type}/{resource_id:path}",
     response_model=list[AuditRead],
-    responses=error_responses(BadRequest),
+    responses={**PAGED, **error_responses(BadRequest, Unprocessable)},
 )
 async def resource_trail(
     request: Request,
     response: Response,
     tenant: ReadTenant,
     service: AuditServiceDep,
-    resource_type: Annotated[str, Path(max_length=100)],
-    resource_id: Annotated[str, Path(max_length=255)],
+    resource_type: Annotated[Text, Path(max_length=100, description="e.g. contact")],
+    resource_id: Annotated[Text, Path(max_length=255, description="e.g. 4812")],
     skip: Skip = 0,
     limit: Limit = 100,
     cursor: CursorParam = None,
@@ -144,6 +177,10 @@ async def resource_trail(
 
 
 @router.get("/{audit_id}", response_model=AuditRead, responses=error_responses(NotFound))
-async def get_audit(audit_id: UUID, tenant: ReadTenant, service: AuditServiceDep) -> AuditRead:
+async def get_audit(
+    audit_id: Annotated[UUID, Path(description="The audit row's id")],
+    tenant: ReadTenant,
+    service: AuditServiceDep,
+) -> AuditRead:
     """One audit row; another tenant's row is 404, as a missing one is."""
     return AuditRead.model_validate(await service.get(tenant.tenant_id, audit_id))

@@ -5,15 +5,27 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress, StringConstraints
 
 from app.audits.diff import DiffKind
+from app.core.inputs import Text
 
-Action = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-ResourceType = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-UserAgent = Annotated[str, StringConstraints(max_length=1024)]
+Action = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+ResourceType = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+ResourceId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+UserId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+UserAgent = Annotated[Text, StringConstraints(max_length=1024)]
+CorrelationId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+
+
+def _text_only(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be an IP address as text")
+    return value
+
+
+# an address as text only: pydantic would also take an integer (as IPv4) or bytes
+IpAddress = Annotated[IPvAnyAddress, BeforeValidator(_text_only)]
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,7 @@ class AuditFilters:
     user_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    correlation_id: str | None = None
 
 
 class AuditCreate(BaseModel):
@@ -39,9 +52,15 @@ class AuditCreate(BaseModel):
     before: dict[str, Any] | None = Field(default=None, description="The resource before")
     after: dict[str, Any] | None = Field(default=None, description="The resource after")
     user_id: UserId | None = Field(default=None, description="Who made the change")
-    ip_address: IPvAnyAddress | None = Field(default=None, description="Where it came from")
+    ip_address: IpAddress | None = Field(default=None, description="Where it came from")
     user_agent: UserAgent | None = None
     metadata: dict[str, Any] | None = Field(default=None, description="Free context")
+    correlation_id: CorrelationId | None = Field(
+        default=None,
+        description="Groups this change with the actions of one incident, job or trace "
+        "(`GET /api/v1/logs/timeline`)",
+        examples=["inc-4812"],
+    )
 
 
 class DiffEntry(BaseModel):
@@ -75,6 +94,7 @@ class AuditRead(BaseModel):
     ip_address: str | None
     user_agent: str | None
     metadata: dict[str, Any] | None = Field(validation_alias="metadata_")
+    correlation_id: str | None = None
     created_at: datetime
     sequence: int = Field(description="Position in the tenant's chain, from 1, without gaps")
     prev_hash: str
@@ -141,3 +161,22 @@ class ChainVerification(BaseModel):
     checkpoint: CheckpointRead | None = Field(
         default=None, description="The checkpoint verification started from"
     )
+
+
+class ResourceState(BaseModel):
+    """A resource as it was at a time, rebuilt from its audit trail."""
+
+    resource_type: str
+    resource_id: str
+    at: datetime = Field(description="The time asked about")
+    exists: bool = Field(description="False before its first event and after a delete")
+    deleted: bool = Field(default=False, description="True when the last event was a delete")
+    state: dict[str, Any] | None = Field(
+        default=None, description="The `after` of the last event at or before `at`"
+    )
+    sequence: int | None = Field(
+        default=None, description="Chain sequence of that event (the state rests on it)"
+    )
+    event_id: UUID | None = None
+    event_action: str | None = None
+    as_of: datetime | None = Field(default=None, description="When that event was recorded")

@@ -8,6 +8,7 @@ so neither the database nor the chain ever holds them.
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,15 +26,17 @@ from app.audits.schemas import (
     CheckpointRead,
     PublicKey,
     PublicKeys,
+    ResourceState,
 )
 from app.audits.signing import SIGNED_PREFIX, Signer, public_keys, public_pem
 from app.audits.verify import ChainVerifier
+from app.core import metrics
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
 from app.core.errors import Loc, NotFound, invalid
 from app.core.pagination import Cursor, SequenceCursor
 from app.core.redact import PayloadRules, json_depth_exceeds
-from app.core.storable import text_problem
+from app.core.storable import NOT_FINITE, text_problem
 
 NO_CHANGES = "no changes: before equals after, nothing was recorded"
 
@@ -45,6 +48,7 @@ _TEXT_FIELDS = (
     ("user_id", 255, False),
     ("ip_address", 45, False),
     ("user_agent", 1024, False),
+    ("correlation_id", 255, False),
 )
 
 
@@ -54,7 +58,8 @@ def _check_text(loc: Loc, value: str) -> None:
 
 
 def _check_json(loc: Loc, value: Any) -> None:
-    """Refuse what JSON columns cannot store or roundtrip: NUL, lone surrogates, NaN."""
+    """Refuse what JSON columns cannot store or roundtrip: NUL, lone surrogates, NaN and
+    infinities (app/core/storable.py)."""
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str):
@@ -66,7 +71,7 @@ def _check_json(loc: Loc, value: Any) -> None:
     elif isinstance(value, str):
         _check_text(loc, value)
     elif isinstance(value, float) and not math.isfinite(value):
-        raise invalid(loc, "numbers must be finite")
+        raise invalid(loc, NOT_FINITE)
 
 
 class AuditService:
@@ -132,8 +137,13 @@ class AuditService:
         after: dict[str, Any] | None = None,
         actor: Actor | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> AuditLog | None:
-        """Record any event; an `update` with `before` equal to `after` writes nothing (None)."""
+        """Record any event; an `update` with `before` equal to `after` writes nothing (None).
+
+        `correlation_id` ties the change to the actions of the same incident, job or trace.
+        """
         actor = actor or Actor(None)
         texts = {
             "action": action,
@@ -142,8 +152,11 @@ class AuditService:
             "user_id": actor.id,
             "ip_address": actor.ip_address,
             "user_agent": actor.user_agent,
+            "correlation_id": correlation_id,
         }
         self._check_texts(texts)
+        if actor.user_agent is not None:
+            texts["user_agent"] = self.redactor.scrub(actor.user_agent)
         before, after = self._json("before", before), self._json("after", after)
         metadata = self._json("metadata", metadata) or {}
         if action == "update" and json_equal(before, after):
@@ -196,7 +209,9 @@ class AuditService:
         digest = row_hash(head.hash, content)
         metadata = content.pop("metadata")
         row = AuditLog(**content, metadata_=metadata, prev_hash=head.hash, hash=digest)
-        return await repository.append(row)
+        appended = await repository.append(row)
+        metrics.AUDITS_RECORDED.inc()
+        return appended
 
     async def get(self, tenant_id: UUID, audit_id: UUID) -> AuditLog:
         row = await AuditRepository(self.session, tenant_id).get(audit_id)
@@ -231,6 +246,42 @@ class AuditService:
         rows = await repository.trail(resource_type, resource_id, after, skip, limit + 1)
         next_cursor = SequenceCursor(rows[limit - 1].sequence) if len(rows) > limit else None
         return rows[:limit], next_cursor
+
+    async def by_correlation(
+        self, tenant_id: UUID, correlation_id: str, limit: int
+    ) -> Sequence[AuditLog]:
+        """The first `limit` rows of one correlation id, oldest first."""
+        return await AuditRepository(self.session, tenant_id).by_correlation(correlation_id, limit)
+
+    async def state_at(
+        self, tenant_id: UUID, resource_type: str, resource_id: str, at: datetime
+    ) -> ResourceState:
+        """A resource's fields at `at`: the `after` of its last event recorded by then.
+
+        After a `delete` the resource is `deleted` and has no fields. Before its first event it
+        did not exist yet (`exists` false); a resource with no event at all is a 404.
+        """
+        repository = AuditRepository(self.session, tenant_id)
+        row = await repository.last_before(resource_type, resource_id, at)
+        if row is None:
+            if not await repository.has_trail(resource_type, resource_id):
+                raise NotFound(f"no audit event for {resource_type} {resource_id}")
+            return ResourceState(
+                resource_type=resource_type, resource_id=resource_id, at=at, exists=False
+            )
+        deleted = row.action == "delete"
+        return ResourceState(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            at=at,
+            exists=not deleted,
+            deleted=deleted,
+            state=None if deleted else (row.changes or {}).get("after"),
+            sequence=row.sequence,
+            event_id=row.id,
+            event_action=row.action,
+            as_of=row.created_at,
+        )
 
     async def verify(self, tenant_id: UUID) -> ChainVerification:
         """Recompute the tenant's chain from its stored rows."""

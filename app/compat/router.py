@@ -10,11 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from app.actions.dependencies import ReadActions
-from app.actions.schemas import Text, fits
+from app.actions.schemas import fits
 from app.compat.schemas import ActionLogStats, Cleared, LoggedActions
 from app.compat.service import ActionLogsCompat, clear
 from app.core.auth import AdminTenant, ReadSessionDep, ReadTenant
 from app.core.errors import Forbidden, Unauthorized, Unprocessable, error_responses
+from app.core.inputs import Text
 from app.stats.service import StatsService
 
 router = APIRouter(

@@ -28,10 +28,19 @@ ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 # Declared for OpenAPI (they put the two ways of sending a key in /docs); the key itself is
 # read by `presented_key`, the one reader shared with the ingest lane.
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Tenant API key")
-_bearer = HTTPBearer(auto_error=False, description="Tenant API key as a bearer token")
+# Each scheme has its own name: with one name for two headers, /docs and generated clients
+# would send the tenant key to admin routes.
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", auto_error=False, description="Tenant API key"
+)
+_bearer = HTTPBearer(
+    scheme_name="BearerKey", auto_error=False, description="Tenant API key as a bearer token"
+)
 _admin_header = APIKeyHeader(
-    name="X-Admin-Token", auto_error=False, description="The operator's ADMIN_TOKEN"
+    name="X-Admin-Token",
+    scheme_name="AdminToken",
+    auto_error=False,
+    description="The operator's ADMIN_TOKEN",
 )
 
 
@@ -89,11 +98,32 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return credentials if scheme.lower() == "bearer" and credentials else None
 
 
+class AuthThrottle(Protocol):
+    """What authentication needs of the rate limiter (app/core/limits.py)."""
+
+    async def refuse_blocked_client(self, client: str | None) -> None: ...
+    async def failed_auth(self, client: str | None) -> None: ...
+    async def charge_key(self, key_id: str, writing: bool) -> None: ...
+
+
 async def tenant_context(
-    keys: KeyResolver, headers: Mapping[str, str], client_host: str | None
+    keys: KeyResolver,
+    headers: Mapping[str, str],
+    client_host: str | None,
+    throttle: AuthThrottle,
+    count_failure: bool = True,
 ) -> TenantContext:
-    """The caller of a request with these headers, or Unauthorized."""
-    key = await keys.resolve(presented_key(headers))
+    """The caller of a request with these headers, or Unauthorized (counted against the
+    client's address when a key was presented), or TooManyRequests for an address that
+    failed too often."""
+    presented = presented_key(headers)
+    await throttle.refuse_blocked_client(client_host)
+    try:
+        key = await keys.resolve(presented)
+    except Unauthorized:
+        if presented is not None and count_failure:
+            await throttle.failed_auth(client_host)
+        raise
     actor = Actor(f"key:{key.prefix}", client_host, headers.get("user-agent"))
     return TenantContext(key.tenant_id, key.id, frozenset(key.scopes), actor)
 
@@ -111,14 +141,17 @@ async def authenticate(
     _bearer_token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TenantContext:
     client = request.client.host if request.client else None
-    return await tenant_context(request.app.state.keys, request.headers, client)
+    state = request.app.state
+    return await tenant_context(state.keys, request.headers, client, state.throttle)
 
 
 def require_scope(scope: Scope) -> Callable[..., Awaitable[TenantContext]]:
     async def dependency(
-        context: Annotated[TenantContext, Depends(authenticate)],
+        request: Request, context: Annotated[TenantContext, Depends(authenticate)]
     ) -> TenantContext:
-        return check_scope(context, scope)
+        checked = check_scope(context, scope)
+        await request.app.state.throttle.charge_key(str(context.key_id), scope == "write")
+        return checked
 
     return dependency
 
@@ -135,7 +168,12 @@ async def require_admin_token(
     configured = request.app.state.settings.admin_token
     if configured is None:
         raise NotFound(ADMIN_DISABLED)
+    client = request.client.host if request.client else None
+    throttle: AuthThrottle = request.app.state.throttle
+    await throttle.refuse_blocked_client(client)
     if not token or not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
+        if token:
+            await throttle.failed_auth(client)
         raise Unauthorized("Missing or invalid admin token")
     return Actor.from_request(request, "admin")
 

@@ -1,16 +1,21 @@
 """Settings of the service, read from environment variables and `.env`."""
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_REDACT_KEYS = (
-    "password,passwd,secret,token,api_key,apikey,authorization,cookie,set-cookie,"
-    "private_key,credit_card,card_number,cvv,ssn"
+    "password,passwd,pwd,pass,passphrase,secret,token,api_key,apikey,auth,authorization,"
+    "credentials,cookie,set-cookie,session,sessionid,session_id,jwt,bearer,signature,"
+    "private_key,credit_card,card_number,cvv,cvc,pin,otp,mfa_code,ssn,dsn,"
+    "connection_string,database_url"
 )
+# A CSP source expression for frame-ancestors: a keyword, or scheme://host[:port] with wildcards.
+_FRAME_SOURCE = re.compile(r"'none'|'self'|(?:https?://)?(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5}|:\*)?")
 UNSAFE_ADMIN_TOKENS = {"change-me", "changeme", "admin", "secret", "password"}
 
 
@@ -24,6 +29,9 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./actionlog.db"
+    # A streaming replica for the read routes (lists, records, export, statistics); None: the
+    # primary. Replicas lag: see "Read replicas" in the README.
+    database_read_url: str | None = None
     admin_token: SecretStr | None = None
 
     host: str = "127.0.0.1"
@@ -44,6 +52,24 @@ class Settings(BaseSettings):
     group_commit_max_rows: int = Field(default=5000, ge=1)
     retry_after_seconds: int = Field(default=5, ge=1)
 
+    # The web console at /ui (app/console/): its session cookies and framing policy.
+    console_secret: SecretStr | None = None
+    console_session_minutes: int = Field(default=480, ge=1, le=60 * 24 * 30)
+    console_frame_ancestors: str = "'none'"
+
+    @field_validator("console_frame_ancestors")
+    @classmethod
+    def _frame_ancestors(cls, value: str) -> str:
+        """Sources for CSP `frame-ancestors`: 'none', 'self' or hosts, nothing that ends it."""
+        # The keywords may come unquoted (shells and .env files strip the quotes).
+        keywords = {"none": "'none'", "self": "'self'"}
+        sources = [keywords.get(source.lower(), source) for source in value.split()]
+        if not sources or not all(_FRAME_SOURCE.fullmatch(s) for s in sources):
+            raise ValueError("CONSOLE_FRAME_ANCESTORS: 'none', 'self' or space-separated hosts")
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("CONSOLE_FRAME_ANCESTORS: 'none' stands alone")
+        return " ".join(sources)
+
     # Retention (app/retention): how often the service prunes, in how large batches, and
     # where it archives what it deletes. An interval of 0 turns the scheduler off.
     retention_interval_minutes: float = Field(default=60.0, ge=0)
@@ -58,6 +84,19 @@ class Settings(BaseSettings):
     # PEM. Unset: one is generated on first start and kept in the database.
     audit_signing_key: SecretStr | None = None
 
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="e.g. https://logs.example.com",
+    )
+    cors_origins: str | None = None
+    redact_secrets_in_text: bool = True
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    rate_limit_write_per_minute: int | None = Field(default=None, ge=0)
+    failed_auth_per_minute: int = Field(default=30, ge=0)
+    redis_url: str | None = None
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
     # Live stream (app/streams)
     stream_max_per_key: int = Field(default=5, ge=1)
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
@@ -79,6 +118,10 @@ class Settings(BaseSettings):
     @property
     def redact_key_set(self) -> frozenset[str]:
         return key_set(self.redact_keys)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in (self.cors_origins or "").split(",") if o.strip()]
 
     @property
     def alert_retry_delays(self) -> tuple[float, ...]:

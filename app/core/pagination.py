@@ -1,6 +1,8 @@
 """Keyset pagination: opaque cursors (over (created_at, id), or over a chain sequence), and the
 next-page headers.
 
+Whatever a cursor holds is checked as a parameter would be (timestamps in the accepted range,
+integers in their column's range): a forged cursor is a 400, never an error in the query.
 A cursor names the last row of a page; the next page starts strictly after it, so page
 10,000 costs what page 1 costs. Lists return plain JSON arrays, and the next page travels
 in `X-Next-Cursor` and `Link: <...>; rel="next"` (absent on the last page).
@@ -12,16 +14,18 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 from sqlalchemy import ColumnElement, literal, tuple_
 
 from app.core.errors import BadRequest
+from app.core.inputs import MAX_INT32, in_time_range
 
 Order = Literal["desc", "asc"]
+OrderParam = Annotated[Order, Query(description="desc (newest first, the default) or asc")]
 T = TypeVar("T")
 
 
@@ -40,7 +44,7 @@ def _decode(token: str, parse: Callable[[Any], T], what: str) -> T:
     """`parse` of the JSON inside `token`; a 400 naming `what` when anything is wrong with it."""
     try:
         return parse(json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))))
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, binascii.Error):
         raise BadRequest(
             f"cursor is malformed; pass the X-Next-Cursor of a previous page{what}"
         ) from None
@@ -62,7 +66,7 @@ class Cursor:
             created_at = datetime.fromisoformat(data["t"])
             if created_at.tzinfo is None:
                 raise ValueError("naive timestamp")
-            return cls(created_at=created_at, id=UUID(data["i"]))
+            return cls(created_at=in_time_range(created_at), id=UUID(data["i"]))
 
         return _decode(token, parse, "")
 
@@ -85,7 +89,7 @@ class DurationCursor:
     def decode(cls, token: str) -> "DurationCursor":
         def parse(data: Any) -> DurationCursor:
             duration = data["d"]
-            if type(duration) is not int or not 0 <= duration < 2**31:
+            if type(duration) is not int or not 0 <= duration <= MAX_INT32:
                 raise ValueError("bad duration")
             return cls(execution_time_ms=duration, id=UUID(data["i"]))
 
@@ -110,7 +114,7 @@ class SequenceCursor:
     def decode(cls, token: str) -> "SequenceCursor":
         def parse(data: Any) -> SequenceCursor:
             sequence = data["s"]
-            if type(sequence) is not int or sequence < 0:
+            if type(sequence) is not int or not 0 <= sequence < 2**63:
                 raise ValueError("bad sequence")
             return cls(sequence=sequence)
 
@@ -136,12 +140,37 @@ def after_key(
     return row < bound if order == "desc" else row > bound
 
 
+PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A page of rows (a JSON array); the next page's cursor in the headers",
+        "headers": {
+            "X-Next-Cursor": {
+                "description": "Pass as `cursor` to get the next page; absent on the last page",
+                "schema": {"type": "string"},
+            },
+            "Link": {
+                "description": 'The next page\'s URL, `<…>; rel="next"`; absent on the last page',
+                "schema": {"type": "string"},
+            },
+        },
+    }
+}
+
+
 def set_next_page(request: Request, response: Response, next_cursor: PageCursor | None) -> None:
-    """Put the next page's cursor in `X-Next-Cursor` and a `Link` header (none on the last)."""
+    """Put the next page's cursor in `X-Next-Cursor` and a `Link` header (none on the last).
+
+    The link is built from PUBLIC_URL when it is set, else it is a relative reference (the
+    path and query): never from the request's `Host`, which the caller chooses.
+    """
     if next_cursor is None:
         return
     token = next_cursor.encode()
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "skip")]
     params.append(("cursor", token))
+    public_url: str | None = request.app.state.settings.public_url
+    target = f"{request.url.path}?{urlencode(params)}"
+    if public_url is not None:
+        target = public_url.rstrip("/") + target
     response.headers["X-Next-Cursor"] = token
-    response.headers["Link"] = f'<{request.url.replace(query=urlencode(params))}>; rel="next"'
+    response.headers["Link"] = f'<{target}>; rel="next"'

@@ -1,11 +1,15 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the Prometheus metrics."""
 
-from fastapi import APIRouter, Request
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.core.errors import ErrorBody
+from app.core import metrics
+from app.core.errors import ErrorBody, NotFound, Unauthorized
 
 router = APIRouter(tags=["ops"])
 
@@ -21,9 +25,45 @@ async def health() -> Health:
 
 
 @router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        401: {"model": ErrorBody, "description": "METRICS_TOKEN is set and was not sent"},
+        404: {"model": ErrorBody, "description": "Metrics are turned off"},
+    },
+)
+async def prometheus_metrics(
+    request: Request,
+    authorization: Annotated[
+        str | None, Header(max_length=512, description="Bearer <METRICS_TOKEN>, when one is set")
+    ] = None,
+) -> Response:
+    """Every worker's metrics, in Prometheus text format."""
+    settings = request.app.state.settings
+    if not settings.metrics_enabled:
+        raise NotFound()
+    token = settings.metrics_token
+    if token is not None:
+        expected = f"Bearer {token.get_secret_value()}".encode()
+        if not authorization or not hmac.compare_digest(authorization.encode(), expected):
+            raise Unauthorized("Missing or invalid metrics token")
+    body, content_type = metrics.render(request.app.state.pool_status)
+    return Response(body, media_type=content_type)
+
+
+@router.get(
     "/ready",
     response_model=Health,
-    responses={503: {"model": ErrorBody, "description": "Database unreachable"}},
+    responses={
+        503: {
+            "model": ErrorBody,
+            "description": "Database unreachable",
+            "headers": {
+                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+            },
+        }
+    },
 )
 async def ready(request: Request) -> Health | JSONResponse:
     """The database answers a query; otherwise 503 with Retry-After."""

@@ -9,7 +9,15 @@ pruned row in exactly one file.
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, new_id, utcnow
@@ -18,11 +26,12 @@ from app.core.db import Base, UTCDateTime, new_id, utcnow
 class ArchiveRecord(Base):
     __tablename__ = "retention_archives"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),  # tenant first, as every key (Citus)
         UniqueConstraint("tenant_id", "path"),
         Index("ix_retention_archives_tenant_kind_first", "tenant_id", "kind", "first_at"),
     )
 
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UUID] = mapped_column(default=new_id)
     tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     period: Mapped[str] = mapped_column(String(7))

@@ -17,9 +17,14 @@ from sqlalchemy import ColumnElement, Integer, String, case, cast, func, literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter, conditions, covers
-from app.actions.models import HISTOGRAM_BUCKETS, action_logs, action_rollups
+from app.actions.models import (
+    HISTOGRAM_BUCKETS,
+    action_logs,
+    action_rollups,
+    action_user_rollups,
+)
 from app.actions.rollups import HISTOGRAM_COLUMNS, latency_bucket_sql
-from app.actions.statuses import FAILED
+from app.actions.statuses import FAILED, SUCCESSFUL
 from app.core.db import fetch_all
 
 ACTIONS = action_logs
@@ -94,12 +99,13 @@ class ActionStatsRepository:
         return cast(seconds_since_epoch, Integer) // width
 
     async def buckets(self, f: ActionFilter, seconds: int) -> Sequence[Any]:
-        """Per time bucket (its index since the epoch): total, failed, timing count and sum."""
+        """Per time bucket (its index since the epoch): total, successful, failed, timing."""
         bucket = self._bucket(seconds)
         query = (
             select(
                 bucket.label("bucket"),
                 func.count().label("total"),
+                _count_if(A.status == SUCCESSFUL).label("successful"),
                 _count_if(IS_FAILED).label("failed"),
                 func.count(A.execution_time_ms).label("timed"),
                 func.sum(A.execution_time_ms).label("time_sum"),
@@ -109,8 +115,8 @@ class ActionStatsRepository:
         )
         return await fetch_all(self.session, query)
 
-    async def users(self, f: ActionFilter, limit: int) -> Sequence[Any]:
-        """The most active users: count, failures and time of their last action."""
+    async def users(self, f: ActionFilter, limit: int | None) -> Sequence[Any]:
+        """The most active users (all of them without a limit): count, failures, last time."""
         total = func.count()
         query = (
             select(
@@ -132,13 +138,13 @@ class ActionStatsRepository:
             partition_by=A.user_id, order_by=(A.created_at.desc(), A.id.desc())
         )
         ranked = (
-            select(A.user_id, A.id, A.action_type, rank.label("rank"))
+            select(A.user_id, A.id, A.action_type, A.created_at, rank.label("rank"))
             .where(*self._where(f), A.user_id.in_(user_ids))
             .subquery()
         )
-        query = select(ranked.c.user_id, ranked.c.id, ranked.c.action_type).where(
-            ranked.c.rank == 1
-        )
+        query = select(
+            ranked.c.user_id, ranked.c.id, ranked.c.action_type, ranked.c.created_at
+        ).where(ranked.c.rank == 1)
         return await fetch_all(self.session, query)
 
     async def failure_groups(self, f: ActionFilter, *, typed: bool) -> Sequence[Any]:
@@ -227,12 +233,14 @@ class RollupStatsRepository:
         return rows, histogram
 
     async def periods(self, f: ActionFilter, period: int) -> Sequence[Any]:
-        """Per hour or day: its start, total, failed, timing count and sum."""
+        """Per hour or day: its start, total, successful, failed, timing count and sum."""
+        successful = func.sum(case((R.status == SUCCESSFUL, R.total), else_=0))
         failed = func.sum(case((R.status.in_(FAILED), R.total), else_=0))
         query = (
             select(
                 R.start,
                 func.sum(R.total).label("total"),
+                successful.label("successful"),
                 failed.label("failed"),
                 func.sum(R.timed).label("timed"),
                 func.sum(R.time_sum).label("time_sum"),
@@ -240,4 +248,50 @@ class RollupStatsRepository:
             .where(*self._where(f, period))
             .group_by(R.start)
         )
+        return await fetch_all(self.session, query)
+
+
+U = action_user_rollups.c
+
+
+class UserRollupStatsRepository:
+    """Per-user figures from whole hours or days of user rollups (see RollupStatsRepository)."""
+
+    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    @staticmethod
+    def covers(f: ActionFilter) -> bool:
+        """Whether the user rollups keep every field that `f` filters on (time, user)."""
+        return covers(action_user_rollups, f, time_column="start")
+
+    def _where(self, f: ActionFilter, period: int) -> list[ColumnElement[bool]]:
+        where = conditions(action_user_rollups, self.tenant_id, f, time_column="start")
+        return [*where, U.period == period, U.total > 0]
+
+    async def users(self, f: ActionFilter, period: int) -> Sequence[Any]:
+        """Every user of the range: count, failures and time of the last action."""
+        query = (
+            select(
+                U.user_id,
+                func.sum(U.total).label("total"),
+                func.sum(U.failed).label("failed"),
+                func.max(U.last_action_at).label("last_action_at"),
+            )
+            .where(*self._where(f, period))
+            .group_by(U.user_id)
+        )
+        return await fetch_all(self.session, query)
+
+    async def last_actions(
+        self, f: ActionFilter, period: int, user_ids: Sequence[str]
+    ) -> Sequence[Any]:
+        """The newest action of these users in each period: user_id, id, action_type, time."""
+        query = select(
+            U.user_id,
+            U.last_action_id.label("id"),
+            U.last_action_type.label("action_type"),
+            U.last_action_at.label("created_at"),
+        ).where(*self._where(f, period), U.user_id.in_(user_ids))
         return await fetch_all(self.session, query)

@@ -42,7 +42,9 @@ async def action_stats(stats: Stats, filters: Filters) -> ActionStats:
 
 @router.get("/timeseries", response_model=Timeseries)
 async def action_timeseries(
-    stats: Stats, filters: Filters, interval: Interval = "hour"
+    stats: Stats,
+    filters: Filters,
+    interval: Annotated[Interval, Query(description="Bucket size: minute, hour or day")] = "hour",
 ) -> Timeseries:
     """Totals, failures and average time per UTC minute, hour or day; empty buckets are zeros."""
     return await stats.timeseries(filters, interval)
@@ -50,7 +52,9 @@ async def action_timeseries(
 
 @router.get("/users", response_model=list[UserActivity])
 async def user_activity(
-    stats: Stats, filters: Filters, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    stats: Stats,
+    filters: Filters,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most users (1-1000)")] = 100,
 ) -> list[UserActivity]:
     """Per user: actions, failures and the last action, most active first."""
     return await stats.users(filters, limit)
@@ -58,7 +62,9 @@ async def user_activity(
 
 @router.get("/failures", response_model=list[FailurePattern])
 async def failure_patterns(
-    stats: Stats, filters: Filters, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    stats: Stats,
+    filters: Filters,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most patterns (1-1000)")] = 50,
 ) -> list[FailurePattern]:
     """Failures grouped by type and error_type, or by masked message; most frequent first."""
     return await stats.failures(filters, limit)

@@ -46,7 +46,8 @@ class ActionStats(BaseModel):
 class Bucket(BaseModel):
     start: datetime = Field(description="Start of the bucket, UTC")
     total: int
-    failed: int
+    successful: int = Field(description="success")
+    failed: int = Field(description="failure and timeout")
     average_execution_time_ms: float | None
 
 

@@ -21,7 +21,11 @@ from app.actions.rollups import DAY, HOUR, percentile
 from app.actions.statuses import FAILED, SUCCESSFUL
 from app.core.db import utcnow
 from app.core.errors import invalid
-from app.stats.repository import ActionStatsRepository, RollupStatsRepository
+from app.stats.repository import (
+    ActionStatsRepository,
+    RollupStatsRepository,
+    UserRollupStatsRepository,
+)
 from app.stats.schemas import (
     ActionStats,
     Bucket,
@@ -121,17 +125,30 @@ def _ceil(moment: datetime, period: int) -> datetime:
     return floor if floor == moment else floor + timedelta(seconds=period)
 
 
-def plan(f: ActionFilter, periods: tuple[int, ...] = (DAY, HOUR)) -> list[Part]:
+def plan(
+    f: ActionFilter,
+    periods: tuple[int, ...] = (DAY, HOUR),
+    *,
+    now: datetime | None = None,
+    covers: Callable[[ActionFilter], bool] = RollupStatsRepository.covers,
+) -> list[Part]:
     """Split a filter's range into whole days, then whole hours of rollups, then raw edges.
 
     A range of 30 days and some minutes reads about 30 daily rollups per combination, up to 46
     hourly ones at its ends, and raw rows only for the minutes before its first whole hour and
-    after its last. Filters on fields that rollups do not keep (user, session, text, duration
-    …) read raw rows for the whole range.
+    after its last. A range that ends now (or later within the current hour) has no end edge:
+    nothing is recorded after now (`created_at` is the server's time of recording), so the
+    current hour's rollup, exact like every other, stands for it up to the end of the hour,
+    and a burst of rows in the last minutes costs no more than a quiet hour. Filters on fields
+    that the rollups do not keep (`covers`: session, text, duration …) read raw rows for the
+    whole range.
     """
-    if not RollupStatsRepository.covers(f):
+    if not covers(f):
         return [(None, f)]
-    return _split(f, f.since, f.until, periods)
+    until = f.until
+    if until is not None and now is not None and now <= until < _ceil(now, HOUR):
+        until = _ceil(now, HOUR)
+    return _split(f, f.since, until, periods)
 
 
 def _split(
@@ -160,15 +177,32 @@ def _add(histogram: list[int], more: Iterable[int]) -> None:
 @dataclass
 class _BucketSum:
     total: int = 0
+    successful: int = 0
     failed: int = 0
     timed: int = 0
     time_sum: int = 0
 
     def add(self, row: Any) -> None:
         self.total += int(row.total)
+        self.successful += int(row.successful)
         self.failed += int(row.failed)
         self.timed += int(row.timed)
         self.time_sum += int(row.time_sum or 0)
+
+
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass
+class _UserSum:
+    total: int = 0
+    failed: int = 0
+    last_action_at: datetime = NEVER
+
+    def add(self, row: Any) -> None:
+        self.total += int(row.total)
+        self.failed += int(row.failed)
+        self.last_action_at = max(self.last_action_at, row.last_action_at)
 
 
 class StatsService:
@@ -177,12 +211,13 @@ class StatsService:
     ) -> None:
         self.stats = ActionStatsRepository(session, tenant_id)
         self.rollups = RollupStatsRepository(session, tenant_id)
+        self.user_rollups = UserRollupStatsRepository(session, tenant_id)
         self.clock = clock
 
     async def summary(self, f: ActionFilter) -> ActionStats:
         rows: list[Any] = []
         histogram = [0] * HISTOGRAM_BUCKETS
-        for period, part in plan(f):
+        for period, part in plan(f, now=self.clock()):
             if period is None:
                 rows.extend(await self.stats.breakdown(part))
                 _add(histogram, await self.stats.histogram(part))
@@ -235,7 +270,8 @@ class StatsService:
         The range defaults to the last hour (minute), day (hour) or 30 days (day) up to now.
         """
         seconds = INTERVAL_SECONDS[interval]
-        until = f.until or self.clock()
+        now = self.clock()
+        until = f.until or now
         since = f.since or until - DEFAULT_SPAN[interval]
         first = math.floor(since.timestamp() / seconds)
         last = math.ceil(until.timestamp() / seconds) - 1
@@ -248,7 +284,8 @@ class StatsService:
         ranged = replace(f, since=since, until=until)
         periods = tuple(p for p in (DAY, HOUR) if p <= seconds)
         found: defaultdict[int, _BucketSum] = defaultdict(_BucketSum)
-        for period, part in plan(ranged, periods) if periods else [(None, ranged)]:
+        parts = plan(ranged, periods, now=now) if periods else [(None, ranged)]
+        for period, part in parts:
             if period is None:
                 for row in await self.stats.buckets(part, seconds):
                     found[int(row.bucket)].add(row)
@@ -262,6 +299,7 @@ class StatsService:
                 Bucket(
                     start=datetime.fromtimestamp(index * seconds, UTC),
                     total=row.total if row else 0,
+                    successful=row.successful if row else 0,
                     failed=row.failed if row else 0,
                     average_execution_time_ms=_average(row.time_sum, row.timed) if row else None,
                 )
@@ -269,19 +307,42 @@ class StatsService:
         return Timeseries(interval=interval, since=since, until=until, buckets=buckets)
 
     async def users(self, f: ActionFilter, limit: int) -> list[UserActivity]:
-        rows = await self.stats.users(f, limit)
-        latest = await self.stats.last_actions(f, [row.user_id for row in rows]) if rows else []
-        last = {row.user_id: row for row in latest}
+        """The most active users, from whole hours and days of user rollups and raw edges.
+
+        The cost is that of the range's users and periods, not of its rows (unless the filter
+        names a field the user rollups do not keep, such as a status or a type).
+        """
+        parts = plan(f, now=self.clock(), covers=UserRollupStatsRepository.covers)
+        found: dict[str, _UserSum] = {}
+        for period, part in parts:
+            if period is None:
+                rows = await self.stats.users(part, limit if len(parts) == 1 else None)
+            else:
+                rows = await self.user_rollups.users(part, period)
+            for row in rows:
+                found.setdefault(row.user_id, _UserSum()).add(row)
+        ranked = sorted(found.items(), key=lambda item: (-item[1].total, item[0]))[:limit]
+        user_ids = [user_id for user_id, _ in ranked]
+        newest: dict[str, Any] = {}
+        for period, part in parts if user_ids else []:
+            if period is None:
+                latest = await self.stats.last_actions(part, user_ids)
+            else:
+                latest = await self.user_rollups.last_actions(part, period, user_ids)
+            for row in latest:
+                known = newest.get(row.user_id)
+                if known is None or (row.created_at, row.id) > (known.created_at, known.id):
+                    newest[row.user_id] = row
         return [
             UserActivity(
-                user_id=row.user_id,
-                total_actions=row.total,
-                failed_actions=row.failed,
-                last_action_at=row.last_action_at,
-                last_action_id=last[row.user_id].id if row.user_id in last else None,
-                last_action_type=last[row.user_id].action_type if row.user_id in last else None,
+                user_id=user_id,
+                total_actions=tally.total,
+                failed_actions=tally.failed,
+                last_action_at=tally.last_action_at,
+                last_action_id=newest[user_id].id if user_id in newest else None,
+                last_action_type=newest[user_id].action_type if user_id in newest else None,
             )
-            for row in rows
+            for user_id, tally in ranked
         ]
 
     async def failures(self, f: ActionFilter, limit: int) -> list[FailurePattern]:

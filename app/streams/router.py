@@ -20,12 +20,11 @@ with 4008 and resumes with its last event id.
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from pydantic import ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.core.auth import Actor, ReadTenant, TenantContext, check_scope, presented_key
@@ -45,29 +44,14 @@ from app.streams.service import (
     StreamService,
     TooManyStreams,
 )
+from app.streams.sse import SEND_TIMEOUT, sse_response, stream_service
 
 router = APIRouter(prefix="/api/v1/logs", tags=["stream"])
 AUTH_TIMEOUT = 10.0
-SEND_TIMEOUT = 30.0
 
 
 def _service(state: Any) -> StreamService:
-    return StreamService(state.stream_hub, state.settings.stream_max_per_key)
-
-
-async def _sse(cursor: StreamCursor, retry_ms: int) -> AsyncIterator[ServerSentEvent | bytes]:
-    try:
-        yield ServerSentEvent(retry=retry_ms, comment=f"stream after event {cursor.position}")
-        while True:
-            try:
-                events = await cursor.next()
-            except SlowConsumer:
-                detail = "too slow to keep up: reconnect with Last-Event-ID to resume"
-                yield ServerSentEvent(event="error", data=json.dumps({"detail": detail}))
-                return
-            yield b"".join(event.sse for event in events)
-    finally:
-        cursor.close()
+    return stream_service(state)
 
 
 @router.get(
@@ -85,14 +69,7 @@ async def stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> EventSourceResponse:
     """Live actions and audit rows (SSE); resume with Last-Event-ID, exactly once, in order."""
-    settings = request.app.state.settings
-    cursor = await _service(request.app.state).open(tenant, query, last_event_id)
-    return EventSourceResponse(
-        _sse(cursor, settings.stream_retry_ms),
-        headers={"Cache-Control": "no-cache"},
-        ping=settings.stream_keepalive_seconds,
-        send_timeout=SEND_TIMEOUT,
-    )
+    return await sse_response(request.app.state, tenant, query, last_event_id)
 
 
 # WebSocket

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from app.core.auth import AdminTenant, Operator, SessionDep
 from app.core.deps import PayloadRulesDep
 from app.core.errors import Conflict, NotFound, Unauthorized, error_responses
+from app.core.inputs import Offset, Text
 from app.tenants.models import Tenant
 from app.tenants.schemas import (
     ApiKeyCreate,
@@ -26,6 +27,7 @@ admin_router = APIRouter(
     responses=error_responses(Unauthorized, NotFound),
 )
 keys_router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+KeyId = Annotated[UUID, Path(description="The API key's id")]
 
 
 async def operator_service(
@@ -46,7 +48,7 @@ OperatorService = Annotated[TenantService, Depends(operator_service)]
 
 
 async def operator_tenant(
-    tenant_id: Annotated[str, Path(max_length=100, description="The tenant's id or its slug")],
+    tenant_id: Annotated[Text, Path(max_length=100, description="The tenant's id or its slug")],
     service: OperatorService,
 ) -> Tenant:
     """The tenant named by id or slug in the path, or 404."""
@@ -78,8 +80,8 @@ async def create_tenant(body: TenantCreate, service: OperatorService) -> TenantC
 @admin_router.get("/tenants", response_model=list[TenantRead])
 async def list_tenants(
     service: OperatorService,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    skip: Annotated[Offset, Query(description="Tenants to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size (max 1000)")] = 100,
 ) -> list[TenantRead]:
     """List tenants, oldest first."""
     tenants = await service.list(skip, limit)
@@ -121,7 +123,7 @@ async def list_tenant_keys(tenant: TenantRef, service: OperatorService) -> list[
 
 @admin_router.delete("/tenants/{tenant_id}/keys/{key_id}", response_model=ApiKeyRead)
 async def revoke_tenant_key(
-    tenant: TenantRef, key_id: UUID, service: OperatorService
+    tenant: TenantRef, key_id: KeyId, service: OperatorService
 ) -> ApiKeyRead:
     """Revoke a key; it stops working at once."""
     key = await service.revoke_key(tenant.id, key_id)
@@ -145,7 +147,7 @@ async def create_own_key(
 
 
 @keys_router.delete("/{key_id}", response_model=ApiKeyRead, responses=error_responses(NotFound))
-async def revoke_own_key(key_id: UUID, tenant: AdminTenant, service: OwnService) -> ApiKeyRead:
+async def revoke_own_key(key_id: KeyId, tenant: AdminTenant, service: OwnService) -> ApiKeyRead:
     """Revoke one of the calling tenant's keys (`admin` scope); another tenant's key is 404."""
     key = await service.revoke_key(tenant.tenant_id, key_id)
     return ApiKeyRead.model_validate(key)

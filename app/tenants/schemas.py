@@ -4,9 +4,17 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from app.core.auth import Scope
+from app.core.inputs import Text, in_time_range, iso_8601_only
 
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$", max_length=100)
@@ -19,19 +27,20 @@ AuditRetentionDays = Annotated[
 ]
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
         raise ValueError("must include a timezone, e.g. 2030-01-01T00:00:00Z")
-    return value
+    return in_time_range(value)
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+AwareDatetime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator(_aware)]
+Name = Annotated[Text, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 
 
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+    name: Name
     slug: Slug | None = Field(default=None, description="Derived from the name when omitted")
     retention_days: RetentionDays | None = None
     audit_retention_days: AuditRetentionDays | None = None
@@ -40,10 +49,7 @@ class TenantCreate(BaseModel):
 class TenantUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: (
-        Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
-        | None
-    ) = None
+    name: Name | None = None
     slug: Slug | None = None
     retention_days: RetentionDays | None = None
     audit_retention_days: AuditRetentionDays | None = None
@@ -78,7 +84,7 @@ class RetentionPolicy(BaseModel):
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+    name: Name
     scopes: Annotated[list[Scope], Field(min_length=1)]
     expires_at: AwareDatetime | None = None
 

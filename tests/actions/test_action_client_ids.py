@@ -1,7 +1,8 @@
 """Client-generated ids: a retried write is stored once, whichever path serves it.
 
 The same id with the same body is a replay (201, `Idempotent-Replayed: true`, nothing new
-stored); with another body, or an id another tenant holds, a 409 naming the item. Every case
+stored); with another body (or an id the server generated), a 409 naming the item. Ids are
+unique per tenant: another tenant's action with the same id is another action. Every case
 runs through the ingest lane (plain POSTs) and, where it matters, through the route's session
 path (with an `Idempotency-Key`).
 """
@@ -82,18 +83,33 @@ class TestSingle:
             assert "different body" in item["msg"]
         assert len(await list_all(client, tenant)) == 1
 
-    async def test_another_tenant_s_id_is_taken_and_stays_unreadable(
+    async def test_ids_are_per_tenant_and_never_cross(
         self, client: httpx.AsyncClient, tenant: TenantHandle, other_tenant: TenantHandle
     ) -> None:
+        # Actions are keyed by (tenant_id, id) (Citus-ready keys): the same id in another
+        # tenant is another action. Neither tenant sees, replays or conflicts with the other's.
         body = action(request_payload={"secret_plan": "x"})
-        await post(client, tenant, body)
-        response = await post(client, other_tenant, body)
-        assert response.status_code == 409, response.text
-        assert response.json()["detail"][0]["msg"] == f"action id {body['id']} is already in use"
+        first = await post(client, tenant, body)
+        theirs = {**body, "action_type": "their_own", "request_payload": {"plan": "y"}}
+        response = await post(client, other_tenant, theirs)
+        assert response.status_code == 201, response.text
+        assert "idempotent-replayed" not in response.headers
         assert "secret_plan" not in response.text
-        got = await client.get(f"{ACTIONS}/{body['id']}", headers=other_tenant.headers)
-        assert got.status_code == 404
-        assert await list_all(client, other_tenant) == []
+        mine = await client.get(f"{ACTIONS}/{body['id']}", headers=tenant.headers)
+        other = await client.get(f"{ACTIONS}/{body['id']}", headers=other_tenant.headers)
+        assert mine.json() == first.json()
+        assert other.json()["action_type"] == "their_own"
+        assert other.json()["tenant_id"] == other_tenant.id
+        assert [r["id"] for r in await list_all(client, other_tenant)] == [body["id"]]
+        assert [r["id"] for r in await list_all(client, tenant)] == [body["id"]]
+
+    async def test_a_server_generated_id_given_again_is_409(
+        self, client: httpx.AsyncClient, tenant: TenantHandle
+    ) -> None:
+        stored = (await post(client, tenant, {"action_type": "no_id"})).json()
+        response = await post(client, tenant, action(id=stored["id"]))
+        assert response.status_code == 409, response.text
+        assert response.json()["detail"][0]["msg"] == f"action id {stored['id']} is already in use"
 
     async def test_concurrent_duplicates_store_one_row(
         self, client: httpx.AsyncClient, tenant: TenantHandle

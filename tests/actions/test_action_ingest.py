@@ -303,7 +303,9 @@ PASSED_ON_CASES = {
     "Idempotency-Key, batch": PassedOn(
         201, path=BATCH, body=[ONE], headers={**JSON, "Idempotency-Key": "ingest-2"}
     ),
-    "text/plain": PassedOn(422, headers={"Content-Type": "text/plain"}, loc=("body",)),
+    "text/plain": PassedOn(
+        415, headers={"Content-Type": "text/plain"}, message="must be application/json"
+    ),
     "no content type": PassedOn(422, headers={}, loc=("body",)),
     "missing key": PassedOn(401, key="none", message="Missing API key"),
     "unknown key": PassedOn(401, key="unknown", message="Invalid API key"),

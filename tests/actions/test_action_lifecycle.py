@@ -93,10 +93,10 @@ class TestUpdateAction:
         self, client: httpx.AsyncClient, tenant: TenantHandle, record: Record
     ) -> None:
         action = await record(tenant, status="in_progress")
-        response_data = {"items": [{"session": {"cookie": "c", "ok": True}}]}
+        response_data = {"items": [{"browser": {"cookie": "c", "ok": True}}]}
         done = await patch(client, tenant, action, status="success", response_data=response_data)
         assert done.json()["response_data"] == {
-            "items": [{"session": {"cookie": REDACTED, "ok": True}}]
+            "items": [{"browser": {"cookie": REDACTED, "ok": True}}]
         }
 
     @pytest.mark.parametrize("status", FINAL)

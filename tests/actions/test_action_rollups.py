@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.actions import rollups
-from app.actions.models import ActionLog, action_rollups
+from app.actions.models import ActionLog, action_rollups, action_user_rollups
 from app.actions.repository import insert_actions
 from app.actions.writer import GroupCommitWriter
 from app.core.auth import Actor
@@ -40,6 +40,7 @@ def random_items(rng: random.Random, n: int) -> list[dict[str, Any]]:
             "provider_name": rng.choice([None, "hubspot", "s3"]),
             "service": rng.choice([None, "Crm", "Export"]),
             "source": rng.choice([None, "api", "scheduled_job"]),
+            "user_id": rng.choice([None, "ann", "bob", "cy", "dee"]),
         }
         if item["status"] not in ("pending", "in_progress") and rng.random() < 0.8:
             item["execution_time_ms"] = int(rng.lognormvariate(5, 1.5))
@@ -67,12 +68,23 @@ async def rollup_rows(
     return found
 
 
+async def user_rollup_rows(engine: AsyncEngine, tenant_id: str) -> set[tuple[Any, ...]]:
+    """The tenant's user rollups that count something (a purge may leave zeros)."""
+    c = action_user_rollups.c
+    query = select(action_user_rollups).where(c.tenant_id == UUID(tenant_id), c.total != 0)
+    async with engine.connect() as connection:
+        return {tuple(row) for row in (await connection.execute(query)).all()}
+
+
 async def assert_rollups_match_rebuild(engine: AsyncEngine, tenant_id: str) -> None:
     kept = await rollup_rows(engine, tenant_id)
+    kept_users = await user_rollup_rows(engine, tenant_id)
     async with AsyncSession(engine) as session, session.begin():
         await rollups.rebuild(session, UUID(tenant_id))
     assert kept == await rollup_rows(engine, tenant_id)
     assert kept, "the tenant has rollups"
+    assert kept_users == await user_rollup_rows(engine, tenant_id)
+    assert kept_users, "the tenant has user rollups"
 
 
 class TestRollupsStayExact:
@@ -204,6 +216,50 @@ class TestStatsFromRollupsEqualRawAggregates:
             index = int(datetime.fromisoformat(bucket["start"]).timestamp() // width)
             assert (bucket["total"], bucket["failed"]) == (total[index], failed[index])
         assert sum(b["total"] for b in series["buckets"]) == sum(total.values())
+
+    @pytest.mark.parametrize(("start", "end"), [(None, None), (17, 433), (75, 95), (299, None)])
+    async def test_users(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        spread: tuple[list[dict[str, Any]], list[datetime]],
+        start: int | None,
+        end: int | None,
+    ) -> None:
+        _, times = spread
+        base = min(times).replace(hour=0, minute=0, second=0, microsecond=0)
+        since = base + timedelta(minutes=start) if start is not None else None
+        until = base + timedelta(minutes=end) if end is not None else None
+        stored = {row["id"]: row for row in await list_all(client, tenant)}
+        expected: dict[str, dict[str, Any]] = {}
+        newest: dict[str, tuple[datetime, str]] = {}
+        for row in stored.values():
+            t = datetime.fromisoformat(row["created_at"].replace("Z", "+00:00"))
+            user = row["user_id"]
+            if user is None or (since and t < since) or (until and t >= until):
+                continue
+            tally = expected.setdefault(user, {"user_id": user, "total_actions": 0,
+                                               "failed_actions": 0})  # fmt: skip
+            tally["total_actions"] += 1
+            tally["failed_actions"] += row["status"] in FAILED
+            if user not in newest or (t, row["id"]) > newest[user]:
+                newest[user] = (t, row["id"])
+        for user, (_, action_id) in newest.items():
+            expected[user].update(last_action_id=action_id,
+                                  last_action_type=stored[action_id]["action_type"])  # fmt: skip
+        params = {
+            **({"since": since.isoformat()} if since else {}),
+            **({"until": until.isoformat()} if until else {}),
+        }
+        found = await get(client, tenant, "/users", **params)
+        ranked = sorted(expected.values(), key=lambda u: (-u["total_actions"], u["user_id"]))
+        assert [{k: u[k] for k in ranked[0]} for u in found] == ranked if ranked else found == []
+        for user in found:
+            assert parse_ts(user["last_action_at"]) == newest[user["user_id"]][0]
+
+
+def parse_ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class TestStatsAcrossDays(TestStatsFromRollupsEqualRawAggregates):

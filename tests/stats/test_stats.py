@@ -9,9 +9,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.actions.filters import ActionFilter
 from app.actions.models import HISTOGRAM_BUCKETS
 from app.actions.rollups import latency_bucket, percentile
-from app.stats.service import mask_message
+from app.stats.service import mask_message, plan
 from tests.actions.conftest import STATS, Record, RecordMany, move_in_time, parse_time
 from tests.conftest import TenantHandle
 
@@ -215,13 +216,14 @@ class TestTimeseries:
             hour + timedelta(hours=h) for h in range(5)
         ]
         assert [
-            (b["total"], b["failed"], b["average_execution_time_ms"]) for b in series["buckets"]
+            (b["total"], b["successful"], b["failed"], b["average_execution_time_ms"])
+            for b in series["buckets"]
         ] == [
-            (2, 1, 15.0),
-            (0, 0, None),
-            (2, 1, 40.0),
-            (1, 0, 50.0),
-            (0, 0, None),
+            (2, 1, 1, 15.0),
+            (0, 0, 0, None),
+            (2, 1, 1, 40.0),
+            (1, 1, 0, 50.0),
+            (0, 0, 0, None),
         ]
 
         minutes = await get(
@@ -379,3 +381,23 @@ class TestFailurePatterns:
 )
 def test_mask_message(message: str, masked: str) -> None:
     assert mask_message(message) == masked
+
+
+def test_a_range_ending_now_reads_the_current_hour_from_rollups() -> None:
+    """No raw rows at the end of a range that ends now: the current hour's rollup is exact."""
+    now = datetime(2026, 12, 1, 22, 41, 7, tzinfo=UTC)
+    since = datetime(2026, 11, 1, 22, 41, 7, tzinfo=UTC)
+    parts = plan(ActionFilter(since=since, until=now), now=now)
+    raw = [part for period, part in parts if period is None]
+    assert [(part.since, part.until) for part in raw] == [
+        (since, datetime(2026, 11, 1, 23, tzinfo=UTC))
+    ]
+    assert max(part.until for _, part in parts if part.until) == datetime(
+        2026, 12, 1, 23, tzinfo=UTC
+    )
+    # an end in the past, or beyond the current hour, keeps its raw edge
+    earlier = now - timedelta(minutes=5)
+    parts = plan(ActionFilter(since=since, until=earlier), now=now)
+    assert (datetime(2026, 12, 1, 22, tzinfo=UTC), earlier) in [
+        (part.since, part.until) for period, part in parts if period is None
+    ]

@@ -287,3 +287,20 @@ async def test_leases_of_a_vanished_worker_expire(
             )
         assert all(at > utcnow() + timedelta(seconds=30) for at in renewed)
         assert (await http.get(STREAM, headers={"X-API-Key": key})).status_code == 429
+
+
+async def test_audit_events_match_a_correlation_id(
+    live_url: str, client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    params = {"correlation_id": "inc-55"}
+    async with sse(live_url, tenant.key, params=params) as stream:
+        for correlation in (None, "inc-54", "inc-55"):
+            body = {"action": "create", "resource_type": "deal", "resource_id": str(correlation),
+                    "correlation_id": correlation}  # fmt: skip
+            response = await client.post(AUDITS, json=body, headers=tenant.headers)
+            assert response.status_code == 201, response.text
+        wanted = await post_action(client, tenant, correlation_id="inc-55")
+        events = await stream.events(2)
+        assert [e.event for e in events] == ["audit", "action"]
+        assert events[0].json()["correlation_id"] == "inc-55"
+        assert events[1].json()["id"] == wanted["id"]

@@ -5,8 +5,8 @@ checkpoint; `audit_signing_keys` holds the Ed25519 key that signs them (shared b
 worker and host through the database); `retention_archives` lists the archive files whose
 rows were deleted, one row per file, committed with the delete.
 
-Revision ID: 0004_retention
-Revises: 0004
+Revision ID: 0009_retention
+Revises: 0008_sparse_indexes
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0004_retention"
-down_revision: str | None = "0004"
+revision: str = "0009_retention"
+down_revision: str | None = "0008_sparse_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -73,7 +73,7 @@ def upgrade() -> None:
         sa.Column("last_hash", sa.String(64), nullable=True),
         sa.Column("created_at", _ts(), nullable=False),
         _tenant_fk("retention_archives"),
-        sa.PrimaryKeyConstraint("id", name="pk_retention_archives"),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_retention_archives"),
         sa.UniqueConstraint("tenant_id", "path", name="uq_retention_archives_tenant_id_path"),
     )
     op.create_index(

@@ -1,0 +1,51 @@
+"""Swagger UI at /docs and ReDoc at /redoc, with every asset served by the service itself.
+
+FastAPI's defaults fetch Swagger UI and ReDoc from a public CDN (and ReDoc's fonts from
+Google), so the pages are blank on a machine without internet access. The files here are
+copied from the npm packages `swagger-ui-dist` 5.35.0 (Apache-2.0) and `redoc` 2.5.4 (MIT),
+licences beside them; nothing on these pages leaves the service's origin. Swagger UI's
+online validator badge is switched off for the same reason, and the one URL ReDoc's bundle
+fetched by itself (the sidebar's Redocly logo, from cdn.redoc.ly) was edited to point at a
+local `logo-mini.svg`: the only change to the vendored files.
+"""
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_URL = "/docs-static"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/docs")
+async def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Action Log Service - Swagger UI",
+        swagger_js_url=f"{STATIC_URL}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{STATIC_URL}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=f"{STATIC_URL}/swagger-ui/favicon-32x32.png",
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+@router.get("/redoc")
+async def redoc() -> HTMLResponse:
+    return get_redoc_html(
+        openapi_url="/openapi.json",
+        title="Action Log Service - ReDoc",
+        redoc_js_url=f"{STATIC_URL}/redoc/redoc.standalone.js",
+        redoc_favicon_url=f"{STATIC_URL}/swagger-ui/favicon-32x32.png",
+        with_google_fonts=False,
+    )
+
+
+def install_api_docs(app: FastAPI) -> None:
+    """Serve /docs, /redoc and their assets (create the app with docs_url=None, redoc_url=None)."""
+    app.include_router(router)
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="docs-static")

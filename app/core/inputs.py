@@ -1,0 +1,73 @@
+"""The input types every route shares, each rule written once: storable text, timestamps in
+the accepted range, bounded integers.
+
+Every value a request carries is checked here, at the edge, so that nothing the database or
+the arithmetic behind a query cannot take (a NUL on PostgreSQL, the year 1 minus 14 hours, an
+offset beyond 64 bits) is met later as an exception: it is a 422 naming the field.
+
+Timestamps: `MIN_TIME <= t < MAX_TIME` (UTC), years 1900 to 8999. Every timestamp a request
+gives — query filters, bodies, cursors, a key's expiry — must lie in it. The margin to Python's
+own limits (years 1 and 9999) leaves room for what queries compute from a given time (a time
+series' buckets, the default 30 days before `until`), so none of that can overflow.
+"""
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+from app.core.storable import text_problem
+
+MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+TIME_RANGE = "timestamps must lie between 1900-01-01T00:00:00Z and 9000-01-01T00:00:00Z"
+MAX_INT32 = 2**31 - 1
+MAX_OFFSET = 10_000_000  # beyond it an offset is a scan anyway: page with the cursor instead
+
+
+def in_time_range(value: datetime) -> datetime:
+    """`value` in UTC (UTC assumed when it has no zone), or ValueError when outside the range.
+
+    The year is checked before any conversion: converting `0001-01-01T00:00:00+14:00` to UTC
+    is itself an overflow.
+    """
+    if not MIN_TIME.year - 1 <= value.year <= MAX_TIME.year:
+        raise ValueError(TIME_RANGE)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not MIN_TIME <= value < MAX_TIME:
+        raise ValueError(TIME_RANGE)
+    return value
+
+
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def iso_8601_only(value: Any) -> Any:
+    """Refuse numbers where a timestamp is expected: pydantic would read `0.5` as seconds since
+    1970, which is not what a caller who sent it meant (and not what the schema says)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 timestamp, not a number")
+    if isinstance(value, str | bytes) and _NUMBER.match(
+        value if isinstance(value, str) else value.decode("latin-1")
+    ):
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 timestamp, not a number")
+    return value
+
+
+def storable_text(value: str) -> str:
+    """Text the database can store: no NUL character, no lone surrogate (the 422's `msg` is
+    the problem itself, as the service's own checks of JSON fields word it)."""
+    if (problem := text_problem(value)) is not None:
+        raise PydanticCustomError("value_error", problem)
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable_text)]
+UtcDatetime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator(in_time_range)]
+Offset = Annotated[
+    int, Field(ge=0, le=MAX_OFFSET, description="Rows to skip (prefer `cursor`); at most 10^7")
+]
+# strict: a JSON `false` or `1.5` is not a count of milliseconds (lax mode would take them)
+Int32 = Annotated[int, Field(ge=0, le=MAX_INT32, strict=True)]

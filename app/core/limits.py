@@ -1,0 +1,128 @@
+"""Rate limits: requests per API key, and failed authentications per client address.
+
+`RATE_LIMIT_PER_MINUTE` requests per key per minute (0, the default, is off), optionally
+`RATE_LIMIT_WRITE_PER_MINUTE` for the recording routes; and `FAILED_AUTH_PER_MINUTE` wrong
+keys or admin tokens per client address (0 is off), after which that address is refused with
+429 until the window moves on, right key or not — so keys and the admin token cannot be
+guessed at speed. A request over a limit is a 429 with `Retry-After`; every limited response
+carries the IETF `RateLimit-Policy` and `RateLimit` headers
+(draft-ietf-httpapi-ratelimit-headers: `"key";q=100;w=60` and `"key";r=42;t=17`).
+
+Counting is the `limits` library's sliding-window counter (two counters per window, no list of
+timestamps). The counters live in this process by default — each worker counts alone, so with
+N workers a key gets up to N times the limit — and in Redis when `REDIS_URL` is set, where
+every worker and host shares them. If Redis cannot be reached, requests are let through and a
+warning is logged: the limits protect the service, they must not take it down.
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+
+from app.core.config import Settings
+from app.core.errors import ServiceError
+from app.core.middleware import rate_limit_headers_var
+
+logger = logging.getLogger("actionlog.limits")
+WINDOW_SECONDS = 60
+
+
+class TooManyRequests(ServiceError):
+    status_code = 429
+    default_detail = "Too many requests, retry later"
+    headers: ClassVar[dict[str, str] | None] = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    policy: str
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        return (
+            (b"ratelimit-policy", f'"{self.policy}";q={self.limit};w={WINDOW_SECONDS}'.encode()),
+            (
+                b"ratelimit",
+                f'"{self.policy}";r={self.remaining};t={self.reset_seconds}'.encode(),
+            ),
+        )
+
+    def refusal(self, detail: str) -> TooManyRequests:
+        error = TooManyRequests(detail)
+        error.extra_headers = {k.decode(): v.decode() for k, v in self.headers()}
+        error.extra_headers["Retry-After"] = str(max(1, self.reset_seconds))
+        return error
+
+
+class Throttle:
+    def __init__(self, settings: Settings) -> None:
+        url = settings.redis_url
+        storage_url = "async+memory://" if url is None else "async+" + url
+        self._limiter = SlidingWindowCounterRateLimiter(storage_from_string(storage_url))
+        self._per_key = _per_minute(settings.rate_limit_per_minute)
+        write = settings.rate_limit_write_per_minute
+        self._per_write_key = self._per_key if write is None else _per_minute(write)
+        self._failed_auth = _per_minute(settings.failed_auth_per_minute)
+
+    async def charge_key(self, key_id: str, writing: bool) -> None:
+        """Count one request of a key; TooManyRequests when it is over its limit."""
+        item = self._per_write_key if writing else self._per_key
+        if item is None:
+            return
+        policy = "write" if writing and self._per_write_key is not self._per_key else "key"
+        verdict = await self._hit(item, policy, ("key", policy, key_id))
+        rate_limit_headers_var.set(verdict.headers())
+        if not verdict.allowed:
+            raise verdict.refusal(f"Rate limit of {item.amount} requests per minute exceeded")
+
+    async def refuse_blocked_client(self, client: str | None) -> None:
+        """TooManyRequests when `client` has failed authentication too often lately."""
+        if self._failed_auth is None or client is None:
+            return
+        verdict = await self._stats(self._failed_auth, "auth", ("auth", client))
+        if verdict is not None and verdict.remaining <= 0:
+            raise verdict.refusal("Too many failed authentications from this address")
+
+    async def failed_auth(self, client: str | None) -> None:
+        """Count one failed authentication of `client`."""
+        if self._failed_auth is not None and client is not None:
+            await self._hit(self._failed_auth, "auth", ("auth", client))
+
+    async def _hit(self, item: RateLimitItem, policy: str, ids: tuple[str, ...]) -> Verdict:
+        try:
+            allowed = await self._limiter.hit(item, *ids)
+            stats = await self._limiter.get_window_stats(item, *ids)
+        except Exception as exc:  # the limits' store is down: let the request through
+            logger.warning("rate limit store unavailable: %s", exc.__class__.__name__)
+            return Verdict(True, policy, item.amount, item.amount, WINDOW_SECONDS)
+        return _verdict(allowed, policy, item, stats.remaining, stats.reset_time)
+
+    async def _stats(
+        self, item: RateLimitItem, policy: str, ids: tuple[str, ...]
+    ) -> Verdict | None:
+        try:
+            stats = await self._limiter.get_window_stats(item, *ids)
+        except Exception as exc:
+            logger.warning("rate limit store unavailable: %s", exc.__class__.__name__)
+            return None
+        return _verdict(stats.remaining > 0, policy, item, stats.remaining, stats.reset_time)
+
+
+def _verdict(
+    allowed: bool, policy: str, item: RateLimitItem, remaining: int, reset_time: float
+) -> Verdict:
+    reset = min(WINDOW_SECONDS, max(0, math.ceil(reset_time - time.time())))
+    return Verdict(allowed, policy, item.amount, max(0, remaining), reset)
+
+
+def _per_minute(amount: int) -> RateLimitItem | None:
+    return RateLimitItemPerMinute(amount) if amount > 0 else None
