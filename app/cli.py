@@ -301,7 +301,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
         )
         print(
             f"{pruned.tenant_id}: deleted {pruned.deleted} {pruned.kind} before "
-            f"{pruned.before.isoformat()} ({pruned.files} archive files{through})"
+            f"{pruned.before} ({pruned.files} archive files{through})"
         )
 
 
