@@ -140,8 +140,8 @@ async def public_key(request: Request, tenant: ReadTenant, session: ReadSessionD
 async def resource_state(
     tenant: ReadTenant,
     service: AuditServiceDep,
-    resource_type: Annotated[str, Path(max_length=100)],
-    resource_id: Annotated[str, Path(max_length=255)],
+    resource_type: Annotated[Text, Path(max_length=100, description="e.g. contact")],
+    resource_id: Annotated[Text, Path(max_length=255, description="e.g. 4812")],
     at: Annotated[
         UtcDatetime | None,
         Query(description="The time (ISO 8601; UTC if no zone); default: now"),

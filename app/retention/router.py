@@ -4,7 +4,6 @@ The operator sets any tenant's policy with `PATCH /api/v1/admin/tenants/{id}`; a
 its own here. Both go through TenantService, so every change is in the tenant's audit trail.
 """
 
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -13,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from app.core.auth import AdminTenant, Operator, ReadSessionDep, SessionDep
 from app.core.deps import PayloadRulesDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
+from app.core.inputs import Offset, UtcDatetime
 from app.retention.schemas import ArchiveRead
 from app.retention.service import archives
 from app.tenants.schemas import RetentionPolicy, TenantUpdate
@@ -21,9 +21,11 @@ from app.tenants.service import TenantService
 router = APIRouter(tags=["retention"])
 
 KindParam = Annotated[Literal["actions", "audits"] | None, Query(description="actions or audits")]
-Skip = Annotated[int, Query(ge=0)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Since = Annotated[datetime | None, Query(description="Files with rows at or after this time")]
+Skip = Annotated[Offset, Query(description="Files to skip")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (max 1000)")]
+Since = Annotated[
+    UtcDatetime | None, Query(description="Files with rows at or after this time (ISO 8601)")
+]
 
 
 async def own_service(

@@ -8,6 +8,7 @@ from app.actions.dependencies import service_for
 from app.audits.service import AuditService
 from app.core.auth import ReadSessionDep, ReadTenant
 from app.core.errors import Forbidden, Unauthorized, Unprocessable, error_responses
+from app.core.inputs import Text
 from app.core.responses import RowsResponse
 from app.timeline.schemas import TimelineEntry
 from app.timeline.service import MAX_ENTRIES, TimelineService
@@ -33,8 +34,13 @@ Timelines = Annotated[TimelineService, Depends(timeline_service)]
 @router.get("/timeline", response_model=list[TimelineEntry])
 async def timeline(
     service: Timelines,
-    correlation_id: Annotated[str, Query(min_length=1, max_length=255)],
-    limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES)] = 500,
+    correlation_id: Annotated[
+        Text,
+        Query(min_length=1, max_length=255, description="The incident, job or trace id, exact"),
+    ],
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_ENTRIES, description=f"Most entries (max {MAX_ENTRIES})")
+    ] = 500,
 ) -> Response:
     """Actions and audit events sharing `correlation_id`, oldest first, each with its `kind`.
 
