@@ -66,7 +66,10 @@ async def stream(
     request: Request,
     tenant: ReadTenant,
     query: Annotated[StreamQuery, Query()],
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", max_length=20, description="Resume after this event id"),
+    ] = None,
 ) -> EventSourceResponse:
     """Live actions and audit rows (SSE); resume with Last-Event-ID, exactly once, in order."""
     return await sse_response(request.app.state, tenant, query, last_event_id)

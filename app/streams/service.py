@@ -44,14 +44,30 @@ class SlowConsumer(Exception):
 class StreamQuery(BaseModel):
     """The list routes' filters, for the events of a stream, and where it resumes."""
 
-    action_type: list[Annotated[Text, fits("action_type")]] = Field(default_factory=list)
-    status: list[StatusIn] = Field(default_factory=list)
-    provider_name: list[Annotated[Text, fits("provider_name")]] = Field(default_factory=list)
-    service: Annotated[Text, fits("service")] | None = None
-    user_id: Annotated[Text, fits("user_id")] | None = None
-    session_id: Annotated[Text, fits("session_id")] | None = None
-    correlation_id: Annotated[Text, fits("correlation_id")] | None = None
-    kinds: str = Field(default="action,audit", description="Comma-separated: action, audit")
+    action_type: list[Annotated[Text, fits("action_type")]] = Field(
+        default_factory=list, max_length=100, description="Repeatable: any of these types"
+    )
+    status: list[StatusIn] = Field(
+        default_factory=list, max_length=20, description="Repeatable: any of these statuses"
+    )
+    provider_name: list[Annotated[Text, fits("provider_name")]] = Field(
+        default_factory=list, max_length=100, description="Repeatable: any of these providers"
+    )
+    service: Annotated[Text, fits("service")] | None = Field(
+        default=None, description="Service, exact"
+    )
+    user_id: Annotated[Text, fits("user_id")] | None = Field(
+        default=None, description="Actor, exact (actions and audit events)"
+    )
+    session_id: Annotated[Text, fits("session_id")] | None = Field(
+        default=None, description="Session, exact"
+    )
+    correlation_id: Annotated[Text, fits("correlation_id")] | None = Field(
+        default=None, description="Correlation id, exact"
+    )
+    kinds: str = Field(
+        default="action,audit", max_length=32, description="Comma-separated: action, audit"
+    )
     last_event_id: str | None = Field(
         default=None, max_length=20, description="Resume after this event (the header wins)"
     )
