@@ -27,6 +27,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db import upsert_insert, utcnow
+from app.core.tenancy import set_tenant
 from app.streamlog.models import StreamEvent, StreamHead
 
 CHANNEL = "actionlog_stream"
@@ -43,8 +44,6 @@ FILTER_FIELDS = (
 KINDS = ("action", "audit")
 HEADS = cast(Table, StreamHead.__table__)
 EVENTS = cast(Table, StreamEvent.__table__)
-_COPY_COLUMNS = tuple(column.name for column in EVENTS.columns)
-COPY_ABOVE = 20  # events: fewer go in with one INSERT, more with COPY
 
 
 def as_json(value: Any) -> str:
@@ -78,20 +77,17 @@ async def record_many(
     if not ordered:
         return
     now = utcnow()
-    events: list[dict[str, Any]] = []
     for tenant_id, entries in ordered:
+        if len(ordered) > 1:  # each tenant's rows under its own row-level security setting
+            await set_tenant(connection, tenant_id)
         first = await _advance(connection, tenant_id, len(entries)) - len(entries) + 1
-        for offset, item in enumerate(entries):
-            events.append(
-                {**item, "tenant_id": tenant_id, "seq": first + offset, "created_at": now}
-            )
-    postgres = connection.dialect.name == "postgresql"
-    if postgres and len(events) > COPY_ABOVE:
-        driver: Any = (await connection.get_raw_connection()).driver_connection
-        records = [tuple(event[name] for name in _COPY_COLUMNS) for event in events]
-        await driver.copy_records_to_table("stream_events", records=records, columns=_COPY_COLUMNS)
-    else:
+        events = [
+            {**item, "tenant_id": tenant_id, "seq": first + offset, "created_at": now}
+            for offset, item in enumerate(entries)
+        ]
+        # not COPY: PostgreSQL refuses it on a table under row-level security
         await connection.execute(insert(EVENTS), events)
+    postgres = connection.dialect.name == "postgresql"
     tenants = [tenant_id for tenant_id, _ in ordered]
     if postgres:
         payload = ",".join(str(tenant_id) for tenant_id in tenants)
