@@ -24,6 +24,12 @@ This module is the one place that sets `app.tenant_id`, once per transaction:
   connection and reset when the connection goes back to the pool, so that a pooled connection
   never carries one tenant's setting into another's request.
 
+What stays the login role (engines built `as_owner`): migrations, the CLI (the operator's
+tool, as `migrate` is), and the cross-tenant queues of background work, on a small
+maintenance pool: claiming due webhook deliveries, finding tenants with alert rules, pruning
+old stream events, the operator's every-tenant archive listing. What they then do for one
+tenant runs as the service role under that tenant's setting. README, "Row-level security".
+
 SQLite has neither roles nor policies: everything here is a no-op there.
 """
 
