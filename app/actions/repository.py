@@ -44,14 +44,18 @@ def stream_entry(action: dict[str, Any] | ActionLog) -> dict[str, Any]:
 _STREAMED = frozenset(SUMMARY_FIELDS) | frozenset(streamlog.FILTER_FIELDS)
 
 
-async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRows]) -> None:
+async def insert_actions(
+    connection: AsyncConnection, writes: Sequence[TenantRows], *, announce_now: bool = True
+) -> list[UUID]:
     """Insert action rows, each stamped with the tenant it is written for, and their rollups.
 
     Every insert of actions goes through here, so the rollups never miss a row, and every row
     gets the `tenant_id` of its write, whatever it held. `writes` may hold several tenants'
     rows (a group commit). On PostgreSQL the rows go in with `COPY`, the fastest way in;
     elsewhere with one multi-row INSERT. Both run on the connection directly: Core statements
-    need none of the ORM's per-row work.
+    need none of the ORM's per-row work. Returns the tenants written for; with
+    `announce_now=False` the caller announces them on the stream after its commit
+    (`streamlog.announce`).
     """
     rows = []
     for tenant_id, tenant_rows in writes:
@@ -59,7 +63,7 @@ async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRow
             row["tenant_id"] = tenant_id
             rows.append(row)
     if not rows:
-        return
+        return []
     changes = rollups.deltas((row, 1) for row in rows)
     if connection.dialect.name == "postgresql":
         # An acknowledged row must survive a crash whatever the server's default. The SET
@@ -71,9 +75,8 @@ async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRow
     else:
         await connection.execute(insert(action_logs), rows)
     await rollups.apply(connection, changes)
-    await streamlog.record_many(
-        connection, [(tenant_id, [stream_entry(row) for row in rows]) for tenant_id, rows in writes]
-    )
+    entries = [(tenant_id, [stream_entry(row) for row in rows]) for tenant_id, rows in writes]
+    return await streamlog.record_many(connection, entries, announce_now=announce_now)
 
 
 @dataclass(frozen=True)
