@@ -45,17 +45,21 @@ def stream_entry(action: dict[str, Any] | ActionLog) -> dict[str, Any]:
 _STREAMED = frozenset(SUMMARY_FIELDS) | frozenset(streamlog.FILTER_FIELDS)
 
 
-async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRows]) -> None:
+async def insert_actions(
+    connection: AsyncConnection, writes: Sequence[TenantRows], *, announce_now: bool = True
+) -> list[UUID]:
     """Insert action rows, each stamped with the tenant it is written for, and their rollups.
 
     Every insert of actions goes through here, so the rollups never miss a row, and every row
     gets the `tenant_id` of its write, whatever it held. `writes` may hold several tenants'
-    rows (a group commit): each tenant's rows, rollups and stream events go in under that
-    tenant's row-level security setting (app/core/tenancy.py), tenant after tenant in one
-    order, so that concurrent writers lock rollup and stream counter rows in the same order.
-    The rows go in with one multi-row INSERT per tenant, on the connection directly (Core
-    statements need none of the ORM's per-row work); not with COPY, which PostgreSQL refuses
-    on a table under row-level security.
+    rows (a group commit): each tenant's rows and rollups go in under that tenant's row-level
+    security setting (app/core/tenancy.py), tenant after tenant in one order, so that
+    concurrent writers lock rollup rows in the same order; the stream records each tenant's
+    events under its setting too. The rows go in with one multi-row INSERT per tenant, on the
+    connection directly (Core statements need none of the ORM's per-row work); not with COPY,
+    which PostgreSQL refuses on a table under row-level security. Returns the tenants written
+    for; with `announce_now=False` the caller announces them on the stream after its commit
+    (`streamlog.announce`).
     """
     by_tenant: dict[UUID, list[dict[str, Any]]] = {}
     for tenant_id, tenant_rows in writes:
@@ -64,16 +68,18 @@ async def insert_actions(connection: AsyncConnection, writes: Sequence[TenantRow
         if tenant_rows:
             by_tenant.setdefault(tenant_id, []).extend(tenant_rows)
     if not by_tenant:
-        return
+        return []
     if connection.dialect.name == "postgresql":
         # An acknowledged row must survive a crash whatever the server's default.
         await connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
-    for tenant_id in sorted(by_tenant, key=lambda t: t.bytes):
+    ordered = sorted(by_tenant, key=lambda t: t.bytes)
+    for tenant_id in ordered:
         rows = by_tenant[tenant_id]
         await set_tenant(connection, tenant_id)
         await connection.execute(insert(action_logs), [_complete(row) for row in rows])
         await rollups.apply(connection, rollups.deltas((row, 1) for row in rows))
-        await streamlog.record(connection, tenant_id, [stream_entry(row) for row in rows])
+    entries = [(t, [stream_entry(row) for row in by_tenant[t]]) for t in ordered]
+    return await streamlog.record_many(connection, entries, announce_now=announce_now)
 
 
 def _complete(row: dict[str, Any]) -> dict[str, Any]:

@@ -29,11 +29,16 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
+import orjson
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Integer,
+    Text,
     and_,
+    bindparam,
     case,
+    cast,
     delete,
     func,
     insert,
@@ -130,6 +135,7 @@ class Delta:
 RollupKey = tuple[Any, ...]
 CONTRIBUTING = ("id", "tenant_id", "created_at", *ROLLUP_DIMENSIONS, "execution_time_ms", "user_id")
 USER_KEY_COLUMNS = ("tenant_id", "period", "start", "user_id")
+USER_VALUE_COLUMNS = ("total", "failed", "last_action_at", "last_action_id", "last_action_type")
 
 
 def contribution(action: Any) -> dict[str, Any]:
@@ -205,10 +211,31 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
     return result
 
 
+def _insert_rows(dialect: str, table: Any, columns: Sequence[str]) -> Any:
+    """The INSERT of an upsert: its rows as parameters (executemany) or, on PostgreSQL, as one
+    JSON array that `json_populate_recordset` expands, so that a group commit's rollup rows
+    cost one statement, executed once, rather than one execution per row."""
+    statement = upsert_insert(dialect, table)
+    if dialect != "postgresql":
+        return statement
+    rows = func.json_populate_recordset(
+        literal_column(f"NULL::{table.name}"), cast(bindparam("rows", type_=Text), JSON)
+    ).table_valued(*columns)
+    return statement.from_select(list(columns), select(*(rows.c[name] for name in columns)))
+
+
+async def _upsert(connection: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    if connection.dialect.name == "postgresql":
+        # default=str: ids read back from the database are the driver's own UUID type
+        await connection.execute(statement, {"rows": orjson.dumps(rows, default=str).decode()})
+    else:
+        await connection.execute(statement, rows)
+
+
 @cache
 def upsert_statement(dialect: str) -> Any:
     """INSERT … ON CONFLICT DO UPDATE that adds its rows' counters (built once per dialect)."""
-    statement = upsert_insert(dialect, action_rollups)
+    statement = _insert_rows(dialect, action_rollups, (*KEY_COLUMNS, *COUNTERS))
     return statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={name: action_rollups.c[name] + statement.excluded[name] for name in COUNTERS},
@@ -233,7 +260,8 @@ def upsert_rows(changes: dict[RollupKey, Delta]) -> list[dict[str, Any]]:
 @cache
 def user_upsert_statement(dialect: str) -> Any:
     """INSERT … ON CONFLICT DO UPDATE that adds counts and moves the newest action forwards."""
-    statement = upsert_insert(dialect, action_user_rollups)
+    columns = (*USER_KEY_COLUMNS, *USER_VALUE_COLUMNS)
+    statement = _insert_rows(dialect, action_user_rollups, columns)
     t, new = action_user_rollups.c, statement.excluded
     newer = or_(
         t.last_action_at.is_(None),
@@ -279,11 +307,11 @@ async def apply(connection: AsyncConnection, changes: Changes) -> None:
     }
     if combinations:
         statement = upsert_statement(connection.dialect.name)
-        await connection.execute(statement, upsert_rows(combinations))
+        await _upsert(connection, statement, upsert_rows(combinations))
     users = {k: d for k, d in changes.users.items() if d.total or d.failed or d.last}
     if users:
         statement = user_upsert_statement(connection.dialect.name)
-        await connection.execute(statement, user_upsert_rows(users))
+        await _upsert(connection, statement, user_upsert_rows(users))
 
 
 def _start_sql(dialect: str, column: Any, period: int) -> ColumnElement[Any]:

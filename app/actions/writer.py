@@ -19,6 +19,7 @@ tenant for row-level security before each tenant's rows (one transaction may hol
 """
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -26,13 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.actions.repository import Claim, find_claims, find_record, insert_actions
 from app.core import metrics
 from app.core.db import KeptConnection
 from app.core.errors import DATABASE_UNAVAILABLE
 from app.core.tenancy import tenant_connection
+from app.streamlog import record as streamlog
+
+logger = logging.getLogger("actionlog.writer")
 
 
 @dataclass
@@ -112,7 +116,8 @@ class GroupCommitWriter(EngineReads):
         try:
             connection = await self._connection.get()
             async with connection.begin():
-                await insert_actions(connection, [(p.tenant_id, p.rows) for p in group])
+                writes = [(p.tenant_id, p.rows) for p in group]
+                tenants = await insert_actions(connection, writes, announce_now=False)
         except Exception as exc:
             # the transaction is rolled back; a connection that failed is not trusted again
             await self._connection.drop()
@@ -124,6 +129,7 @@ class GroupCommitWriter(EngineReads):
                 if not pending.done.done():
                     pending.done.set_exception(exc)
             return
+        await self._announce(connection, tenants)
         rows = sum(len(p.rows) for p in group)
         metrics.GROUP_SECONDS.observe(time.perf_counter() - started)
         metrics.GROUP_ROWS.observe(rows)
@@ -131,6 +137,15 @@ class GroupCommitWriter(EngineReads):
         for pending in group:
             if not pending.done.done():
                 pending.done.set_result(None)
+
+    async def _announce(self, connection: AsyncConnection, tenants: list[UUID]) -> None:
+        """Wake the stream's readers after the commit; a failure only delays them to their
+        next poll (the rows are committed whatever happens here)."""
+        try:
+            await streamlog.announce(connection, tenants)
+        except Exception as exc:
+            logger.warning("stream notification failed: %s", type(exc).__name__)
+            await self._connection.drop()
 
 
 class DirectWriter(EngineReads):

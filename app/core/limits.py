@@ -13,6 +13,11 @@ timestamps). The counters live in this process by default — each worker counts
 N workers a key gets up to N times the limit — and in Redis when `REDIS_URL` is set, where
 every worker and host shares them. If Redis cannot be reached, requests are let through and a
 warning is logged: the limits protect the service, they must not take it down.
+
+Every request asks whether its address is blocked, so that question is kept cheap: with the
+counters in this process, an address that has not failed here within two windows (the
+sliding window's reach) cannot be over the limit, and is let through without a look at the
+counters. With Redis the counters are asked, since other workers may have counted failures.
 """
 
 import logging
@@ -31,6 +36,7 @@ from app.core.middleware import rate_limit_headers_var
 
 logger = logging.getLogger("actionlog.limits")
 WINDOW_SECONDS = 60
+_ADDRESSES_KEPT = 100_000
 
 
 class TooManyRequests(ServiceError):
@@ -72,6 +78,8 @@ class Throttle:
         write = settings.rate_limit_write_per_minute
         self._per_write_key = self._per_key if write is None else _per_minute(write)
         self._failed_auth = _per_minute(settings.failed_auth_per_minute)
+        # in-process counters only: when each address last failed here (bounded)
+        self._last_failures: dict[str, float] | None = {} if url is None else None
 
     async def charge_key(self, key_id: str, writing: bool) -> None:
         """Count one request of a key; TooManyRequests when it is over its limit."""
@@ -88,6 +96,10 @@ class Throttle:
         """TooManyRequests when `client` has failed authentication too often lately."""
         if self._failed_auth is None or client is None:
             return
+        if self._last_failures is not None:
+            failed = self._last_failures.get(client)
+            if failed is None or time.monotonic() - failed > 2 * WINDOW_SECONDS:
+                return
         verdict = await self._stats(self._failed_auth, "auth", ("auth", client))
         if verdict is not None and verdict.remaining <= 0:
             raise verdict.refusal("Too many failed authentications from this address")
@@ -95,7 +107,18 @@ class Throttle:
     async def failed_auth(self, client: str | None) -> None:
         """Count one failed authentication of `client`."""
         if self._failed_auth is not None and client is not None:
+            if self._last_failures is not None:
+                if len(self._last_failures) >= _ADDRESSES_KEPT:
+                    self._forget_old_failures()
+                self._last_failures[client] = time.monotonic()
             await self._hit(self._failed_auth, "auth", ("auth", client))
+
+    def _forget_old_failures(self) -> None:
+        assert self._last_failures is not None
+        horizon = time.monotonic() - 2 * WINDOW_SECONDS
+        recent = {a: t for a, t in self._last_failures.items() if t >= horizon}
+        # still full of recent failures (a spray from many addresses): keep checking them all
+        self._last_failures = recent if len(recent) < _ADDRESSES_KEPT else None
 
     async def _hit(self, item: RateLimitItem, policy: str, ids: tuple[str, ...]) -> Verdict:
         try:

@@ -2,13 +2,20 @@
 
 Every path that records or changes an action, or appends an audit row, calls `record` (or
 `record_many`, a group commit) inside its transaction, as its last statement. It advances the
-tenant's counter (`stream_heads.seq`) by the number of events with one upsert, which also
-locks the counter row until the transaction ends, inserts the events with their numbers, and
-announces the tenants touched:
+tenant's counter (`stream_heads.seq`) by the number of events, which also locks the counter
+row until the transaction ends, and inserts the events with their numbers. On PostgreSQL both
+are one statement per tenant (the counter upsert in a CTE, the events from arrays), run on the
+driver: a group commit pays one round trip for its stream, whatever its size.
 
-- on PostgreSQL with `pg_notify` inside the transaction, so that the notification is sent
-  when, and only when, the transaction commits: one per transaction, whose payload names every
-  tenant of a group commit (PostgreSQL folds repeats of the same payload);
+Then the tenants touched are announced:
+
+- on PostgreSQL with `pg_notify`, one per transaction, whose payload names every tenant of a
+  group commit. Sent inside the transaction, it goes out when, and only when, the transaction
+  commits. The group-commit writers send it right after their commit instead (`announce`):
+  PostgreSQL serialises the commits of all notifying transactions on one lock held through
+  the commit's WAL flush, and the writers of two workers must be able to flush at once. A
+  notification lost between that commit and the send (the process died) delays the events
+  by one poll of the readers (STREAM_POLL_SECONDS), never loses them;
 - on SQLite by marking the connection; the hub of this process reads after the commit
   (see app/streams/hub.py).
 
@@ -44,6 +51,25 @@ FILTER_FIELDS = (
 KINDS = ("action", "audit")
 HEADS = cast(Table, StreamHead.__table__)
 EVENTS = cast(Table, StreamEvent.__table__)
+# The events' columns after (tenant_id, seq), each sent as one array; created_at is one value.
+_ARRAY_COLUMNS = ("kind", "record_id", *FILTER_FIELDS, "payload")
+_PG_RECORD = f"""
+WITH head AS (
+    INSERT INTO stream_heads AS h (tenant_id, seq, pruned_through) VALUES ($1, $2, 0)
+    ON CONFLICT (tenant_id) DO UPDATE SET seq = h.seq + EXCLUDED.seq
+    RETURNING h.seq
+)
+INSERT INTO stream_events (tenant_id, seq, created_at, {", ".join(_ARRAY_COLUMNS)})
+SELECT $1, head.seq - $2 + e.n, $3, {", ".join(f"e.{name}" for name in _ARRAY_COLUMNS)}
+FROM head, unnest(
+    {
+    ", ".join(
+        f"${i + 4}::{'uuid' if name == 'record_id' else 'text'}[]"
+        for i, name in enumerate(_ARRAY_COLUMNS)
+    )
+}
+) WITH ORDINALITY AS e({", ".join(_ARRAY_COLUMNS)}, n)
+"""
 
 
 def as_json(value: Any) -> str:
@@ -66,34 +92,77 @@ async def record(
 
 
 async def record_many(
-    connection: AsyncConnection, batches: Sequence[tuple[UUID, list[dict[str, Any]]]]
-) -> None:
-    """The same for several tenants at once (a group commit): one notification for all."""
+    connection: AsyncConnection,
+    batches: Sequence[tuple[UUID, list[dict[str, Any]]]],
+    *,
+    announce_now: bool = True,
+) -> list[UUID]:
+    """The same for several tenants at once (a group commit); returns the tenants touched.
+
+    With `announce_now=False` the caller sends the PostgreSQL notification itself, with
+    `announce`, once its transaction has committed.
+    """
     merged: dict[UUID, list[dict[str, Any]]] = {}
     for tenant_id, entries in batches:
         merged.setdefault(tenant_id, []).extend(entries)
     # Counter rows are locked in one order (by tenant id), so two groups never deadlock.
     ordered = sorted(((t, e) for t, e in merged.items() if e), key=lambda b: b[0].bytes)
     if not ordered:
-        return
+        return []
     now = utcnow()
+    postgres = connection.dialect.name == "postgresql"
     for tenant_id, entries in ordered:
         if len(ordered) > 1:  # each tenant's rows under its own row-level security setting
             await set_tenant(connection, tenant_id)
-        first = await _advance(connection, tenant_id, len(entries)) - len(entries) + 1
-        events = [
-            {**item, "tenant_id": tenant_id, "seq": first + offset, "created_at": now}
-            for offset, item in enumerate(entries)
-        ]
-        # not COPY: PostgreSQL refuses it on a table under row-level security
-        await connection.execute(insert(EVENTS), events)
-    postgres = connection.dialect.name == "postgresql"
+        if postgres:
+            await _record_postgres(connection, tenant_id, entries, now)
+        else:
+            await _record_portable(connection, tenant_id, entries, now)
     tenants = [tenant_id for tenant_id, _ in ordered]
-    if postgres:
-        payload = ",".join(str(tenant_id) for tenant_id in tenants)
-        await connection.execute(select(func.pg_notify(CHANNEL, payload)))
-    else:
+    if not postgres:
         connection.info.setdefault(SQLITE_POKES, set()).update(tenants)
+    elif announce_now:
+        await connection.execute(select(func.pg_notify(CHANNEL, _payload(tenants))))
+    return tenants
+
+
+async def announce(connection: AsyncConnection, tenants: Sequence[UUID]) -> None:
+    """Notify the readers of these tenants' new events, outside any transaction (PostgreSQL).
+
+    For writers that commit first and announce after (see the module's docstring).
+    """
+    if tenants and connection.dialect.name == "postgresql":
+        driver = await _driver(connection)
+        await driver.execute("SELECT pg_notify($1, $2)", CHANNEL, _payload(tenants))
+
+
+def _payload(tenants: Sequence[UUID]) -> str:
+    return ",".join(str(tenant_id) for tenant_id in tenants)
+
+
+async def _driver(connection: AsyncConnection) -> Any:
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None, "a connection of the pool has its driver connection"
+    return driver
+
+
+async def _record_postgres(
+    connection: AsyncConnection, tenant_id: UUID, entries: list[dict[str, Any]], now: Any
+) -> None:
+    arrays = [[entry[name] for entry in entries] for name in _ARRAY_COLUMNS]
+    driver = await _driver(connection)
+    await driver.execute(_PG_RECORD, tenant_id, len(entries), now, *arrays)
+
+
+async def _record_portable(
+    connection: AsyncConnection, tenant_id: UUID, entries: list[dict[str, Any]], now: Any
+) -> None:
+    first = await _advance(connection, tenant_id, len(entries)) - len(entries) + 1
+    events = [
+        {**item, "tenant_id": tenant_id, "seq": first + offset, "created_at": now}
+        for offset, item in enumerate(entries)
+    ]
+    await connection.execute(insert(EVENTS), events)
 
 
 async def _advance(connection: AsyncConnection, tenant_id: UUID, count: int) -> int:
