@@ -62,7 +62,7 @@ class CliError(Exception):
 
 
 async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    engine = create_engine(settings)
+    engine = create_engine(settings, as_owner=True)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             return await work(session)
@@ -71,7 +71,7 @@ async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitab
 
 
 async def _migrate(settings: Settings) -> None:
-    engine = create_engine(settings)
+    engine = create_engine(settings, as_owner=True)
     try:
         await migrations.upgrade(engine)
     finally:
@@ -245,7 +245,7 @@ async def _tenants_of(settings: Settings, ref: str | None) -> list[Tenant]:
 def cmd_tenant_delete(args: argparse.Namespace, settings: Settings) -> None:
     async def run() -> Offboarded:
         (tenant,) = await _tenants_of(settings, args.tenant)
-        engine = create_engine(settings)
+        engine = create_engine(settings, as_owner=True)
         try:
             return await offboard_tenant(create_sessionmaker(engine), str(tenant.id), "cli", utcnow)
         finally:
@@ -263,7 +263,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
     kinds: tuple[Kind, ...] = KINDS if args.kind == "all" else (args.kind,)
 
     async def run() -> list[Pruned]:
-        engine = create_engine(settings)
+        engine = create_engine(settings, as_owner=True)
         sessionmaker = create_sessionmaker(engine)
         rules = PayloadRules.from_settings(settings)
         secret = settings.audit_signing_key

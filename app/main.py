@@ -34,6 +34,7 @@ from app.core.middleware import (
     security_headers,
 )
 from app.core.redact import PayloadRules
+from app.core.tenancy import warn_unless_bypassing
 from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
 from app.retention.locks import RetentionLocks
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.signer.get()
         except Exception as exc:
             logger.warning("audit signing key not loaded yet: %s", exc.__class__.__name__)
+        if not settings.is_sqlite and settings.database_role:
+            await warn_unless_bypassing(app.state.maintenance_engine)
         app.state.alert_worker.start()
         app.state.stream_pruner.start()
         app.state.retention_scheduler.start()
@@ -111,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.stream_hub.close()
         await app.state.keys.close()
         await app.state.engine.dispose()
+        if app.state.maintenance_engine is not app.state.engine:
+            await app.state.maintenance_engine.dispose()
         if app.state.read_engine is not app.state.engine:
             await app.state.read_engine.dispose()
 
@@ -136,6 +141,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessionmaker = create_sessionmaker(
         app.state.read_engine.execution_options(isolation_level="AUTOCOMMIT")
     )
+    # Cross-tenant queues (due webhook deliveries, which tenants have alert rules, stream
+    # events past their retention) are read as the login role, which row-level security does
+    # not hold; everything of one tenant runs as DATABASE_ROLE (see app/core/tenancy.py).
+    app.state.maintenance_engine = (
+        app.state.engine
+        if settings.is_sqlite
+        else create_engine(settings, as_owner=True, pool_size=2)
+    )
     app.state.keys = KeyLookups(app.state.engine)
     app.state.payload_rules = PayloadRules.from_settings(settings)
     app.state.row_builder = RowBuilder(app.state.payload_rules, utcnow)
@@ -159,8 +172,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.throttle = Throttle(settings)
     app.state.stream_hub = StreamHub(app.state.engine, settings)
-    app.state.stream_pruner = StreamPruner(app.state.engine, settings)
-    app.state.alert_worker = AlertWorker(app.state.engine, app.state.sessionmaker, settings)
+    app.state.stream_pruner = StreamPruner(app.state.maintenance_engine, settings)
+    app.state.alert_worker = AlertWorker(
+        app.state.engine, app.state.sessionmaker, settings, app.state.maintenance_engine
+    )
 
     install_error_handlers(app)
     app.add_middleware(IngestLane)

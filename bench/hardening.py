@@ -1,10 +1,14 @@
-"""The cost of issue 14's additions on the hot path: single-event ingest (POST one action)
-with metrics, rate limiting (in process and in Redis), and PostgreSQL as a plain owner role.
+"""The cost of the hardening additions on the hot paths: single-event ingest (POST one
+action) with metrics, rate limiting (in process and in Redis), and row-level security on and
+off; and a list page (GET the newest 50 actions) with row-level security on and off.
 
 Each variant serves the app with one uvicorn worker on PostgreSQL (a fresh database, migrated)
-and sends `REQUESTS` single-event POSTs from `CONCURRENCY` connections; the figure is the
-requests per second the client saw, and the median of the service's own Server-Timing.
-Run: .venv/bin/python bench/hardening.py   (figures: bench/RESULTS.md, "Hardening")
+and sends `REQUESTS` single-event POSTs from `CONCURRENCY` connections, then as many GETs of
+the list; the figures are the requests per second the client saw, and the median of the
+service's own Server-Timing. Row-level security off is `DATABASE_ROLE=` (empty): the service
+stays the login role (the superuser here), which the policies do not hold; every other variant
+runs as `actionlog_app`, as the service does by default.
+Run: .venv/bin/python bench/hardening.py   (BENCH_VARIANTS=rls: only the two RLS variants)
 """
 
 import asyncio
@@ -44,7 +48,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "rate_limit_per_minute": 10**9,
         "redis_url": "redis://127.0.0.1:6379/0",
     },
+    "row-level security off (DATABASE_ROLE=)": {"metrics_enabled": False, "database_role": ""},
+    "row-level security on (actionlog_app)": {
+        "metrics_enabled": False,
+        "database_role": "actionlog_app",
+    },
 }
+if os.environ.get("BENCH_VARIANTS") == "rls":
+    VARIANTS = {name: extra for name, extra in VARIANTS.items() if "row-level" in name}
 
 
 async def _database() -> str:
@@ -52,10 +63,10 @@ async def _database() -> str:
     connection = await asyncpg.connect(SERVER)
     await connection.execute(f'CREATE DATABASE "{name}"')
     await connection.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    return SERVER.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + "/" + name
 
 
-async def _run(url: str, extra: dict[str, Any]) -> tuple[float, float]:
+async def _run(url: str, extra: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
     import uvicorn
 
     settings = Settings(
@@ -75,31 +86,46 @@ async def _run(url: str, extra: dict[str, Any]) -> tuple[float, float]:
             "/api/v1/admin/tenants", json={"name": "bench"}, headers={"X-Admin-Token": ADMIN}
         )
         key = created.json()["api_key"]
+    ingest = await _drive(base, key, lambda client: client.post(ACTIONS, json={"action_type": "b"}))
+    listing = await _drive(base, key, lambda client: client.get(ACTIONS, params={"limit": 50}))
+    server.should_exit = True
+    await task
+    return ingest, listing
+
+
+ACTIONS = "/api/v1/logs/actions"
+
+
+async def _drive(base: str, key: str, send: Any) -> tuple[float, float]:
+    """`REQUESTS` requests made by `send(client)` from `CONCURRENCY` clients: the requests per
+    second and the median of the service's own time."""
     timings: list[float] = []
 
     async def worker(count: int) -> None:
         async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}) as client:
             for _ in range(count):
-                response = await client.post("/api/v1/logs/actions", json={"action_type": "b"})
-                assert response.status_code == 201, response.text
+                response = await send(client)
+                assert response.status_code in (200, 201), response.text
                 timings.append(float(response.headers["server-timing"].split("=")[1]))
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(REQUESTS // CONCURRENCY) for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - started
-    server.should_exit = True
-    await task
     return len(timings) / elapsed, statistics.median(timings)
 
 
 async def main() -> None:
     url = await _database()
-    engine = create_engine(Settings(database_url=url), url)
+    engine = create_engine(Settings(database_url=url), url, as_owner=True)
     await migrations.upgrade(engine)
     await engine.dispose()
     for name, extra in VARIANTS.items():
-        rate, median = await _run(url, extra)
-        print(f"{name:40s} {rate:8.0f} req/s   service median {median:.2f} ms", flush=True)
+        (rate, median), (list_rate, list_median) = await _run(url, extra)
+        print(
+            f"{name:42s} POST {rate:6.0f} req/s, service median {median:.2f} ms;"
+            f"  list {list_rate:6.0f} req/s, {list_median:.2f} ms",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

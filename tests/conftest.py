@@ -93,7 +93,7 @@ async def database_url(
     """A new, migrated database for this backend, for the whole test session."""
     url = await _empty_database(backend, tmp_path_factory.mktemp("db"))
     settings = Settings(database_url=url, environment="test")
-    engine = create_engine(settings)
+    engine = create_engine(settings, as_owner=True)
     await migrations.upgrade(engine)
     await engine.dispose()
     yield url
@@ -134,8 +134,9 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
 
 @pytest.fixture(scope="session")
 def engine(app: Any) -> AsyncEngine:
-    """The application's engine, for tests that inspect or tamper with rows directly."""
-    return app.state.engine  # type: ignore[no-any-return]
+    """An engine of the login role (the tables' owner, outside row-level security), for tests
+    that inspect or tamper with rows directly, behind the service's back."""
+    return app.state.maintenance_engine  # type: ignore[no-any-return]
 
 
 @pytest.fixture

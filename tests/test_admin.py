@@ -34,6 +34,7 @@ class TestAdminToken:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.post(TENANTS, json={"name": "x"}, headers=ADMIN)
         await app.state.engine.dispose()
+        await app.state.maintenance_engine.dispose()
         assert response.status_code == 404
         assert (
             response.json()["detail"] == "The admin API is disabled: set ADMIN_TOKEN to enable it"

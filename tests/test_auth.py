@@ -164,9 +164,8 @@ class TestTenantIsolation:
 class TestKeyLookups:
     """Requests that authenticate together share one query; a broken kept connection heals."""
 
-    async def test_concurrent_lookups_share_one_query(
-        self, app: Any, tenant: TenantHandle, engine: AsyncEngine
-    ) -> None:
+    async def test_concurrent_lookups_share_one_query(self, app: Any, tenant: TenantHandle) -> None:
+        engine = app.state.engine  # the service's own, which the lookups use
         statements: list[str] = []
 
         def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

@@ -37,7 +37,7 @@ def _tables(connection: Connection) -> set[str]:
 
 
 async def test_upgrade_downgrade_upgrade_matches_models(empty_database_url: str) -> None:
-    engine = create_engine(Settings(database_url=empty_database_url))
+    engine = create_engine(Settings(database_url=empty_database_url), as_owner=True)
     try:
         await migrations.upgrade(engine)
         async with engine.connect() as connection:
@@ -55,7 +55,7 @@ async def test_upgrade_downgrade_upgrade_matches_models(empty_database_url: str)
 async def test_every_tenant_table_and_index_leads_with_tenant_id(
     empty_database_url: str,
 ) -> None:
-    engine = create_engine(Settings(database_url=empty_database_url))
+    engine = create_engine(Settings(database_url=empty_database_url), as_owner=True)
     try:
         await migrations.upgrade(engine)
 
@@ -85,7 +85,7 @@ def test_history_is_linear() -> None:
 async def test_tenant_first_keys_migrate_tables_holding_rows(empty_database_url: str) -> None:
     """0004 swaps the keys of action_logs and audit_logs to (tenant_id, id), keeping the rows;
     0005 counts existing rows into the user rollups."""
-    engine = create_engine(Settings(database_url=empty_database_url))
+    engine = create_engine(Settings(database_url=empty_database_url), as_owner=True)
     tenant_id, action_id, audit_id = uuid4(), uuid4(), uuid4()
     now = datetime.now(UTC)
     try:

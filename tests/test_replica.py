@@ -58,7 +58,7 @@ async def replicated() -> AsyncIterator[tuple[str, str]]:
         await asyncio.to_thread(primary.start)
         await _sql(primary.url, "CREATE DATABASE actionlog")
         primary_url = primary.url.rsplit("/", 1)[0] + "/actionlog"
-        engine = create_engine(Settings(database_url=primary_url))
+        engine = create_engine(Settings(database_url=primary_url), as_owner=True)
         await migrations.upgrade(engine)
         await engine.dispose()
         await asyncio.to_thread(replica.replicate, primary)

@@ -27,6 +27,7 @@ from app.actions.repository import ActionRepository
 from app.actions.schemas import ActionRead
 from app.core.db import json_text, utcnow
 from app.core.pagination import Cursor, Order
+from app.core.tenancy import tenant_session
 
 ExportFormat = Literal["csv", "ndjson"]
 CHUNK_SIZE = 1000
@@ -84,7 +85,7 @@ class ActionExport:
         return b"".join(record.model_dump_json().encode() + b"\n" for record in records)
 
     async def _chunk(self, cursor: Cursor | None) -> list[ActionRead]:
-        async with self.sessionmaker() as session:
+        async with tenant_session(self.sessionmaker, self.tenant_id) as session:
             rows = await ActionRepository(session, self.tenant_id).list_full(
                 self.filter, limit=self.chunk_size, order=self.order, cursor=cursor
             )

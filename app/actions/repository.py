@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, Row, Select, delete, insert, select
+from sqlalchemy import Row, Select, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.actions import rollups
@@ -18,8 +18,9 @@ from app.actions.models import ACTION_COLUMNS, ActionLog, action_logs
 from app.actions.rollups import RollupContribution
 from app.actions.schemas import SUMMARY_FIELDS, Sort
 from app.actions.statuses import FAILED
-from app.core.db import fetch_all, json_text
+from app.core.db import fetch_all
 from app.core.pagination import Cursor, DurationCursor, Order, after_key
+from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
 
 # Queries use the table's columns: the ORM's attributes cost more to build with and to read.
@@ -51,32 +52,39 @@ async def insert_actions(
 
     Every insert of actions goes through here, so the rollups never miss a row, and every row
     gets the `tenant_id` of its write, whatever it held. `writes` may hold several tenants'
-    rows (a group commit). On PostgreSQL the rows go in with `COPY`, the fastest way in;
-    elsewhere with one multi-row INSERT. Both run on the connection directly: Core statements
-    need none of the ORM's per-row work. Returns the tenants written for; with
-    `announce_now=False` the caller announces them on the stream after its commit
+    rows (a group commit): each tenant's rows and rollups go in under that tenant's row-level
+    security setting (app/core/tenancy.py), tenant after tenant in one order, so that
+    concurrent writers lock rollup rows in the same order; the stream records each tenant's
+    events under its setting too. The rows go in with one multi-row INSERT per tenant, on the
+    connection directly (Core statements need none of the ORM's per-row work); not with COPY,
+    which PostgreSQL refuses on a table under row-level security. Returns the tenants written
+    for; with `announce_now=False` the caller announces them on the stream after its commit
     (`streamlog.announce`).
     """
-    rows = []
+    by_tenant: dict[UUID, list[dict[str, Any]]] = {}
     for tenant_id, tenant_rows in writes:
         for row in tenant_rows:
             row["tenant_id"] = tenant_id
-            rows.append(row)
-    if not rows:
+        if tenant_rows:
+            by_tenant.setdefault(tenant_id, []).extend(tenant_rows)
+    if not by_tenant:
         return []
-    changes = rollups.deltas((row, 1) for row in rows)
     if connection.dialect.name == "postgresql":
-        # An acknowledged row must survive a crash whatever the server's default. The SET
-        # also opens the transaction that the COPY joins, so the rows go in before the rollup
-        # rows are locked: concurrent writers then wait on each other only for the upsert and
-        # the commit.
+        # An acknowledged row must survive a crash whatever the server's default.
         await connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
-        await _copy_actions(connection, rows)
-    else:
-        await connection.execute(insert(action_logs), rows)
-    await rollups.apply(connection, changes)
-    entries = [(tenant_id, [stream_entry(row) for row in rows]) for tenant_id, rows in writes]
+    ordered = sorted(by_tenant, key=lambda t: t.bytes)
+    for tenant_id in ordered:
+        rows = by_tenant[tenant_id]
+        await set_tenant(connection, tenant_id)
+        await connection.execute(insert(action_logs), [_complete(row) for row in rows])
+        await rollups.apply(connection, rollups.deltas((row, 1) for row in rows))
+    entries = [(t, [stream_entry(row) for row in by_tenant[t]]) for t in ordered]
     return await streamlog.record_many(connection, entries, announce_now=announce_now)
+
+
+def _complete(row: dict[str, Any]) -> dict[str, Any]:
+    """Every column of the row (None where it has none): one statement shape for all rows."""
+    return {name: row.get(name) for name in ACTION_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -109,28 +117,6 @@ async def find_record(
     query = select(*ACTIONS.columns).where(COLUMNS.tenant_id == tenant_id, COLUMNS.id == action_id)
     row = (await connection.execute(query)).one_or_none()
     return None if row is None else dict(row._mapping)
-
-
-_JSON_POSITIONS = tuple(
-    i for i, column in enumerate(action_logs.columns) if isinstance(column.type, JSON)
-)
-
-
-def _record(row: dict[str, Any]) -> tuple[Any, ...]:
-    # The driver's JSONB codec takes JSON text, as the ORM's bind step would have produced.
-    values = [row.get(name) for name in ACTION_COLUMNS]
-    for position in _JSON_POSITIONS:
-        if values[position] is not None:
-            values[position] = json_text(values[position])
-    return tuple(values)
-
-
-async def _copy_actions(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """`COPY … FROM STDIN` (binary) on the connection, inside its transaction."""
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None, "a connection of the pool has its driver connection"
-    records = [_record(row) for row in rows]
-    await driver.copy_records_to_table("action_logs", records=records, columns=ACTION_COLUMNS)
 
 
 SORT_KEYS: dict[str, tuple[Any, Any]] = {

@@ -14,7 +14,8 @@ requests that never got their 201.
 
 Where group commit does not apply (SQLite, which has one writer at a time, or
 GROUP_COMMIT=false), `DirectWriter` commits each write in a transaction of its own. Both take
-the tenant with the rows: the insert stamps it on every row.
+the tenant with the rows: the insert stamps it on every row, and sets it as the transaction's
+tenant for row-level security before each tenant's rows (one transaction may hold several).
 """
 
 import asyncio
@@ -32,6 +33,7 @@ from app.actions.repository import Claim, find_claims, find_record, insert_actio
 from app.core import metrics
 from app.core.db import KeptConnection
 from app.core.errors import DATABASE_UNAVAILABLE
+from app.core.tenancy import tenant_connection
 from app.streamlog import record as streamlog
 
 logger = logging.getLogger("actionlog.writer")
@@ -59,11 +61,11 @@ class EngineReads:
         self.engine = engine
 
     async def claims(self, tenant_id: UUID, ids: Sequence[UUID]) -> dict[UUID, Claim]:
-        async with self.engine.connect() as connection:
+        async with tenant_connection(self.engine, tenant_id) as connection:
             return await find_claims(connection, tenant_id, ids)
 
     async def record(self, tenant_id: UUID, action_id: UUID) -> dict[str, Any] | None:
-        async with self.engine.connect() as connection:
+        async with tenant_connection(self.engine, tenant_id) as connection:
             return await find_record(connection, tenant_id, action_id)
 
 

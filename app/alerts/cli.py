@@ -45,7 +45,7 @@ def _run(
     settings: Settings, work: Callable[[AsyncSession, AlertService], Awaitable[Any]], tenant: str
 ) -> Any:
     async def run() -> Any:
-        engine = create_engine(settings)
+        engine = create_engine(settings, as_owner=True)
         try:
             async with create_sessionmaker(engine)() as session, session.begin():
                 service = AlertService(
@@ -99,7 +99,7 @@ def cmd_test_fire(args: argparse.Namespace, settings: Settings) -> None:
     delivery_id = _run(settings, work, args.tenant)
 
     async def send() -> Any:
-        engine = create_engine(settings)
+        engine = create_engine(settings, as_owner=True)
         sender = OutboxSender(engine, settings)
         try:
             async with engine.connect() as connection:

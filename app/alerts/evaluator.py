@@ -30,6 +30,7 @@ from app.alerts.repository import AlertRepository, tenants_with_rules
 from app.alerts.service import outbox_row
 from app.core.config import Settings
 from app.core.db import new_id, utcnow
+from app.core.tenancy import tenant_session
 
 logger = logging.getLogger("actionlog.alerts")
 LOCK_KEY = 0x616C657274  # "alert"
@@ -44,8 +45,12 @@ class AlertEvaluator:
         settings: Settings,
         on_notifications: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        queue_engine: AsyncEngine | None = None,
     ) -> None:
         self.engine = engine
+        # Which tenants have rules is asked across tenants, as the login role (row-level
+        # security does not hold it); each tenant's rules are then evaluated under its setting.
+        self.queue_engine = queue_engine or engine
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.on_notifications = on_notifications
@@ -84,13 +89,13 @@ class AlertEvaluator:
                     await lock.commit()
 
     async def _evaluate_all(self, only: list[UUID] | None) -> int:
-        async with self.sessionmaker() as session:
+        async with AsyncSession(self.queue_engine) as session:
             tenants = await tenants_with_rules(session)
         if only is not None:
             tenants = [tenant_id for tenant_id in tenants if tenant_id in only]
         changes = 0
         for tenant_id in tenants:
-            async with self.sessionmaker() as session, session.begin():
+            async with tenant_session(self.sessionmaker, tenant_id) as session, session.begin():
                 changed, notified = await self._evaluate_tenant(session, tenant_id)
             changes += changed
             if notified:

@@ -31,6 +31,7 @@ from app.alerts.repository import claim_due, endpoint_of
 from app.alerts.targets import UnsafeTarget, check_target
 from app.core.config import Settings
 from app.core.db import new_id, utcnow
+from app.core.tenancy import tenant_connection, tenant_transaction
 
 logger = logging.getLogger("actionlog.alerts")
 BATCH = 20
@@ -41,8 +42,14 @@ ATTEMPTS = cast(Table, AlertDeliveryAttempt.__table__)
 
 
 class OutboxSender:
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, queue_engine: AsyncEngine | None = None
+    ) -> None:
         self.engine = engine
+        # The outbox is one queue across tenants: due deliveries are claimed as the login role
+        # (which row-level security does not hold); each one is then read and updated as the
+        # service role, under its tenant's setting.
+        self.queue_engine = queue_engine or engine
         self.settings = settings
         self.lease = timedelta(seconds=settings.webhook_timeout_seconds * 2 + 30)
         self._wake = asyncio.Event()
@@ -84,14 +91,14 @@ class OutboxSender:
     async def run_once(self) -> int:
         """Send the deliveries due now; how many were attempted."""
         now = utcnow()
-        async with self.engine.begin() as connection:
+        async with self.queue_engine.begin() as connection:
             rows = await claim_due(connection, now, now + self.lease, BATCH)
         await asyncio.gather(*(self.attempt(row) for row in rows))
         return len(rows)
 
     async def attempt(self, delivery: Any) -> int | None:
         """One attempt at a claimed delivery; the receiver's status code (None: no answer)."""
-        async with self.engine.connect() as connection:
+        async with tenant_connection(self.engine, delivery.tenant_id) as connection:
             endpoint = await endpoint_of(connection, delivery.tenant_id, delivery.endpoint_id)
         started, at = time.monotonic(), utcnow()
         code: int | None = None
@@ -151,7 +158,7 @@ class OutboxSender:
         else:
             values.update(next_attempt_at=utcnow() + timedelta(seconds=delays[attempts - 1]))
         key = (D.c.tenant_id == delivery.tenant_id) & (D.c.id == delivery.id)
-        async with self.engine.begin() as connection:
+        async with tenant_transaction(self.engine, delivery.tenant_id) as connection:
             await connection.execute(
                 insert(ATTEMPTS).values(
                     tenant_id=delivery.tenant_id,

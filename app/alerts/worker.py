@@ -17,10 +17,13 @@ class AlertWorker:
         engine: AsyncEngine,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
+        queue_engine: AsyncEngine | None = None,
     ) -> None:
         self.settings = settings
-        self.sender = OutboxSender(engine, settings)
-        self.evaluator = AlertEvaluator(engine, sessionmaker, settings, self.sender.wake)
+        self.sender = OutboxSender(engine, settings, queue_engine)
+        self.evaluator = AlertEvaluator(
+            engine, sessionmaker, settings, self.sender.wake, queue_engine=queue_engine
+        )
         self._tasks: list[asyncio.Task[Any]] = []
 
     def start(self) -> None:

@@ -37,6 +37,7 @@ from app.core.errors import Loc, NotFound, invalid
 from app.core.pagination import Cursor, SequenceCursor
 from app.core.redact import PayloadRules, json_depth_exceeds
 from app.core.storable import NOT_FINITE, text_problem
+from app.core.tenancy import use_tenant
 
 NO_CHANGES = "no changes: before equals after, nothing was recorded"
 
@@ -200,6 +201,7 @@ class AuditService:
             raise invalid(loc, "is not JSON") from None
 
     async def _append(self, tenant_id: UUID, content: dict[str, Any]) -> AuditLog:
+        await use_tenant(self.session, tenant_id)  # row-level security: the row's tenant
         repository = AuditRepository(self.session, tenant_id)
         head = await repository.lock_head()
         # Taken after the lock, so that time follows the chain within a tenant.

@@ -14,6 +14,7 @@ from app.console.session import COOKIE_NAME, ConsoleSession, SessionSigner
 from app.core.auth import Actor, TenantContext
 from app.core.db import utcnow
 from app.core.errors import Forbidden
+from app.core.tenancy import bind_request_tenant
 
 
 class SignInRequired(Exception):
@@ -58,6 +59,7 @@ async def console_tenant(
     if (problem := live_key_problem(key)) is not None:
         raise SignInRequired(problem)
     actor = Actor.from_request(request, f"key:{key.prefix}")
+    bind_request_tenant(request.state, key.tenant_id)
     return TenantContext(key.tenant_id, key.id, frozenset(key.scopes), actor)
 
 

@@ -16,8 +16,9 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import get_read_session, get_session
+from app.core.db import get_operator_read_session, get_read_session, get_session
 from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.core.tenancy import bind_request_tenant
 
 ADMIN_DISABLED = "The admin API is disabled: set ADMIN_TOKEN to enable it"
 Scope = Literal["read", "write", "admin"]
@@ -25,6 +26,7 @@ ALL_SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+OperatorReadSessionDep = Annotated[AsyncSession, Depends(get_operator_read_session)]
 
 # Declared for OpenAPI (they put the two ways of sending a key in /docs); the key itself is
 # read by `presented_key`, the one reader shared with the ingest lane.
@@ -142,7 +144,9 @@ async def authenticate(
 ) -> TenantContext:
     client = request.client.host if request.client else None
     state = request.app.state
-    return await tenant_context(state.keys, request.headers, client, state.throttle)
+    context = await tenant_context(state.keys, request.headers, client, state.throttle)
+    bind_request_tenant(request.state, context.tenant_id)
+    return context
 
 
 def require_scope(scope: Scope) -> Callable[..., Awaitable[TenantContext]]:

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout: float = Field(default=10.0, gt=0)
+    # PostgreSQL: the role the service's connections switch to (SET ROLE), one that owns no
+    # table and so is held by row-level security; empty: stay the login role of DATABASE_URL
+    # (an owner or superuser, which the policies do not hold). See app/core/tenancy.py.
+    database_role: str = Field(default="actionlog_app", pattern=r"^([a-z_][a-z0-9_$]{0,62})?$")
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

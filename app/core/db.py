@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from app.core import tenancy
 from app.core.config import Settings
 
 NAMING_CONVENTION = {
@@ -125,8 +126,16 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
-def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
-    """Build the engine for `url` (default: the configured database)."""
+def create_engine(
+    settings: Settings, url: str | None = None, *, as_owner: bool = False, pool_size: int = 0
+) -> AsyncEngine:
+    """Build the engine for `url` (default: the configured database).
+
+    On PostgreSQL its connections switch to `DATABASE_ROLE`, held by row-level security
+    (app/core/tenancy.py), unless `as_owner`: migrations and the cross-tenant maintenance
+    listed in the README stay the login role. `pool_size` (0: DB_POOL_SIZE) sizes a pool
+    that only background work uses.
+    """
     url = url or settings.database_url
     if url.startswith("sqlite"):
         # SQLite has one writer at a time; one pooled connection per process serialises this
@@ -140,17 +149,24 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         json_serializer=json_text,
-        pool_size=settings.db_pool_size,
+        pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
     )
+    tenancy.install(engine, None if as_owner else settings.database_role or None)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        autoflush=False,
+        sync_session_class=tenancy.TenantSession,
+    )
 
 
 class KeptConnection:
@@ -203,7 +219,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     sent: a 2xx on a write means the row is committed.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    async with tenancy.request_session(sessionmaker, request.state) as session:
         try:
             yield session
         except BaseException:
@@ -217,8 +233,17 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for routes that only read, in autocommit: no BEGIN and COMMIT round trips.
 
     Nothing is lost by it: under PostgreSQL's READ COMMITTED every statement reads its own
-    snapshot, inside a transaction or not.
+    snapshot, inside a transaction or not. Its tenant setting is the connection's, reset when
+    the connection returns to the pool (app/core/tenancy.py).
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
-    async with sessionmaker() as session:
+    async with tenancy.request_session(sessionmaker, request.state) as session:
+        yield session
+
+
+async def get_operator_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for the operator's reads across tenants (every tenant's archive files): the
+    login role, which row-level security does not hold, since the view is of every tenant by
+    design and the admin token is the whole of the operator's authority."""
+    async with AsyncSession(request.app.state.maintenance_engine) as session:
         yield session

@@ -21,6 +21,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.errors import NotFound
+from app.core.tenancy import tenant_session
 from app.offboarding.repository import BATCHED, OffboardingRepository, find_tenant
 
 BATCH = 5000
@@ -52,12 +53,12 @@ async def offboard_tenant(
     deleted = {kind: 0 for kind in BATCHED}
     for kind in BATCHED:
         while True:
-            async with sessionmaker() as session, session.begin():
+            async with tenant_session(sessionmaker, tenant_id) as session, session.begin():
                 count = await OffboardingRepository(session, tenant_id).delete_batch(kind, batch)
             deleted[kind] += count
             if count < batch:
                 break
-    async with sessionmaker() as session, session.begin():
+    async with tenant_session(sessionmaker, tenant_id) as session, session.begin():
         await OffboardingRepository(session, tenant_id).delete_the_rest()
     done = Offboarded(tenant_id, revoked, deleted["actions"], deleted["audits"])
     operator_log.warning(

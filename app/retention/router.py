@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from app.core.auth import AdminTenant, Operator, ReadSessionDep, SessionDep
+from app.core.auth import AdminTenant, Operator, OperatorReadSessionDep, ReadSessionDep, SessionDep
 from app.core.deps import PayloadRulesDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from app.core.inputs import Offset, UtcDatetime
@@ -85,7 +85,7 @@ async def own_archives(
 )
 async def all_archives(
     _: Operator,
-    session: ReadSessionDep,
+    session: OperatorReadSessionDep,
     tenant_id: Annotated[UUID | None, Query(description="One tenant's files")] = None,
     kind: KindParam = None,
     since: Since = None,

@@ -38,6 +38,7 @@ from app.core.auth import Actor
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.redact import PayloadRules
+from app.core.tenancy import tenant_session
 from app.retention.archive import KINDS, ArchiveDirectory, Kind, WrittenArchive, same_period
 from app.retention.locks import RetentionLocks
 from app.retention.models import ArchiveRecord
@@ -114,7 +115,7 @@ class Pruner:
         """Archive and delete the tenant's rows of `kind` created before `before`."""
         async with self.locks.hold(f"{tenant_id}:{kind}"):
             if self.archives is not None:
-                async with self.sessionmaker() as session:
+                async with tenant_session(self.sessionmaker, tenant_id) as session:
                     recorded = await ArchiveRepository(session, tenant_id).paths(kind)
                 removed = self.archives.remove_incomplete(tenant_id, kind, recorded)
                 if removed:
@@ -147,7 +148,7 @@ class Pruner:
         self, tenant_id: UUID, kind: Kind, before: datetime
     ) -> tuple[int, int, int | None] | None:
         """One batch: (rows deleted, files written, last audit sequence), or None when done."""
-        async with self.sessionmaker() as session:
+        async with tenant_session(self.sessionmaker, tenant_id) as session:
             if kind == "audits":
                 found = await CheckpointRepository(session, tenant_id).oldest_rows_before(
                     before, self.config.batch_rows
@@ -178,7 +179,7 @@ class Pruner:
             )
         if self.after_archive is not None:
             await self.after_archive(written)
-        async with self.sessionmaker() as session, session.begin():
+        async with tenant_session(self.sessionmaker, tenant_id) as session, session.begin():
             if written is not None:
                 await ArchiveRepository(session, tenant_id).add(_record(kind, written))
             if checkpoint is not None:
@@ -204,7 +205,10 @@ class Pruner:
         }
         if pruned.through_sequence is not None:
             metadata["through_sequence"] = pruned.through_sequence
-        async with self.sessionmaker() as session, session.begin():
+        async with (
+            tenant_session(self.sessionmaker, pruned.tenant_id) as session,
+            session.begin(),
+        ):
             await AuditService(session, self.rules).log(
                 pruned.tenant_id,
                 "purge",

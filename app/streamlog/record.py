@@ -34,6 +34,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db import upsert_insert, utcnow
+from app.core.tenancy import set_tenant
 from app.streamlog.models import StreamEvent, StreamHead
 
 CHANNEL = "actionlog_stream"
@@ -111,6 +112,8 @@ async def record_many(
     now = utcnow()
     postgres = connection.dialect.name == "postgresql"
     for tenant_id, entries in ordered:
+        if len(ordered) > 1:  # each tenant's rows under its own row-level security setting
+            await set_tenant(connection, tenant_id)
         if postgres:
             await _record_postgres(connection, tenant_id, entries, now)
         else:

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
 from app.core.db import utcnow
+from app.core.tenancy import set_tenant, tenant_connection, tenant_transaction
 from app.streamlog.record import SQLITE_POKES
 from app.streams.listener import PgListener
 from app.streams.repository import Head, StreamRepository, heads_of, renew_leases
@@ -110,6 +111,9 @@ class _Feed:
 class StreamHub:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Leases are counted and taken in real transactions (the key's advisory lock must
+        # last until the commit), as the poll's lease renewals are.
+        self._transactions = engine
         self.settings = settings
         self._feeds: dict[UUID, _Feed] = {}
         self._leases: dict[UUID, UUID] = {}  # lease id -> tenant id
@@ -196,7 +200,7 @@ class StreamHub:
         return await self._shielded(self._head(tenant_id))
 
     async def _head(self, tenant_id: UUID) -> Head:
-        async with self.engine.connect() as connection:
+        async with tenant_connection(self.engine, tenant_id) as connection:
             return await StreamRepository(connection, tenant_id).head()
 
     async def read(
@@ -205,7 +209,7 @@ class StreamHub:
         return await self._shielded(self._read(tenant_id, after, limit, upto))
 
     async def _read(self, tenant_id: UUID, after: int, limit: int, upto: int | None) -> list[Event]:
-        async with self.engine.connect() as connection:
+        async with tenant_connection(self.engine, tenant_id) as connection:
             rows = await StreamRepository(connection, tenant_id).after(after, limit, upto)
         return [event_of(row) for row in rows]
 
@@ -231,7 +235,7 @@ class StreamHub:
 
     async def _lease(self, tenant_id: UUID, key_id: UUID, lease_id: UUID) -> int | None:
         now = utcnow()
-        async with self.engine.connect() as connection, connection.begin():
+        async with tenant_transaction(self._transactions, tenant_id) as connection:
             repository = StreamRepository(connection, tenant_id)
             full = await repository.lease(
                 lease_id, key_id, self.settings.stream_max_per_key, now + LEASE, now
@@ -247,7 +251,7 @@ class StreamHub:
 
     async def _release(self, tenant_id: UUID, lease_id: UUID) -> None:
         try:
-            async with self.engine.connect() as connection, connection.begin():
+            async with tenant_transaction(self._transactions, tenant_id) as connection:
                 await StreamRepository(connection, tenant_id).release(lease_id)
         except Exception as exc:  # it expires on its own
             logger.warning("stream lease not released: %s: %s", type(exc).__name__, exc)
@@ -270,20 +274,36 @@ class StreamHub:
         while not self._closed:
             await asyncio.sleep(self.settings.stream_poll_seconds)
             try:
-                async with self.engine.connect() as connection:
-                    heads = await heads_of(connection, list(self._feeds))
-                    if time.monotonic() - renewed > LEASE_SECONDS / 3:
-                        expires = utcnow() + LEASE
-                        await renew_leases(
-                            connection, [(t, lease) for lease, t in self._leases.items()], expires
-                        )
-                        renewed = time.monotonic()
+                renew = time.monotonic() - renewed > LEASE_SECONDS / 3
+                heads = await self._poll_once(renew)
+                if renew:
+                    renewed = time.monotonic()
             except Exception as exc:
                 logger.warning("stream poll failed: %s: %s", type(exc).__name__, exc)
                 continue
             behind = [t for t, feed in self._feeds.items() if heads.get(t, 0) > feed.last_seq]
             if behind:
                 self.poke(behind)
+
+    async def _poll_once(self, renew: bool) -> dict[UUID, int]:
+        """The heads of this worker's tenants (and their leases extended if `renew`), each
+        tenant's under its own row-level security setting, in one transaction."""
+        leases: dict[UUID, list[tuple[UUID, UUID]]] = {}
+        if renew:
+            for lease, tenant_id in self._leases.items():
+                leases.setdefault(tenant_id, []).append((tenant_id, lease))
+        heads: dict[UUID, int] = {}
+        if not self._feeds and not leases:
+            return heads
+        expires = utcnow() + LEASE
+        async with self._transactions.begin() as connection:
+            for tenant_id in set(self._feeds) | set(leases):
+                await set_tenant(connection, tenant_id)
+                if tenant_id in self._feeds:
+                    heads.update(await heads_of(connection, [tenant_id]))
+                if tenant_id in leases:
+                    await renew_leases(connection, leases[tenant_id], expires)
+        return heads
 
     async def close(self) -> None:
         self._closed = True

@@ -3,7 +3,9 @@
 The stream is for catching up after a disconnect, not a second copy of the logs: events are
 kept for the retention period (default 24 hours) and then deleted, 5000 at a time. A client
 resuming from an event that is gone gets 410 and re-reads older records with the list routes.
-Deleting old rows is idempotent, so workers need not agree on who prunes.
+Deleting old rows is idempotent, so workers need not agree on who prunes. The delete is by
+age across every tenant, so it runs on the login role's maintenance pool, which row-level
+security does not hold (see app/core/tenancy.py).
 """
 
 import asyncio

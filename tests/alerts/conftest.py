@@ -37,14 +37,20 @@ def clock() -> Clock:
 @pytest.fixture
 def evaluator(app: Any, clock: Clock) -> AlertEvaluator:
     state = app.state
-    return AlertEvaluator(state.engine, state.sessionmaker, state.settings, clock=clock)
+    return AlertEvaluator(
+        state.engine,
+        state.sessionmaker,
+        state.settings,
+        clock=clock,
+        queue_engine=state.maintenance_engine,
+    )
 
 
 @pytest.fixture
 def sender_for(app: Any) -> Callable[..., OutboxSender]:
     def make(**overrides: Any) -> OutboxSender:
         settings = app.state.settings.model_copy(update=overrides)
-        return OutboxSender(app.state.engine, settings)
+        return OutboxSender(app.state.engine, settings, app.state.maintenance_engine)
 
     return make
 

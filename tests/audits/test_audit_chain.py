@@ -18,6 +18,7 @@ from app.audits.repository import AuditRepository
 from app.audits.verify import ChainVerifier
 from app.core.config import Settings, get_settings
 from app.core.db import new_id, utcnow
+from app.core.tenancy import tenant_session
 from tests.audits.conftest import AUDITS, Record
 from tests.conftest import TenantHandle, create_tenant
 
@@ -204,12 +205,12 @@ async def test_verification_reads_in_chunks(
     app: Any, engine: AsyncEngine, tenant: TenantHandle, chain: list[dict[str, Any]],
     chunk_rows: int,
 ) -> None:  # fmt: skip
-    async with app.state.sessionmaker() as session:
+    async with tenant_session(app.state.sessionmaker, UUID(tenant.id)) as session:
         repository = AuditRepository(session, UUID(tenant.id))
         valid = await ChainVerifier(repository, chunk_rows).run()
         assert (valid.valid, valid.checked, valid.head_sequence) == (True, 7, 7)
     await execute(engine, delete(AuditLog).where(of(tenant, 3)))
-    async with app.state.sessionmaker() as session:
+    async with tenant_session(app.state.sessionmaker, UUID(tenant.id)) as session:
         repository = AuditRepository(session, UUID(tenant.id))
         broken = await ChainVerifier(repository, chunk_rows).run()
         assert (broken.valid, broken.checked, broken.first_invalid_sequence) == (False, 2, 4)

@@ -473,6 +473,7 @@ class TestSettings:
         csp = response.headers["content-security-policy"]
         assert csp.endswith("frame-ancestors 'self' https://intranet.example")
         await framed.state.engine.dispose()
+        await framed.state.maintenance_engine.dispose()
 
 
 def test_session_cookies_expire_and_resist_tampering() -> None:

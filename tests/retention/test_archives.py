@@ -10,6 +10,7 @@ from uuid import UUID
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.models import ActionLog
 from app.core.auth import Actor
@@ -34,7 +35,7 @@ class SimulatedCrash(Exception):
 
 
 async def count_actions(retained: Retained, tenant: TenantHandle) -> int:
-    async with retained.app.state.engine.connect() as connection:
+    async with retained.app.state.maintenance_engine.connect() as connection:
         query = select(func.count()).where(ActionLog.tenant_id == UUID(tenant.id))
         return int((await connection.execute(query)).scalar_one())
 
@@ -47,7 +48,7 @@ def archived_rows(retained: Retained, tenant: TenantHandle, kind: str) -> list[d
 
 
 async def recorded_files(retained: Retained, tenant: TenantHandle) -> list[ArchiveRecord]:
-    async with retained.app.state.sessionmaker() as session:
+    async with AsyncSession(retained.app.state.maintenance_engine) as session:
         query = select(ArchiveRecord).where(ArchiveRecord.tenant_id == UUID(tenant.id))
         return list((await session.scalars(query)).all())
 

@@ -46,7 +46,7 @@ async def pruned_tenant(retained: Retained) -> TenantHandle:
 
 
 async def execute(retained: Retained, statement: Any) -> None:
-    async with retained.app.state.engine.begin() as connection:
+    async with retained.app.state.maintenance_engine.begin() as connection:
         await connection.execute(statement)
 
 
@@ -166,7 +166,7 @@ class TestTamperingAfterPrune:
 
     async def test_a_row_put_back_below_the_checkpoint(self, retained: Retained) -> None:
         tenant = await pruned_tenant(retained)
-        async with retained.app.state.engine.connect() as connection:
+        async with retained.app.state.maintenance_engine.connect() as connection:
             query = select(*AuditLog.__table__.columns).where(of(tenant, OLD + 1))
             row = dict((await connection.execute(query)).one()._mapping)
         row.update(id=__import__("uuid").uuid4(), sequence=OLD - 1)
@@ -180,7 +180,7 @@ class TestTamperingAfterPrune:
         tenant = await pruned_tenant(retained)
         # move the checkpoint forward over a row, as if it had been pruned: the hash is right
         # but the signature no longer is
-        async with retained.app.state.engine.connect() as connection:
+        async with retained.app.state.maintenance_engine.connect() as connection:
             query = select(AuditLog.hash).where(of(tenant, OLD + 1))
             next_hash = (await connection.execute(query)).scalar_one()
         mine = (AuditCheckpoint.tenant_id == UUID(tenant.id)) & (AuditCheckpoint.sequence == OLD)

@@ -39,8 +39,9 @@ async def test_a_reader_never_skips_an_event_committed_late(
     live_url: str, client: httpx.AsyncClient, tenant: TenantHandle, settings: Settings
 ) -> None:
     tenant_id = UUID(tenant.id)
-    late_engine = create_engine(settings)  # a writer outside the service, holding its commit
-    reader_engine = create_engine(settings)
+    # a writer outside the service, holding its commit
+    late_engine = create_engine(settings, as_owner=True)
+    reader_engine = create_engine(settings, as_owner=True)
     try:
         async with reader_engine.connect() as reader:
             start = (await StreamRepository(reader, tenant_id).head()).seq

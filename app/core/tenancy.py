@@ -1,0 +1,199 @@
+"""The tenant of each transaction, for PostgreSQL's row-level security: the second wall.
+
+Every repository is built for one tenant and filters by it. Row-level security makes the
+database enforce the same thing, so that a query that forgot its filter still returns nothing
+of another tenant: on PostgreSQL the service's connections switch to `DATABASE_ROLE`
+(`actionlog_app`, created by migration 0010: it owns no table and does not bypass policies),
+and every tenant table carries the policy
+
+    tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid
+
+for reading and writing alike. A connection without the setting (or with an empty one) sees
+no row of any tenant table and cannot write one; the reference tables (tenants, api_keys,
+audit_signing_keys) are outside the policy, since a key is looked up before its tenant is known.
+
+This module is the one place that sets `app.tenant_id`, once per transaction:
+
+- `set_tenant(connection, tenant_id)`: transaction-local (`set_config(…, true)`), for Core
+  connections; a group commit calls it again before each tenant's rows.
+- A session carries its tenant in `session.info`: `tenant_session(sessionmaker, tenant_id)`
+  for background work, and for requests the holder that authentication fills
+  (`bind_request_tenant`), read when the session's transaction begins, after the
+  dependencies ran. The session's `after_begin` hook then sets it, transaction-locally.
+- Autocommit read sessions have no transaction to hold a local setting: theirs is set for the
+  connection and reset when the connection goes back to the pool, so that a pooled connection
+  never carries one tenant's setting into another's request.
+
+What stays the login role (engines built `as_owner`): migrations, the CLI (the operator's
+tool, as `migrate` is), and the cross-tenant queues of background work, on a small
+maintenance pool: claiming due webhook deliveries, finding tenants with alert rules, pruning
+old stream events, the operator's every-tenant archive listing. What they then do for one
+tenant runs as the service role under that tenant's setting. README, "Row-level security".
+
+SQLite has neither roles nor policies: everything here is a no-op there.
+"""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.pool import PoolResetState
+
+SETTING = "app.tenant_id"
+logger = logging.getLogger("actionlog")
+
+_INFO = "actionlog.tenant"  # session.info: the TenantSlot of the session
+_ON_CONNECTION = "actionlog.tenant_on_connection"  # pool record info: a connection-level setting
+_SET_LOCAL = text(f"SELECT set_config('{SETTING}', :tenant, true)")
+_SET_CONNECTION = text(f"SELECT set_config('{SETTING}', :tenant, false)")
+
+
+class TenantSlot:
+    """The tenant a session works for; filled later for a request (by its authentication)."""
+
+    __slots__ = ("tenant_id",)
+
+    def __init__(self, tenant_id: UUID | None = None) -> None:
+        self.tenant_id = tenant_id
+
+
+class TenantSession(Session):
+    """The service's sessions: they set their tenant when a transaction begins."""
+
+
+def _apply(connection: Connection, tenant_id: UUID) -> None:
+    """Set the tenant on a session's connection: for its transaction, or (autocommit) for
+    the connection until it goes back to the pool."""
+    if connection.dialect.name != "postgresql":
+        return
+    tenant = {"tenant": str(tenant_id)}
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        connection.execute(_SET_CONNECTION, tenant)
+        connection.info[_ON_CONNECTION] = True
+    else:
+        connection.execute(_SET_LOCAL, tenant)
+
+
+def _session_began(session: Session, _transaction: SessionTransaction, connection: Any) -> None:
+    slot = session.info.get(_INFO)
+    if slot is not None and slot.tenant_id is not None:
+        _apply(connection, slot.tenant_id)
+
+
+event.listen(TenantSession, "after_begin", _session_began)
+
+
+async def set_tenant(connection: AsyncConnection, tenant_id: UUID) -> None:
+    """Make `tenant_id` the tenant of the connection's transaction (beginning one if none);
+    of the connection itself, until it goes back to the pool, when it is in autocommit."""
+    if connection.dialect.name == "postgresql":
+        await connection.run_sync(_apply, tenant_id)
+
+
+@contextlib.asynccontextmanager
+async def tenant_connection(engine: AsyncEngine, tenant_id: UUID) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction of the tenant's, rolled back at the end (for reads)."""
+    async with engine.connect() as connection:
+        await set_tenant(connection, tenant_id)
+        yield connection
+
+
+@contextlib.asynccontextmanager
+async def tenant_transaction(
+    engine: AsyncEngine, tenant_id: UUID
+) -> AsyncIterator[AsyncConnection]:
+    """A transaction of the tenant's, committed at the end unless it raises."""
+    async with engine.begin() as connection:
+        await set_tenant(connection, tenant_id)
+        yield connection
+
+
+def tenant_session(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: UUID | None
+) -> AsyncSession:
+    """A session whose every transaction is the tenant's (None: of no tenant)."""
+    return sessionmaker(info={_INFO: TenantSlot(tenant_id)})
+
+
+async def use_tenant(session: AsyncSession, tenant_id: UUID) -> None:
+    """From now on the session works for this tenant: in its current transaction and later
+    ones (an operator's request that acts on a tenant it names, a tenant just created)."""
+    slot = session.info.get(_INFO)
+    if slot is None:
+        slot = session.info[_INFO] = TenantSlot()
+    if slot.tenant_id == tenant_id and session.in_transaction():
+        return  # set when the transaction began
+    slot.tenant_id = tenant_id
+    if session.in_transaction():
+        await session.run_sync(lambda sync: _apply(sync.connection(), tenant_id))
+
+
+def request_slot(state: Any) -> TenantSlot:
+    """The tenant holder of a request (`request.state`), created on first use."""
+    slot = getattr(state, "tenant_slot", None)
+    if slot is None:
+        slot = state.tenant_slot = TenantSlot()
+    assert isinstance(slot, TenantSlot)
+    return slot
+
+
+def request_session(sessionmaker: async_sessionmaker[AsyncSession], state: Any) -> AsyncSession:
+    """A request's session: its tenant is the one authentication binds (`bind_request_tenant`)."""
+    return sessionmaker(info={_INFO: request_slot(state)})
+
+
+def bind_request_tenant(state: Any, tenant_id: UUID) -> None:
+    """The request (`request.state`) works for this tenant, as its key says."""
+    request_slot(state).tenant_id = tenant_id
+
+
+async def warn_unless_bypassing(engine: AsyncEngine) -> None:
+    """Log a warning when the login role (the cross-tenant maintenance's) is held by the
+    policies: webhook deliveries, alert rules and stream pruning would then find nothing."""
+    query = text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+    try:
+        async with engine.connect() as connection:
+            bypasses = await connection.scalar(query)
+    except Exception as exc:  # the database may still be starting: not this check's business
+        logger.warning("login role not checked: %s", exc.__class__.__name__)
+        return
+    if not bypasses:
+        logger.warning(
+            "the login role of DATABASE_URL is neither superuser nor BYPASSRLS: row-level "
+            "security hides every tenant from the cross-tenant maintenance (webhook deliveries, "
+            "alert evaluation, stream pruning); grant it BYPASSRLS"
+        )
+
+
+def _reset_connection_setting(
+    dbapi_connection: Any, record: Any, reset_state: PoolResetState
+) -> None:
+    if not record.info.pop(_ON_CONNECTION, False):
+        return
+    if reset_state.terminate_only or not reset_state.asyncio_safe:
+        return  # the connection is being closed, not pooled
+    # On the driver's connection itself: through the adapter, the RESET would go into a
+    # transaction that the pool's own rollback then undoes.
+    dbapi_connection.run_async(lambda driver: driver.execute(f"RESET {SETTING}"))
+
+
+def _switch_role(role: str) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.run_async(lambda driver: driver.execute(f'SET ROLE "{role}"'))
+
+    return on_connect
+
+
+def install(engine: AsyncEngine, role: str | None) -> None:
+    """Make a PostgreSQL engine's connections `role` (if any), and reset what reads leave."""
+    if engine.dialect.name != "postgresql":
+        return
+    if role:
+        event.listen(engine.sync_engine, "connect", _switch_role(role))
+    event.listen(engine.sync_engine, "reset", _reset_connection_setting)
