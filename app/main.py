@@ -17,8 +17,10 @@ from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.alerts.router import router as alerts_router
 from app.alerts.worker import AlertWorker
 from app.apidocs.router import install_api_docs
+from app.audits.events import EventBuilder
 from app.audits.router import router as audits_router
 from app.audits.signing import SignerSource
+from app.audits.writer import DirectAuditWriter, GroupCommitAuditWriter
 from app.compat.router import router as compat_router
 from app.console.router import install_console
 from app.core.config import Settings, get_settings
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.stream_pruner.close()
         await app.state.alert_worker.close()
         await app.state.writer.close()
+        await app.state.audit_writer.close()
         await app.state.stream_hub.close()
         await app.state.keys.close()
         await app.state.engine.dispose()
@@ -143,6 +146,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         GroupCommitWriter(app.state.engine, settings.group_commit_max_rows)
         if settings.group_commit and not settings.is_sqlite
         else DirectWriter(app.state.engine)
+    )
+    app.state.audit_events = EventBuilder(app.state.payload_rules)
+    app.state.audit_writer = (
+        GroupCommitAuditWriter(app.state.engine, settings.group_commit_max_rows)
+        if settings.group_commit and not settings.is_sqlite
+        else DirectAuditWriter(app.state.engine)
     )
 
     app.state.signer = SignerSource(app.state.sessionmaker, _secret(settings.audit_signing_key))
