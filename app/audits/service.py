@@ -143,7 +143,7 @@ class AuditService:
         guard = IdempotencyGuard(keys, key, prepared.fingerprint, utcnow(), ttl_hours)
         if (previous := await guard.previous()) is not None:
             return previous
-        if (winner := await guard.claim(Written(201, None))) is not None:
+        if (winner := await guard.claim(Written(201, {}))) is not None:  # settled below
             return winner
         rows = await self.append(tenant_id, prepared.events) if prepared.events else []
         written = prepared.answer(rows)
