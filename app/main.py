@@ -18,6 +18,7 @@ from app.alerts.router import router as alerts_router
 from app.alerts.worker import AlertWorker
 from app.apidocs.router import install_api_docs
 from app.audits.events import EventBuilder
+from app.audits.ingest import RECORD_AUDIT, RECORD_AUDITS, AuditLane
 from app.audits.router import router as audits_router
 from app.audits.signing import SignerSource
 from app.audits.writer import DirectAuditWriter, GroupCommitAuditWriter
@@ -85,6 +86,10 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
 }
+
+
+# Served by the fast lanes, before routing.
+LANE_PATHS = frozenset({RECORD, RECORD_BATCH, RECORD_AUDIT, RECORD_AUDITS})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -173,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.add_middleware(IngestLane)
+    app.add_middleware(AuditLane)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -194,7 +200,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         headers=security_headers(settings.public_url),
         retry_after=str(settings.retry_after_seconds),
-        metrics=RequestMetrics(app.state.pool_status, frozenset({RECORD, RECORD_BATCH}))
+        metrics=RequestMetrics(
+            app.state.pool_status, frozenset({RECORD, RECORD_BATCH, RECORD_AUDIT, RECORD_AUDITS})
+        )
         if settings.metrics_enabled
         else None,
     )

@@ -1,6 +1,7 @@
 """Dependencies of the audit routes: the recorder (over the audit writer) and the service."""
 
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, Request
 
@@ -14,9 +15,13 @@ async def get_audit_service(session: SessionDep, rules: PayloadRulesDep) -> Audi
     return AuditService(session, rules)
 
 
+def recorder_for(state: Any, tenant_id: UUID) -> AuditRecorder:
+    """The recorder of a tenant over the application's audit writer (routes and lane)."""
+    return AuditRecorder(tenant_id, state.audit_events, state.audit_writer)
+
+
 async def get_audit_recorder(request: Request, tenant: WriteTenant) -> AuditRecorder:
-    state = request.app.state
-    return AuditRecorder(tenant.tenant_id, state.audit_events, state.audit_writer)
+    return recorder_for(request.app.state, tenant.tenant_id)
 
 
 AuditServiceDep = Annotated[AuditService, Depends(get_audit_service)]
