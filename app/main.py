@@ -17,8 +17,11 @@ from app.actions.writer import DirectWriter, GroupCommitWriter
 from app.alerts.router import router as alerts_router
 from app.alerts.worker import AlertWorker
 from app.apidocs.router import install_api_docs
+from app.audits.events import EventBuilder
+from app.audits.ingest import RECORD_AUDIT, RECORD_AUDITS, AuditLane
 from app.audits.router import router as audits_router
 from app.audits.signing import SignerSource
+from app.audits.writer import DirectAuditWriter, GroupCommitAuditWriter
 from app.compat.router import router as compat_router
 from app.console.router import install_console
 from app.core.config import Settings, get_settings
@@ -86,6 +89,10 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Served by the fast lanes, before routing.
+LANE_PATHS = frozenset({RECORD, RECORD_BATCH, RECORD_AUDIT, RECORD_AUDITS})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -111,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.stream_pruner.close()
         await app.state.alert_worker.close()
         await app.state.writer.close()
+        await app.state.audit_writer.close()
         await app.state.stream_hub.close()
         await app.state.keys.close()
         await app.state.engine.dispose()
@@ -157,6 +165,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.group_commit and not settings.is_sqlite
         else DirectWriter(app.state.engine)
     )
+    app.state.audit_events = EventBuilder(app.state.payload_rules)
+    app.state.audit_writer = (
+        GroupCommitAuditWriter(app.state.engine, settings.group_commit_max_rows)
+        if settings.group_commit and not settings.is_sqlite
+        else DirectAuditWriter(app.state.engine)
+    )
 
     app.state.signer = SignerSource(app.state.sessionmaker, _secret(settings.audit_signing_key))
     locks = RetentionLocks(app.state.engine)
@@ -179,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.add_middleware(IngestLane)
+    app.add_middleware(AuditLane)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -200,7 +215,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         headers=security_headers(settings.public_url),
         retry_after=str(settings.retry_after_seconds),
-        metrics=RequestMetrics(app.state.pool_status, frozenset({RECORD, RECORD_BATCH}))
+        metrics=RequestMetrics(
+            app.state.pool_status, frozenset({RECORD, RECORD_BATCH, RECORD_AUDIT, RECORD_AUDITS})
+        )
         if settings.metrics_enabled
         else None,
     )

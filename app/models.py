@@ -9,7 +9,7 @@ each key of a distributed table holds `tenant_id` (Citus cannot enforce one that
 and the README lists the statements of `distribution_sql()`.
 """
 
-from app.actions.models import ActionLog, IdempotencyKey
+from app.actions.models import ActionLog
 from app.alerts.models import (
     AlertDelivery,
     AlertDeliveryAttempt,
@@ -20,6 +20,7 @@ from app.alerts.models import (
 )
 from app.audits.models import AuditChainHead, AuditCheckpoint, AuditLog, AuditSigningKey
 from app.core.db import Base
+from app.core.idempotency import IdempotencyKey
 from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.models import StreamLease

@@ -4,13 +4,14 @@ loaded records (the caller's action or 404)."""
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.actions.models import ActionLog
 from app.actions.recorder import Recorder
 from app.actions.service import ActionService
 from app.core.auth import ReadSessionDep, ReadTenant, SessionDep, WriteTenant
+from app.core.idempotency import IdempotencyHeader
 
 
 def recorder_for(state: Any, tenant_id: UUID) -> Recorder:
@@ -61,17 +62,7 @@ async def locked_action(action_id: ActionId, service: WriteActions) -> ActionLog
 ValidAction = Annotated[ActionLog, Depends(valid_action)]
 LockedAction = Annotated[ActionLog, Depends(locked_action)]
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        min_length=1,
-        max_length=255,
-        description=(
-            "Makes retries safe: a retry returns the first response (with "
-            "`Idempotent-Replayed: true`) and stores nothing new; another body is a 409"
-        ),
-    ),
-]
+IdempotencyKey = IdempotencyHeader
 
 
 async def get_read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:

@@ -1,120 +1,39 @@
-"""The hot path of recording: ordinary POSTs to /api/v1/logs/actions and /actions/batch.
+"""The hot path of recording actions: ordinary POSTs to /api/v1/logs/actions and /actions/batch.
 
-Recording is where the traffic is: applications send each action as it happens. This ASGI
-layer serves those requests without the framework's per-request machinery (routing,
-dependency solving, request objects), calling the same functions as the routes in the same
-order: `tenant_context` and `check_scope` (app/core/auth.py) for the caller, the routes' body
-types for validation (straight from the JSON bytes), `Recorder` for the write (and so the same
-group commit), `Written.response` for the answer and `error_response` for any error.
-
-A caller that may not write (no key, an unknown, revoked or expired one — counted as a failed
-authentication by the route, once — no `write` scope), a body that fails validation, a request
-with an `Idempotency-Key` and a content type other than JSON go on, body included, to the
-FastAPI routes in `router.py`, which render those answers and serve keyed writes; the OpenAPI
-description is theirs too. A request
-gets the same answer on either path (tests/actions/test_action_ingest.py compares them).
+Served by a fast lane (app/core/lane.py: what it does and when it lets the routes answer),
+which records through the same `Recorder` as the routes in `router.py`. A request gets the same
+answer on either path (tests/actions/test_action_ingest.py compares them).
 """
 
-from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
 
-from pydantic import TypeAdapter, ValidationError
-from starlette.datastructures import Headers
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from pydantic import TypeAdapter
+from starlette.types import ASGIApp
 
 from app.actions.dependencies import recorder_for
 from app.actions.schemas import ActionBatch, ActionCreate
-from app.core.auth import check_scope, tenant_context
-from app.core.errors import Forbidden, ServiceError, Unauthorized, error_response
+from app.core.idempotency import Written
+from app.core.lane import FastLane, LaneRoute
 
 RECORD = "/api/v1/logs/actions"
 RECORD_BATCH = "/api/v1/logs/actions/batch"
-_ONE = TypeAdapter(ActionCreate)
-_BATCH = TypeAdapter(ActionBatch)
 
 
-def _is_json(content_type: str | None) -> bool:
-    return content_type is not None and content_type.split(";")[0].strip() == "application/json"
+async def _record(state: Any, tenant_id: UUID, item: ActionCreate) -> Written:
+    return await recorder_for(state, tenant_id).record(item)
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None when the client went away."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+async def _record_batch(state: Any, tenant_id: UUID, items: list[ActionCreate]) -> Written:
+    return await recorder_for(state, tenant_id).record_batch(items)
 
 
-def _replaying(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
-    """A `receive` that hands the already-read body on to the next app."""
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+ROUTES = {
+    RECORD: LaneRoute(TypeAdapter(ActionCreate), _record),
+    RECORD_BATCH: LaneRoute(TypeAdapter(ActionBatch), _record_batch),
+}
 
 
-class IngestLane:
+class IngestLane(FastLane):
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"] if scope["type"] == "http" and scope["method"] == "POST" else None
-        headers = Headers(scope=scope) if path in (RECORD, RECORD_BATCH) else None
-        if (
-            headers is None
-            or "idempotency-key" in headers
-            or not _is_json(headers.get("content-type"))
-        ):
-            await self.app(scope, receive, send)
-            return
-        retry_after = str(scope["app"].state.settings.retry_after_seconds)
-        try:
-            body = await _read_body(receive)
-        except ServiceError as exc:  # over the body limit, while streaming
-            await error_response(exc, retry_after)(scope, receive, send)
-            return
-        if body is None:
-            return
-        try:
-            response = await self._record(scope, headers, body, batch=path == RECORD_BATCH)
-        except Exception as exc:
-            response = error_response(exc, retry_after)
-        if response is None:
-            await self.app(scope, _replaying(body, receive), send)
-            return
-        await response(scope, receive, send)
-
-    @staticmethod
-    async def _record(
-        scope: Scope, headers: Headers, body: bytes, *, batch: bool
-    ) -> Response | None:
-        """The answer to an ordinary write, or None when the route must answer: a key that
-        does not let the caller write, or a body that does not validate."""
-        state = scope["app"].state
-        client = scope["client"][0] if scope.get("client") else None
-        try:
-            caller = await tenant_context(
-                state.keys, headers, client, state.throttle, count_failure=False
-            )
-            context = check_scope(caller, "write")
-        except (Unauthorized, Forbidden):
-            return None
-        recorder = recorder_for(state, context.tenant_id)
-        try:
-            items = _BATCH.validate_json(body) if batch else [_ONE.validate_json(body)]
-        except ValidationError:
-            return None
-        # charged here, once validated: a body the route must answer is charged there
-        await state.throttle.charge_key(str(context.key_id), True)
-        written = await (recorder.record_batch(items) if batch else recorder.record(items[0]))
-        return written.response()
+        super().__init__(app, ROUTES)

@@ -1,4 +1,4 @@
-"""Action logs (what an application did) and the idempotency keys of their writes."""
+"""Action logs (what an application did) and their rollups."""
 
 from datetime import datetime
 from typing import Any, cast
@@ -93,23 +93,6 @@ Index(
 # column of an action row in table order: the one list that inserts, COPY and export use.
 action_logs = cast(Table, ActionLog.__table__)
 ACTION_COLUMNS: tuple[str, ...] = tuple(column.name for column in action_logs.columns)
-
-
-class IdempotencyKey(Base):
-    """The first response to a write sent with an `Idempotency-Key`, replayed on retries."""
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
-
-    tenant_id: Mapped[UUID] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    response_body: Mapped[Any] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 HISTOGRAM_BUCKETS = 71

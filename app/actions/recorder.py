@@ -22,12 +22,12 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.actions.idempotency import Written
 from app.actions.repository import Claim, find_claims, find_record, insert_actions
 from app.actions.rows import RowBuilder
 from app.actions.schemas import ActionCreate, ActionRead, BatchCreated
 from app.core import metrics
 from app.core.errors import Conflict, ServiceError, invalid
+from app.core.idempotency import Written
 
 
 class RowStore(Protocol):

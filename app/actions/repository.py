@@ -3,14 +3,12 @@
 A repository is built for a tenant and adds the tenant filter to every query itself.
 """
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
 from sqlalchemy import Row, Select, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -20,7 +18,7 @@ from app.actions.models import ACTION_COLUMNS, ActionLog, action_logs
 from app.actions.rollups import RollupContribution
 from app.actions.schemas import SUMMARY_FIELDS, Sort
 from app.actions.statuses import FAILED
-from app.core.db import fetch_all
+from app.core.db import fetch_all, insert_json_rows
 from app.core.pagination import Cursor, DurationCursor, Order, after_key
 from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
@@ -86,30 +84,11 @@ async def insert_actions(
     return await streamlog.record_many(connection, entries, announce_now=announce_now)
 
 
-_COLUMN_LIST = ", ".join(ACTION_COLUMNS)
-_INSERT_FROM_JSON = (
-    f"INSERT INTO action_logs ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "
-    "FROM json_populate_recordset(NULL::action_logs, $1::json)"
-)
-
-
 async def _insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if connection.dialect.name == "postgresql":
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None, "a connection of the pool has its driver connection"
-        # JSON null is SQL NULL here, as None is for the JSON columns elsewhere
-        await driver.execute(_INSERT_FROM_JSON, rows_json(rows))
+        await insert_json_rows(connection, "action_logs", ACTION_COLUMNS, rows)
     else:
         await connection.execute(insert(action_logs), [_complete(row) for row in rows])
-
-
-def rows_json(rows: list[dict[str, Any]]) -> str:
-    """Rows as one JSON array: orjson, or the standard library for integers beyond 64 bits
-    (stored exactly). Ids and times as text, which their columns parse."""
-    try:
-        return orjson.dumps(rows, default=str).decode()
-    except TypeError:
-        return json.dumps(rows, default=str)
 
 
 def _complete(row: dict[str, Any]) -> dict[str, Any]:

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.actions.idempotency import request_hash
 from app.actions.models import ACTION_COLUMNS
 from app.actions.payloads import PayloadCleaner
 from app.actions.schemas import ActionCreate, StepCreate
 from app.actions.statuses import FINAL
 from app.core.db import new_id
 from app.core.errors import Loc
+from app.core.idempotency import request_hash
 from app.core.redact import PayloadRules
 
 MAX_MS = 2**31 - 1

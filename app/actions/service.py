@@ -15,7 +15,6 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
-from app.actions.idempotency import IdempotencyGuard, IdempotencyRepository, Written, request_hash
 from app.actions.models import ActionLog
 from app.actions.recorder import Prepared, Recorder, SessionStore
 from app.actions.repository import ActionRepository, PageCursor
@@ -32,6 +31,7 @@ from app.actions.schemas import (
 )
 from app.actions.statuses import FINAL
 from app.core.errors import Conflict, NotFound, invalid
+from app.core.idempotency import IdempotencyGuard, IdempotencyRepository, Written, request_hash
 from app.core.pagination import Cursor, DurationCursor, Order
 
 

@@ -12,11 +12,11 @@ chain be recomputed from stored rows on every engine.
 """
 
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from uuid import UUID
 
@@ -44,39 +44,65 @@ OPTIONAL_HASHED_FIELDS = ("correlation_id",)
 
 
 def _number(value: int | float) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, int):  # exact already: only the trailing zeros move to the exponent
+        digits = str(abs(value))
+        mantissa = digits.rstrip("0")
+        if not mantissa:
+            return "0"
+        exponent = len(digits) - len(mantissa)
+        return ("-" if value < 0 else "") + mantissa + (f"e{exponent}" if exponent else "")
+    if not math.isfinite(value):
         raise ValueError("JSON numbers must be finite")
-    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    exact = Decimal(repr(value))
     if exact == 0:
         return "0"
-    sign, digits, exponent = exact.as_tuple()
-    assert isinstance(exponent, int)
-    mantissa = "".join(map(str, digits)).rstrip("0")
-    exponent += len(digits) - len(mantissa)
-    return ("-" if sign else "") + mantissa + (f"e{exponent}" if exponent else "")
+    sign, digits_, exponent_ = exact.as_tuple()
+    assert isinstance(exponent_, int)
+    mantissa = "".join(map(str, digits_)).rstrip("0")
+    exponent_ += len(digits_) - len(mantissa)
+    return ("-" if sign else "") + mantissa + (f"e{exponent_}" if exponent_ else "")
 
 
 def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# What `json.dumps` writes for a string (ASCII only), without its per-call dispatch: every row
+# hashes dozens of strings, and a chain must hash exactly as it always did.
+_string = encode_basestring_ascii
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON spelling of `value` that the chain hashes."""
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
+    if isinstance(value, str):
+        return _string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, dict | Mapping):
+        items = sorted((str(k), v) for k, v in value.items())
+        # strings, the commonest values, spelled in place rather than by a call each
+        return (
+            "{"
+            + ",".join(
+                _string(k) + ":" + (_string(v) if type(v) is str else canonical_json(v))
+                for k, v in items
+            )
+            + "}"
+        )
     if isinstance(value, int | float):
         return _number(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, UUID):
-        return json.dumps(str(value))
-    if isinstance(value, datetime):
-        return json.dumps(_timestamp(value))
-    if isinstance(value, Mapping):
-        items = sorted((str(k), v) for k, v in value.items())
-        return "{" + ",".join(f"{json.dumps(k)}:{canonical_json(v)}" for k, v in items) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ",".join(canonical_json(v) for v in value) + "]"
+        return (
+            "[" + ",".join(_string(v) if type(v) is str else canonical_json(v) for v in value) + "]"
+        )
+    if isinstance(value, UUID):
+        return _string(str(value))
+    if isinstance(value, datetime):
+        return _string(_timestamp(value))
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 

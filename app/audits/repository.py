@@ -1,20 +1,34 @@
-"""SQL for one tenant's audit rows and the head of its hash chain."""
+"""SQL for one tenant's audit rows and the head of its hash chain.
+
+Every audit row is written by `extend_chains`, one event or a group commit's many: the HTTP
+routes through the audit writer (app/audits/writer.py), the service's self-audits in the
+session of the change they describe.
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Row, Select, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Select, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.audits.chain import GENESIS_HASH
+from app.audits.chain import GENESIS_HASH, row_hash
+from app.audits.events import Event
 from app.audits.models import AuditChainHead, AuditLog
 from app.audits.schemas import AuditFilters, AuditRead
-from app.core.db import upsert_insert, utcnow
+from app.core.db import insert_json_rows, new_id, upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
+from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
+
+AUDITS = cast(Table, AuditLog.__table__)
+HEADS = cast(Table, AuditChainHead.__table__)
+AUDIT_COLUMNS: tuple[str, ...] = tuple(column.name for column in AUDITS.columns)
+
+TenantEvents = tuple[UUID, Sequence[Event]]
+AuditRow = dict[str, Any]  # a stored row, by column name ("metadata", not "metadata_")
 
 
 @dataclass(frozen=True)
@@ -23,12 +37,124 @@ class ChainHead:
     hash: str
 
 
-def stream_entry(row: AuditLog) -> dict[str, Any]:
+def stream_entry(row: AuditRow) -> dict[str, Any]:
     """The live-stream event of an audit row: the row as the audit list shows it."""
-    payload = AuditRead.model_validate(row).model_dump_json()
+    payload = AuditRead.of_row(row).model_dump_json()
     return streamlog.entry(
-        "audit", row.id, payload, user_id=row.user_id, correlation_id=row.correlation_id
+        "audit", row["id"], payload, user_id=row["user_id"], correlation_id=row["correlation_id"]
     )
+
+
+async def extend_chains(
+    connection: AsyncConnection, writes: Sequence[TenantEvents], *, announce_now: bool = True
+) -> list[list[AuditRow]]:
+    """Append each write's events to its tenant's chain, in order; the stored rows, per write.
+
+    Runs inside the connection's transaction, which the caller commits. The tenants of a group
+    are extended one after another in one fixed order (by tenant id bytes), so two groups that
+    share tenants lock their chain heads (and stream counters) in the same order and never
+    deadlock. If the transaction rolls back, the heads roll back with it and the next writer
+    takes the same sequence numbers again: a chain never has a gap. With
+    `announce_now=False` the caller announces the tenants on the stream after its commit
+    (`streamlog.announce`), as the group-commit writer does.
+    """
+    merged: dict[UUID, list[Event]] = {}
+    for tenant_id, events in writes:
+        merged.setdefault(tenant_id, []).extend(events)
+    if connection.dialect.name == "postgresql":
+        # An acknowledged row must survive a crash whatever the server's default.
+        await connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
+    stored: dict[UUID, list[AuditRow]] = {}
+    for tenant_id in sorted(merged, key=lambda tenant: tenant.bytes):
+        stored[tenant_id] = await extend_tenant_chain(
+            connection, tenant_id, merged[tenant_id], announce_now
+        )
+    # hand each write its own rows, in the order its events came
+    taken = dict.fromkeys(stored, 0)
+    answers = []
+    for tenant_id, events in writes:
+        start = taken[tenant_id]
+        answers.append(stored[tenant_id][start : start + len(events)])
+        taken[tenant_id] = start + len(events)
+    return answers
+
+
+async def extend_tenant_chain(
+    connection: AsyncConnection, tenant_id: UUID, events: Sequence[Event], announce_now: bool
+) -> list[AuditRow]:
+    """The per-tenant part of a chain extension: every statement that touches one tenant.
+
+    Locks the tenant's head once (creating it when absent), gives each event in order its id,
+    sequence, created_at (taken after the lock, so that time follows the chain), prev_hash and
+    hash, inserts the rows, moves the head, and records the stream events; all of it as the
+    tenant of the transaction, for row-level security.
+    """
+    await set_tenant(connection, tenant_id)
+    head = await _lock_head(connection, tenant_id)
+    rows: list[AuditRow] = []
+    sequence, prev_hash = head.sequence, head.hash
+    for event in events:
+        sequence += 1
+        row = {
+            **event,
+            "id": new_id(),
+            "tenant_id": tenant_id,
+            "sequence": sequence,
+            "created_at": utcnow(),
+        }
+        row["prev_hash"], row["hash"] = prev_hash, row_hash(prev_hash, row)
+        prev_hash = row["hash"]
+        rows.append(row)
+    if not rows:
+        return rows
+    await _insert(connection, rows)
+    await connection.execute(
+        update(HEADS)
+        .where(HEADS.c.tenant_id == tenant_id)
+        .values(sequence=sequence, hash=prev_hash, updated_at=utcnow())
+    )
+    entries = [(tenant_id, [stream_entry(row) for row in rows])]
+    await streamlog.record_many(connection, entries, announce_now=announce_now)
+    return rows
+
+
+async def _lock_head(connection: AsyncConnection, tenant_id: UUID) -> ChainHead:
+    """The chain's head, locked until the transaction ends, created when absent.
+
+    The first statement is an UPDATE of the head row: it takes the row lock on PostgreSQL
+    and the database write lock on SQLite, so concurrent writers of a tenant queue here
+    and each one reads the head its predecessor committed.
+    """
+    head = await _touch_head(connection, tenant_id)
+    if head is None:
+        await connection.execute(
+            upsert_insert(connection.dialect.name, HEADS)
+            .values(tenant_id=tenant_id, sequence=0, hash=GENESIS_HASH, updated_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["tenant_id"])
+        )
+        head = await _touch_head(connection, tenant_id)
+    assert head is not None, "the chain head exists after an insert"
+    return head
+
+
+async def _touch_head(connection: AsyncConnection, tenant_id: UUID) -> ChainHead | None:
+    statement = (
+        update(HEADS)
+        .where(HEADS.c.tenant_id == tenant_id)
+        .values(updated_at=utcnow())
+        .returning(HEADS.c.sequence, HEADS.c.hash)
+    )
+    row = (await connection.execute(statement)).one_or_none()
+    return ChainHead(row.sequence, row.hash) if row else None
+
+
+async def _insert(connection: AsyncConnection, rows: list[AuditRow]) -> None:
+    """The rows in one statement, in the connection's transaction: on PostgreSQL from one JSON
+    array (`insert_json_rows`), elsewhere a multi-row INSERT."""
+    if connection.dialect.name == "postgresql":
+        await insert_json_rows(connection, "audit_logs", AUDIT_COLUMNS, rows)
+    else:
+        await connection.execute(insert(AUDITS), rows)
 
 
 class AuditRepository:
@@ -37,55 +163,6 @@ class AuditRepository:
     def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
         self.session = session
         self.tenant_id = tenant_id
-
-    # Writing: lock the head, append one row, move the head.
-
-    async def lock_head(self) -> ChainHead:
-        """The chain's head, locked until the transaction ends, created when absent.
-
-        The first statement is an UPDATE of the head row: it takes the row lock on PostgreSQL
-        and the database write lock on SQLite, so concurrent writers of a tenant queue here
-        and each one reads the head its predecessor committed.
-        """
-        head = await self._touch_head()
-        if head is None:
-            await self.session.execute(await self._insert_head())
-            head = await self._touch_head()
-        assert head is not None, "the chain head exists after an insert"
-        return head
-
-    async def _touch_head(self) -> ChainHead | None:
-        statement = (
-            update(AuditChainHead)
-            .where(AuditChainHead.tenant_id == self.tenant_id)
-            .values(updated_at=utcnow())
-            .returning(AuditChainHead.sequence, AuditChainHead.hash)
-            .execution_options(synchronize_session=False)
-        )
-        row = (await self.session.execute(statement)).one_or_none()
-        return ChainHead(row.sequence, row.hash) if row else None
-
-    async def _insert_head(self) -> Any:
-        dialect = (await self.session.connection()).dialect.name
-        return (
-            upsert_insert(dialect, AuditChainHead)
-            .values(tenant_id=self.tenant_id, sequence=0, hash=GENESIS_HASH, updated_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["tenant_id"])
-        )
-
-    async def append(self, row: AuditLog) -> AuditLog:
-        """Store `row` and make it the chain's head (the head must be locked)."""
-        row.tenant_id = self.tenant_id
-        self.session.add(row)
-        await self.session.flush()
-        await self.session.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.tenant_id == self.tenant_id)
-            .values(sequence=row.sequence, hash=row.hash, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        await streamlog.record(await self.session.connection(), self.tenant_id, [stream_entry(row)])
-        return row
 
     # Reading.
 

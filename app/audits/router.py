@@ -1,16 +1,21 @@
-"""The audit-log API: record a change, list and read rows, a resource's trail, verify the chain.
+"""The audit-log API: record a change (or a batch), list and read rows, a resource's trail,
+verify the chain.
 
-Audit rows are append-only: no route changes or deletes one.
+Audit rows are append-only: no route changes or deletes one. Recording goes through the audit
+writer (group commit, app/audits/writer.py) unless the request carries an `Idempotency-Key`,
+which commits in the request's session with its key (app/audits/service.py `record_once`).
 """
 
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from fastapi.responses import JSONResponse
 
-from app.audits.dependencies import AuditServiceDep
+from app.audits.dependencies import AuditRecorderDep, AuditServiceDep
+from app.audits.recorder import AuditRecorder, Prepared
 from app.audits.schemas import (
+    AuditBatch,
+    AuditBatchCreated,
     AuditCreate,
     AuditFilters,
     AuditRead,
@@ -19,17 +24,20 @@ from app.audits.schemas import (
     PublicKeys,
     ResourceState,
 )
-from app.audits.service import NO_CHANGES, published_keys
-from app.core.auth import Actor, ReadSessionDep, ReadTenant, WriteTenant
+from app.audits.service import AuditService, published_keys
+from app.core.auth import ReadSessionDep, ReadTenant
 from app.core.db import utcnow
 from app.core.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     Unauthorized,
     Unprocessable,
     error_responses,
 )
+from app.core.idempotency import IdempotencyHeader
 from app.core.inputs import Offset, Text, UtcDatetime
 from app.core.pagination import PAGED, set_next_page
 
@@ -47,35 +55,67 @@ CursorParam = Annotated[
 ]
 
 
+WRITE_ERRORS = error_responses(Conflict, PayloadTooLarge, Unprocessable)
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=AuditRead,
     responses={
         200: {"model": NotRecorded, "description": "An update that changed nothing"},
-        **error_responses(Unprocessable),
+        **WRITE_ERRORS,
     },
 )
 async def record_audit(
-    body: AuditCreate, tenant: WriteTenant, service: AuditServiceDep
-) -> AuditRead | JSONResponse:
+    request: Request,
+    body: AuditCreate,
+    recorder: AuditRecorderDep,
+    service: AuditServiceDep,
+    idempotency_key: IdempotencyHeader = None,
+) -> Response:
     """Record a change to a resource (`write` scope); an update with before == after is 200."""
-    row = await service.log(
-        tenant.tenant_id,
-        action=body.action,
-        resource_type=body.resource_type,
-        resource_id=body.resource_id,
-        before=body.before,
-        after=body.after,
-        actor=Actor(
-            body.user_id, str(body.ip_address) if body.ip_address else None, body.user_agent
-        ),
-        metadata=body.metadata,
-        correlation_id=body.correlation_id,
-    )
-    if row is None:
-        return JSONResponse(NotRecorded(detail=NO_CHANGES).model_dump(), status_code=200)
-    return AuditRead.model_validate(row)
+    return await _record(request, recorder.prepare(body), recorder, service, idempotency_key)
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AuditBatchCreated,
+    responses={
+        200: {"model": AuditBatchCreated, "description": "Every event was an update that "
+              "changed nothing: nothing was recorded"},
+        **WRITE_ERRORS,
+    },
+)  # fmt: skip
+async def record_audits(
+    request: Request,
+    body: AuditBatch,
+    recorder: AuditRecorderDep,
+    service: AuditServiceDep,
+    idempotency_key: IdempotencyHeader = None,
+) -> Response:
+    """Record up to 1000 changes in order (`write` scope): every event is stored, or none.
+
+    A bad event is a 422 naming its index (`["body", "events", i, ...]`) and nothing is stored.
+    An update whose `before` equals its `after` changed nothing: it is skipped (its index is
+    listed in `skipped`), as a single POST answers it with 200 and records nothing.
+    """
+    return await _record(request, recorder.prepare_batch(body), recorder, service, idempotency_key)
+
+
+async def _record(
+    request: Request,
+    prepared: Prepared,
+    recorder: AuditRecorder,
+    service: AuditService,
+    idempotency_key: str | None,
+) -> Response:
+    if idempotency_key is None:
+        return (await recorder.write(prepared)).response()
+    ttl_hours = request.app.state.settings.idempotency_ttl_hours
+    written = await service.record_once(recorder.tenant_id, idempotency_key, prepared, ttl_hours)
+    return written.response()
 
 
 @router.get(

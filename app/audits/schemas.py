@@ -1,5 +1,6 @@
 """Request and response bodies of the audit-log API, and the filters of its listing."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,6 +17,7 @@ ResourceId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
 UserId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
 UserAgent = Annotated[Text, StringConstraints(max_length=1024)]
 CorrelationId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+MAX_BATCH = 1000
 
 
 def _text_only(value: Any) -> Any:
@@ -99,6 +101,33 @@ class AuditRead(BaseModel):
     sequence: int = Field(description="Position in the tenant's chain, from 1, without gaps")
     prev_hash: str
     hash: str = Field(description="SHA-256 of prev_hash and this row's canonical JSON")
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> "AuditRead":
+        """A row as written by column name (`metadata`, where the ORM says `metadata_`)."""
+        return cls.model_validate({**row, "metadata_": row["metadata"]})
+
+
+class AuditBatch(BaseModel):
+    """Up to 1000 audit events, recorded in order, all or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[AuditCreate] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} events, in order"
+    )
+
+
+class AuditBatchCreated(BaseModel):
+    """The answer to a batch: the rows it recorded, in the order of its events."""
+
+    created: int = Field(description="How many rows were recorded")
+    skipped: list[int] = Field(
+        default_factory=list,
+        description="Indexes of the updates whose `before` equals their `after`: they changed "
+        "nothing, so nothing was recorded for them (as a single POST answers 200)",
+    )
+    events: list[AuditRead] = Field(description="The recorded rows, in the batch's order")
 
 
 class NotRecorded(BaseModel):

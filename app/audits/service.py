@@ -1,27 +1,28 @@
-"""AuditService: the one way audit rows are written, by the HTTP API and by the service itself.
+"""AuditService: audit rows in a session, for the service's own changes and idempotent writes.
 
-A write validates and redacts the event, computes its field-level diff, then appends it to
-the tenant's hash chain. An `update` whose `before` equals its `after` changed nothing: it
-writes nothing and returns None. Secrets are redacted before the row is hashed and stored,
-so neither the database nor the chain ever holds them.
+The service audits its own changes (tenants, keys, alert rules, retention) in the session of
+the change, so that the row commits or rolls back with it; `log` builds the event
+(app/audits/events.py) and extends the chain with it through the one chain extension
+(`extend_chains`), which the HTTP routes' writer also uses. A write sent with an
+`Idempotency-Key` commits here too, in the request's session, together with its key.
 """
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic_core import PydanticSerializationError, to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audits.chain import GENESIS_HASH, row_hash
+from app.audits.chain import GENESIS_HASH
 from app.audits.checkpoints import CheckpointRepository
-from app.audits.diff import compute_diff, json_equal
+from app.audits.events import Event, EventBuilder
 from app.audits.models import AuditLog
-from app.audits.repository import AuditRepository, ChainHead
+from app.audits.recorder import Prepared
+from app.audits.repository import AuditRepository, AuditRow, ChainHead, extend_chains
 from app.audits.schemas import (
     AuditFilters,
+    AuditRead,
     ChainVerification,
     CheckpointRead,
     PublicKey,
@@ -32,54 +33,18 @@ from app.audits.signing import SIGNED_PREFIX, Signer, public_keys, public_pem
 from app.audits.verify import ChainVerifier
 from app.core import metrics
 from app.core.auth import Actor
-from app.core.db import new_id, utcnow
-from app.core.errors import Loc, NotFound, invalid
+from app.core.db import utcnow
+from app.core.errors import NotFound, invalid
+from app.core.idempotency import IdempotencyGuard, IdempotencyRepository, Written
 from app.core.pagination import Cursor, SequenceCursor
-from app.core.redact import PayloadRules, json_depth_exceeds
-from app.core.storable import NOT_FINITE, text_problem
+from app.core.redact import PayloadRules
 from app.core.tenancy import use_tenant
-
-NO_CHANGES = "no changes: before equals after, nothing was recorded"
-
-# Column limits of audit_logs: (field, maximum length, required).
-_TEXT_FIELDS = (
-    ("action", 100, True),
-    ("resource_type", 100, True),
-    ("resource_id", 255, True),
-    ("user_id", 255, False),
-    ("ip_address", 45, False),
-    ("user_agent", 1024, False),
-    ("correlation_id", 255, False),
-)
-
-
-def _check_text(loc: Loc, value: str) -> None:
-    if (problem := text_problem(value)) is not None:
-        raise invalid(loc, problem)
-
-
-def _check_json(loc: Loc, value: Any) -> None:
-    """Refuse what JSON columns cannot store or roundtrip: NUL, lone surrogates, NaN and
-    infinities (app/core/storable.py)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str):
-                _check_text((*loc, key), key)
-            _check_json((*loc, key), item)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_json((*loc, index), item)
-    elif isinstance(value, str):
-        _check_text(loc, value)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise invalid(loc, NOT_FINITE)
 
 
 class AuditService:
     def __init__(self, session: AsyncSession, rules: PayloadRules) -> None:
         self.session = session
-        self.redactor = rules.redactor
-        self.max_json_depth = rules.max_json_depth
+        self.events = EventBuilder(rules)
 
     async def log_create(
         self,
@@ -89,7 +54,7 @@ class AuditService:
         data: dict[str, Any],
         actor: Actor | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> AuditLog:
+    ) -> AuditRead:
         """Record that a resource was created with `data`."""
         row = await self.log(
             tenant_id, "create", resource_type, resource_id, None, data, actor, metadata
@@ -106,7 +71,7 @@ class AuditService:
         after: dict[str, Any],
         actor: Actor | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> AuditLog | None:
+    ) -> AuditRead | None:
         """Record a change from `before` to `after`; None (nothing written) when they are equal."""
         return await self.log(
             tenant_id, "update", resource_type, resource_id, before, after, actor, metadata
@@ -120,7 +85,7 @@ class AuditService:
         data: dict[str, Any],
         actor: Actor | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> AuditLog:
+    ) -> AuditRead:
         """Record that a resource holding `data` was deleted."""
         row = await self.log(
             tenant_id, "delete", resource_type, resource_id, data, None, actor, metadata
@@ -140,80 +105,52 @@ class AuditService:
         metadata: dict[str, Any] | None = None,
         *,
         correlation_id: str | None = None,
-    ) -> AuditLog | None:
+    ) -> AuditRead | None:
         """Record any event; an `update` with `before` equal to `after` writes nothing (None).
 
         `correlation_id` ties the change to the actions of the same incident, job or trace.
         """
-        actor = actor or Actor(None)
-        texts = {
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "user_id": actor.id,
-            "ip_address": actor.ip_address,
-            "user_agent": actor.user_agent,
-            "correlation_id": correlation_id,
-        }
-        self._check_texts(texts)
-        if actor.user_agent is not None:
-            texts["user_agent"] = self.redactor.scrub(actor.user_agent)
-        before, after = self._json("before", before), self._json("after", after)
-        metadata = self._json("metadata", metadata) or {}
-        if action == "update" and json_equal(before, after):
-            return None
-        changes = {
-            "before": self.redactor.redact(before),
-            "after": self.redactor.redact(after),
-            "diff": compute_diff(before, after, self.redactor),
-        }
-        content = {**texts, "changes": changes, "metadata": self.redactor.redact(metadata)}
-        return await self._append(tenant_id, content)
-
-    def _check_texts(self, texts: dict[str, str | None]) -> None:
-        for field, limit, required in _TEXT_FIELDS:
-            value, loc = texts[field], ("body", field)
-            if value is None:
-                if required:
-                    raise invalid(loc, "field required", "missing")
-                continue
-            if not isinstance(value, str):
-                raise invalid(loc, "must be a string", "string_type")
-            if required and not value:
-                raise invalid(loc, "must not be empty", "string_too_short")
-            if len(value) > limit:
-                raise invalid(loc, f"must be at most {limit} characters", "string_too_long")
-            _check_text(loc, value)
-
-    def _json(self, field: str, value: Any) -> Any:
-        if value is None:
-            return None
-        loc = ("body", field)
-        if not isinstance(value, dict):
-            raise invalid(loc, "must be a JSON object or null", "dict_type")
-        if json_depth_exceeds(value, self.max_json_depth):
-            message = f"JSON nested deeper than {self.max_json_depth} levels"
-            raise invalid(loc, message, "json_too_deep")
-        _check_json(loc, value)
-        try:
-            return to_jsonable_python(value)
-        except (PydanticSerializationError, ValueError):
-            raise invalid(loc, "is not JSON") from None
-
-    async def _append(self, tenant_id: UUID, content: dict[str, Any]) -> AuditLog:
-        await use_tenant(self.session, tenant_id)  # row-level security: the row's tenant
-        repository = AuditRepository(self.session, tenant_id)
-        head = await repository.lock_head()
-        # Taken after the lock, so that time follows the chain within a tenant.
-        content.update(
-            id=new_id(), tenant_id=tenant_id, sequence=head.sequence + 1, created_at=utcnow()
+        event = self.events.build(
+            action,
+            resource_type,
+            resource_id,
+            before,
+            after,
+            actor,
+            metadata,
+            correlation_id=correlation_id,
         )
-        digest = row_hash(head.hash, content)
-        metadata = content.pop("metadata")
-        row = AuditLog(**content, metadata_=metadata, prev_hash=head.hash, hash=digest)
-        appended = await repository.append(row)
-        metrics.AUDITS_RECORDED.inc()
-        return appended
+        if event is None:
+            return None
+        (row,) = await self.append(tenant_id, [event])
+        return AuditRead.of_row(row)
+
+    async def append(self, tenant_id: UUID, events: Sequence[Event]) -> list[AuditRow]:
+        """Extend the tenant's chain with built events in the session's transaction."""
+        await use_tenant(self.session, tenant_id)  # row-level security: the rows' tenant
+        (rows,) = await extend_chains(await self.session.connection(), [(tenant_id, events)])
+        metrics.AUDITS_RECORDED.inc(len(rows))  # committed by the session's owner
+        return rows
+
+    async def record_once(
+        self, tenant_id: UUID, key: str, prepared: Prepared, ttl_hours: int
+    ) -> Written:
+        """Record prepared events once per idempotency key; a retry replays the first answer.
+
+        The answer holds the rows' places in the chain, known only once they are appended: the
+        key is claimed first (a concurrent duplicate waits on it until this transaction ends,
+        then replays), and settled with the answer in the same transaction.
+        """
+        keys = IdempotencyRepository(self.session, tenant_id)
+        guard = IdempotencyGuard(keys, key, prepared.fingerprint, utcnow(), ttl_hours)
+        if (previous := await guard.previous()) is not None:
+            return previous
+        if (winner := await guard.claim(Written(201, {}))) is not None:  # settled below
+            return winner
+        rows = await self.append(tenant_id, prepared.events) if prepared.events else []
+        written = prepared.answer(rows)
+        await guard.settle(written)
+        return written
 
     async def get(self, tenant_id: UUID, audit_id: UUID) -> AuditLog:
         row = await AuditRepository(self.session, tenant_id).get(audit_id)

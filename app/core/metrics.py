@@ -49,6 +49,16 @@ GROUP_SECONDS = Histogram(
     "Time of one group commit (insert, rollups, commit)",
     buckets=LATENCY_BUCKETS,
 )
+AUDIT_GROUP_ROWS = Histogram(
+    "actionlog_audit_group_commit_rows",
+    "Audit rows per group commit",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+)
+AUDIT_GROUP_SECONDS = Histogram(
+    "actionlog_audit_group_commit_seconds",
+    "Time of one audit group commit (chains extended, commit)",
+    buckets=LATENCY_BUCKETS,
+)
 POOL_IN_USE = Gauge(
     "actionlog_db_pool_connections_in_use",
     "Database connections checked out of the pool",

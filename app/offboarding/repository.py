@@ -11,8 +11,9 @@ from uuid import UUID
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.actions.models import ActionLog, IdempotencyKey, action_rollups
+from app.actions.models import ActionLog, action_rollups
 from app.audits.models import AuditChainHead, AuditLog
+from app.core.idempotency import IdempotencyKey
 from app.tenants.models import ApiKey, Tenant
 
 BATCHED: dict[str, type[ActionLog] | type[AuditLog]] = {"actions": ActionLog, "audits": AuditLog}

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.actions.models import IdempotencyKey
 from app.core.db import utcnow
+from app.core.idempotency import IdempotencyKey
 from tests.actions.conftest import ACTIONS, BATCH, detail_text, list_all
 from tests.conftest import TenantHandle
 

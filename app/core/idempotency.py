@@ -6,24 +6,59 @@ request is a conflict. The key is claimed before the rows are written, with an
 INSERT ... ON CONFLICT DO NOTHING: a concurrent duplicate waits on the key's primary key until
 the first request commits, finds the key taken, and replays the stored response instead of
 writing. Keys are kept for `idempotency_ttl_hours`; an expired key may be used again.
+
+A write whose response is known only once its rows are stored (an audit row gets its place in
+the chain then) claims the key with a placeholder and `settle`s it in the same transaction, so
+no other request ever sees the placeholder. Actions and audit events share the keys (and the
+table): in core, so that both domains use one implementation.
 """
 
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 import orjson
-from fastapi import Response
-from sqlalchemy import CursorResult, delete, select
+from fastapi import Header, Response
+from sqlalchemy import CursorResult, ForeignKey, Index, Integer, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
-from app.actions.models import IdempotencyKey
-from app.core.db import upsert_insert
+from app.core.db import Base, JSONType, UTCDateTime, upsert_insert, utcnow
 from app.core.errors import Conflict
 from app.core.responses import RowsResponse
+
+# The `Idempotency-Key` header of a write (a parameter named `idempotency_key`).
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        description=(
+            "Makes retries safe: a retry returns the first response (with "
+            "`Idempotent-Replayed: true`) and stores nothing new; another body is a 409"
+        ),
+    ),
+]
+
+
+class IdempotencyKey(Base):
+    """The first response to a write sent with an `Idempotency-Key`, replayed on retries."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[Any] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 @dataclass(frozen=True)
@@ -92,6 +127,15 @@ class IdempotencyRepository:
         result = cast(CursorResult[Any], await self.session.execute(statement))
         return result.rowcount == 1
 
+    async def settle(self, key: str, written: Written) -> None:
+        """Replace the response claimed under `key` (in this transaction) with the final one."""
+        await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.tenant_id == self.tenant_id, IdempotencyKey.key == key)
+            .values(status_code=written.status_code, response_body=written.body)
+            .execution_options(synchronize_session=False)
+        )
+
 
 class IdempotencyGuard:
     """One write's idempotency: replay a previous response, or claim the key for this one.
@@ -130,6 +174,11 @@ class IdempotencyGuard:
         if stored is None:
             raise Conflict("Another request with this Idempotency-Key is in progress; retry")
         return self._replay(stored)
+
+    async def settle(self, written: Written) -> None:
+        """Store the final response of a write that claimed the key with a placeholder."""
+        if self.key is not None and self.keys is not None:
+            await self.keys.settle(self.key, written)
 
     def _replay(self, stored: IdempotencyKey) -> Written:
         if stored.request_hash != self.fingerprint:

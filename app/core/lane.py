@@ -1,0 +1,128 @@
+"""A fast lane for the hot write paths: ordinary JSON POSTs served without the framework.
+
+Recording is where the traffic is: applications send each action and each audit event as it
+happens. A lane serves those requests without the framework's per-request machinery (routing,
+dependency solving, request objects), calling the same functions as the routes in the same
+order: `tenant_context` and `check_scope` (app/core/auth.py) for the caller, the routes' body
+types for validation (straight from the JSON bytes), the domain's recorder for the write (and
+so the same group commit), `Written.response` for the answer and `error_response` for any
+error. Each domain declares its lane's paths (app/actions/ingest.py, app/audits/ingest.py).
+
+A caller that may not write (no key, an unknown, revoked or expired one — counted as a failed
+authentication by the route, once — no `write` scope), a body that fails validation, a request
+with an `Idempotency-Key` and a content type other than JSON go on, body included, to the
+FastAPI routes, which render those answers and serve keyed writes; the OpenAPI description is
+theirs too. A request gets the same answer on either path.
+"""
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.auth import check_scope, tenant_context
+from app.core.errors import Forbidden, ServiceError, Unauthorized, error_response
+from app.core.idempotency import Written
+
+
+@dataclass(frozen=True)
+class LaneRoute:
+    """One path of a lane: its body type, and the write (application state, tenant, body)."""
+
+    body: TypeAdapter[Any]
+    write: Callable[[Any, UUID, Any], Awaitable[Written]]
+
+
+def _is_json(content_type: str | None) -> bool:
+    return content_type is not None and content_type.split(";")[0].strip() == "application/json"
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client went away."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
+    """A `receive` that hands the already-read body on to the next app."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class FastLane:
+    """Serves the ordinary POSTs to `routes`; everything else goes on to `app`."""
+
+    def __init__(self, app: ASGIApp, routes: Mapping[str, LaneRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" and scope["method"] == "POST" else None
+        route = self.routes.get(path) if path is not None else None
+        headers = Headers(scope=scope) if route is not None else None
+        if (
+            route is None
+            or headers is None
+            or "idempotency-key" in headers
+            or not _is_json(headers.get("content-type"))
+        ):
+            await self.app(scope, receive, send)
+            return
+        retry_after = str(scope["app"].state.settings.retry_after_seconds)
+        try:
+            body = await _read_body(receive)
+        except ServiceError as exc:  # over the body limit, while streaming
+            await error_response(exc, retry_after)(scope, receive, send)
+            return
+        if body is None:
+            return
+        try:
+            response = await self._record(scope, headers, body, route)
+        except Exception as exc:
+            response = error_response(exc, retry_after)
+        if response is None:
+            await self.app(scope, _replaying(body, receive), send)
+            return
+        await response(scope, receive, send)
+
+    @staticmethod
+    async def _record(
+        scope: Scope, headers: Headers, body: bytes, route: LaneRoute
+    ) -> Response | None:
+        """The answer to an ordinary write, or None when the route must answer: a key that
+        does not let the caller write, or a body that does not validate."""
+        state = scope["app"].state
+        client = scope["client"][0] if scope.get("client") else None
+        try:
+            caller = await tenant_context(
+                state.keys, headers, client, state.throttle, count_failure=False
+            )
+            context = check_scope(caller, "write")
+        except (Unauthorized, Forbidden):
+            return None
+        try:
+            parsed = route.body.validate_json(body)
+        except ValidationError:
+            return None
+        # charged here, once validated: a body the route must answer is charged there
+        await state.throttle.charge_key(str(context.key_id), True)
+        return (await route.write(state, context.tenant_id, parsed)).response()
