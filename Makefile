@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Two test processes (pytest-xdist), a test file each at a time: the suite waits on servers,
+# subprocesses and fsync as much as it computes. Every test isolates itself (its own tenants,
+# databases and ports), so files run side by side as they would one after another.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
+
 .PHONY: run test lint format bench migrate clean chromium screenshots
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
@@ -27,7 +32,7 @@ test: $(STAMP) chromium  ## lint, types, and every test on SQLite and on Postgre
 	$(BIN)/ruff check app tests sdk/python
 	$(BIN)/mypy
 	$(BIN)/mypy --config-file sdk/python/pyproject.toml sdk/python/actionlog_client sdk/python/tests
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 	$(BIN)/python -m pytest sdk/python/tests
 
 lint: $(STAMP)
