@@ -90,7 +90,7 @@ Index(
 
 
 # The table itself, for Core statements (they need none of the ORM's per-row work), and every
-# column of an action row in table order: the one list that inserts, COPY and export use.
+# column of an action row in table order: the one list that inserts and export use.
 action_logs = cast(Table, ActionLog.__table__)
 ACTION_COLUMNS: tuple[str, ...] = tuple(column.name for column in action_logs.columns)
 
