@@ -61,8 +61,11 @@ async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
             str(CONFIG),
             "run",
             f"{url}/openapi.json",
+            # One worker: with two, CPython 3.11's AST compiler (which Hypothesis drives from
+            # both threads) now and then fails with "AST constructor recursion depth mismatch",
+            # a runtime error of the tool, not of the service, which fails the run.
             "--workers",
-            "2",
+            "1",
             "--seed",
             os.environ.get("SCHEMATHESIS_SEED", "14"),
             "--report",
