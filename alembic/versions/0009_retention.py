@@ -88,5 +88,7 @@ def downgrade() -> None:
     op.drop_table("retention_archives")
     op.drop_table("audit_signing_keys")
     op.drop_table("audit_checkpoints")
-    with op.batch_alter_table("tenants") as batch:
-        batch.drop_column("audit_retention_days")
+    # Not batch mode: on SQLite it would copy `tenants` and drop the original, and with foreign
+    # keys on, that drop deletes every tenant's rows (ON DELETE CASCADE). SQLite (3.35+) drops
+    # a column in place.
+    op.drop_column("tenants", "audit_retention_days")
