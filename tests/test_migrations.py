@@ -10,7 +10,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
 
-from app.actions.models import action_logs, action_user_rollups
+from app.actions.models import (
+    action_failure_rollups,
+    action_logs,
+    action_rollups,
+    action_user_rollups,
+)
 from app.core import migrations
 from app.core.config import Settings
 from app.core.db import create_engine
@@ -84,7 +89,7 @@ def test_history_is_linear() -> None:
 
 async def test_tenant_first_keys_migrate_tables_holding_rows(empty_database_url: str) -> None:
     """0004 swaps the keys of action_logs and audit_logs to (tenant_id, id), keeping the rows;
-    0005 counts existing rows into the user rollups."""
+    0007 counts existing rows into the user rollups, 0011 into minute and failure rollups."""
     engine = create_engine(Settings(database_url=empty_database_url), as_owner=True)
     tenant_id, action_id, audit_id = uuid4(), uuid4(), uuid4()
     now = datetime.now(UTC)
@@ -140,6 +145,14 @@ async def test_tenant_first_keys_migrate_tables_holding_rows(empty_database_url:
             (u.period, u.user_id, u.total, u.failed, u.last_action_id) for u in users
         )
         assert found_users == [(3600, "u1", 1, 1, action_id), (86400, "u1", 1, 1, action_id)]
+        await migrations.upgrade(engine)  # 0011 counts it into minute and failure rollups
+        async with engine.connect() as connection:
+            periods = (await connection.execute(select(action_rollups.c.period))).scalars()
+            failures = (await connection.execute(select(action_failure_rollups))).all()
+        assert list(periods) == [60]  # hours and days: not counted, the row went in by SQL
+        assert sorted((f.period, f.action_type, f.count, f.example_id) for f in failures) == [
+            (period, "a", 1, action_id) for period in (60, 3600, 86400)
+        ]
         await migrations.downgrade(engine, "0003")
         found, rows = await keys_and_rows()
         assert found == [["id"], ["id"]]

@@ -98,11 +98,13 @@ ACTION_COLUMNS: tuple[str, ...] = tuple(column.name for column in action_logs.co
 HISTOGRAM_BUCKETS = 71
 ROLLUP_DIMENSIONS = ("action_type", "provider_name", "service", "source", "status")
 
-# Actions pre-aggregated per tenant, period (an hour or a day, in seconds) starting at `start`,
-# and dimension values, kept in step with the rows in the same transactions; statistics read
-# these instead of scanning raw rows. NULL dimensions are stored as '' so that the primary key
-# (and ON CONFLICT) can match them. h00..h70 count the timed actions per latency bucket
-# (app/actions/rollups.py) for percentiles.
+# Actions pre-aggregated per tenant, period (a minute, an hour or a day, in seconds) starting at
+# `start`, and dimension values, kept in step with the rows in the same transactions; statistics
+# read these instead of scanning raw rows. NULL dimensions are stored as '' so that the primary
+# key (and ON CONFLICT) can match them. h00..h70 count the timed actions per latency bucket
+# (app/actions/rollups.py) for percentiles; NULL counts as 0 (writes leave empty buckets NULL:
+# on PostgreSQL a NULL takes a bit of the row's null bitmap, a 0 eight bytes, and a minute's
+# row rarely has more than a few buckets filled).
 action_rollups = Table(
     "action_rollups",
     Base.metadata,
@@ -117,7 +119,7 @@ action_rollups = Table(
     Column("total", BigInteger, nullable=False),
     Column("timed", BigInteger, nullable=False),
     Column("time_sum", BigInteger, nullable=False),
-    *(Column(f"h{i:02d}", BigInteger, nullable=False) for i in range(HISTOGRAM_BUCKETS)),
+    *(Column(f"h{i:02d}", BigInteger, nullable=True) for i in range(HISTOGRAM_BUCKETS)),
 )
 
 # Per user, tenant and period (an hour or a day) starting at `start`: the user's actions, the
@@ -135,4 +137,31 @@ action_user_rollups = Table(
     Column("last_action_at", UTCDateTime, nullable=True),
     Column("last_action_id", Uuid, nullable=True),
     Column("last_action_type", String(100), nullable=True),
+)
+
+# Failed actions (status failure or timeout) per tenant, period (a minute, an hour or a day)
+# starting at `start`, rollup dimensions, error_type ('' when none) and pattern: the message
+# with ids, addresses and numbers masked (app/actions/rollups.py), '' for a typed failure or
+# none. The key holds the pattern's digest (`pattern_key`), as a message can be longer than an
+# index entry may be. Per group: how many, first and last seen, the newest id, and the greatest
+# raw message as the group's sample. `stats/failures` reads these instead of failed rows.
+action_failure_rollups = Table(
+    "action_failure_rollups",
+    Base.metadata,
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("start", UTCDateTime, primary_key=True),
+    Column("action_type", String(100), primary_key=True),
+    Column("provider_name", String(100), primary_key=True),
+    Column("service", String(100), primary_key=True),
+    Column("source", String(50), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("error_type", String(255), primary_key=True),
+    Column("pattern_key", String(32), primary_key=True),
+    Column("pattern", Text, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=True),
+    Column("last_seen", UTCDateTime, nullable=True),
+    Column("example_id", Uuid, nullable=True),
+    Column("sample", Text, nullable=True),
 )

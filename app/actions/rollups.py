@@ -1,17 +1,27 @@
-"""Rollups: hourly and daily aggregates of action logs that statistics read instead of rows.
+"""Rollups: per-minute, hourly and daily aggregates of action logs that statistics read instead
+of rows.
 
 Every write keeps them exact in its own transaction: an insert adds its rows' counts, a change
 of a running action subtracts its old contribution and adds the new one, a purge subtracts
-what it deletes. Each rollup row holds, for one tenant, period (an hour or a day, UTC) and
-combination of type, provider, service, source and status: the count, the number of timed
-actions, the sum of their `execution_time_ms`, and a latency histogram. Days keep long ranges
-cheap (30 days: 30 rows per combination); hours serve the edges of ranges and hourly series.
+what it deletes. Each rollup row holds, for one tenant, period (a minute, an hour or a day,
+UTC) and combination of type, provider, service, source and status: the count, the number of
+timed actions, the sum of their `execution_time_ms`, and a latency histogram. Days keep long
+ranges cheap (30 days: 30 rows per combination); hours and then minutes serve the edges of
+ranges, hourly and minute series, so that a range reads raw rows only for the seconds before
+its first whole minute and after its last, however many rows a burst put in them.
 
 User rollups keep, per tenant, period and `user_id`, the user's actions, failed actions and the
 newest action (time, id, type), so the most active users of a range cost what its number of
 users and periods costs, not its rows. The newest action only moves forwards: taking rows away
 (a purge, which deletes the oldest first) leaves it on a row that remains, or on a rollup
-whose count drops to 0, which is not read.
+whose count drops to 0, which is not read. They are kept per hour and per day only: a range
+that starts or ends inside an hour reads that part's rows for its users.
+
+Failure rollups keep, per tenant, period, combination, error_type and pattern (the message
+with ids, e-mail addresses and numbers masked: `mask_message`), the count of failed actions,
+the first and last time seen, the newest id and the greatest message (the sample shown for a
+typed group). Like the newest action of a user, the times, id and sample only move forwards:
+after a purge a group that keeps rows may still name a first time or sample that was purged.
 
 The histogram has 71 buckets: one per millisecond below 10 ms, then ten per decade (10, 13,
 16, 20, 25, 32, 40, 50, 63, 80, 100, …: each about 1.26 times the last) up to 10^7 ms, and one
@@ -20,11 +30,13 @@ served from rollups or from raw rows, and within a bucket's width (about 26%) of
 value; interpolation inside the bucket usually brings them much closer.
 """
 
+import hashlib
 import math
+import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -52,6 +64,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.actions.models import (
     HISTOGRAM_BUCKETS,
     ROLLUP_DIMENSIONS,
+    action_failure_rollups,
     action_logs,
     action_rollups,
     action_user_rollups,
@@ -68,9 +81,34 @@ BOUNDS: tuple[int, ...] = (
 HISTOGRAM_COLUMNS = tuple(f"h{i:02d}" for i in range(HISTOGRAM_BUCKETS))
 assert len(BOUNDS) + 1 == HISTOGRAM_BUCKETS
 COUNTERS = ("total", "timed", "time_sum", *HISTOGRAM_COLUMNS)
-HOUR, DAY = 3600, 86400
-PERIODS = (HOUR, DAY)
+MINUTE, HOUR, DAY = 60, 3600, 86400
+PERIODS = (MINUTE, HOUR, DAY)
+USER_PERIODS = (HOUR, DAY)
 KEY_COLUMNS = ("tenant_id", "period", "start", *ROLLUP_DIMENSIONS)
+FAILURE_KEY_COLUMNS = (*KEY_COLUMNS, "error_type", "pattern_key")
+FAILURE_VALUE_COLUMNS = ("pattern", "count", "first_seen", "last_seen", "example_id", "sample")
+
+_MASKS = (
+    (
+        re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.I),
+        "<id>",
+    ),
+    (re.compile(r"\b(?=[0-9a-f]*\d)[0-9a-f]{12,}\b", re.I), "<id>"),
+    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<email>"),
+    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+)
+
+
+def mask_message(message: str) -> str:
+    """The message with ids (UUIDs, long hex), e-mail addresses and numbers masked."""
+    for pattern, replacement in _MASKS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def pattern_key(pattern: str) -> str:
+    """The digest that stands for a failure pattern in the rollups' key."""
+    return hashlib.blake2b(pattern.encode(), digest_size=16).hexdigest()
 
 
 def latency_bucket(ms: int) -> int:
@@ -111,10 +149,12 @@ def percentile(histogram: Sequence[int], p: int) -> int | None:
 
 
 def period_start(moment: datetime, period: int) -> datetime:
-    """The start of the UTC hour or day holding `moment`."""
+    """The start of the UTC minute, hour or day holding `moment`."""
     if period == DAY:
         return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return moment.replace(minute=0, second=0, microsecond=0)
+    if period == HOUR:
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(second=0, microsecond=0)
 
 
 @dataclass
@@ -133,7 +173,10 @@ class Delta:
 
 
 RollupKey = tuple[Any, ...]
-CONTRIBUTING = ("id", "tenant_id", "created_at", *ROLLUP_DIMENSIONS, "execution_time_ms", "user_id")
+CONTRIBUTING = (
+    "id", "tenant_id", "created_at", *ROLLUP_DIMENSIONS, "execution_time_ms", "user_id",
+    "error_type", "error_message",
+)  # fmt: skip
 USER_KEY_COLUMNS = ("tenant_id", "period", "start", "user_id")
 USER_VALUE_COLUMNS = ("total", "failed", "last_action_at", "last_action_id", "last_action_type")
 
@@ -147,7 +190,7 @@ RollupContribution = dict[str, Any]
 
 
 def rollup_keys(row: Mapping[str, Any]) -> list[RollupKey]:
-    """The rollup rows (hour, then day) that an action's values count in (absent ones: '')."""
+    """The rollup rows (minute, hour, day) that an action's values count in (absent ones: '')."""
     dimensions = (
         row.get("action_type") or "",
         row.get("provider_name") or "",
@@ -155,10 +198,15 @@ def rollup_keys(row: Mapping[str, Any]) -> list[RollupKey]:
         row.get("source") or "",
         row["status"],
     )
-    hour = period_start(row["created_at"], HOUR)
+    minute = period_start(row["created_at"], MINUTE)
+    hour = minute.replace(minute=0)
     day = hour.replace(hour=0)
     tenant_id = row["tenant_id"]
-    return [(tenant_id, HOUR, hour, *dimensions), (tenant_id, DAY, day, *dimensions)]
+    return [
+        (tenant_id, MINUTE, minute, *dimensions),
+        (tenant_id, HOUR, hour, *dimensions),
+        (tenant_id, DAY, day, *dimensions),
+    ]
 
 
 @dataclass
@@ -178,14 +226,60 @@ class UserDelta:
 
 
 UserKey = tuple[Any, ...]
+FailureKey = tuple[Any, ...]
+
+
+@dataclass
+class FailureDelta:
+    pattern: str
+    count: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    example_id: Any = None
+    sample: str | None = None
+
+    def add(
+        self, count: int, first: datetime, last: datetime, example_id: Any, sample: str | None
+    ) -> None:
+        """Count `count` failures in (negative: taken away; times, id and sample stay)."""
+        self.count += count
+        if count <= 0:
+            return
+        if self.first_seen is None or first < self.first_seen:
+            self.first_seen = first
+        if self.last_seen is None or last > self.last_seen:
+            self.last_seen = last
+        if self.example_id is None or example_id > self.example_id:
+            self.example_id = example_id
+        if sample is not None and (self.sample is None or sample > self.sample):
+            self.sample = sample
+
+
+def failure_group(error_type: str | None, message: str | None) -> tuple[str, str]:
+    """(error_type, pattern) of a failure as the failure rollups key it ('' for none)."""
+    if error_type:
+        return error_type, ""
+    return "", "" if message is None else mask_message(message)
 
 
 @dataclass
 class Changes:
-    """What a write changes in the rollups: per combination, and per user."""
+    """What a write changes in the rollups: per combination, per user, per failure group."""
 
     combinations: dict[RollupKey, Delta] = field(default_factory=dict)
     users: dict[UserKey, UserDelta] = field(default_factory=dict)
+    failures: dict[FailureKey, FailureDelta] = field(default_factory=dict)
+
+    def add_failures(
+        self, keys: list[RollupKey], error_type: str, pattern: str, *values: Any
+    ) -> None:
+        digest = pattern_key(pattern)
+        for key in keys:
+            failure_key = (*key, error_type, digest)
+            delta = self.failures.get(failure_key)
+            if delta is None:
+                delta = self.failures[failure_key] = FailureDelta(pattern)
+            delta.add(*values)
 
 
 def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
@@ -202,12 +296,17 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
             delta.add(ms, sign)
         user_id = row.get("user_id")
         if user_id is not None:
-            for key in keys:
+            for key in keys[1:]:  # hours and days (USER_PERIODS)
                 user_key = (*key[:3], user_id)
                 user_delta = users.get(user_key)
                 if user_delta is None:
                     user_delta = users[user_key] = UserDelta()
                 user_delta.add(row, sign)
+        if row["status"] in FAILED:
+            message = row.get("error_message")
+            error_type, pattern = failure_group(row.get("error_type"), message)
+            moment = row["created_at"]
+            result.add_failures(keys, error_type, pattern, sign, moment, moment, row["id"], message)
     return result
 
 
@@ -234,11 +333,19 @@ async def _upsert(connection: AsyncConnection, statement: Any, rows: list[dict[s
 
 @cache
 def upsert_statement(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE that adds its rows' counters (built once per dialect)."""
+    """INSERT … ON CONFLICT DO UPDATE that adds its rows' counters (built once per dialect).
+
+    A histogram count of NULL adds nothing and leaves NULL (0) where nothing was ever added.
+    """
     statement = _insert_rows(dialect, action_rollups, (*KEY_COLUMNS, *COUNTERS))
+    t, new = action_rollups.c, statement.excluded
+    counts = {name: t[name] + new[name] for name in ("total", "timed", "time_sum")}
+    histogram = {
+        name: case((new[name].is_(None), t[name]), else_=func.coalesce(t[name], 0) + new[name])
+        for name in HISTOGRAM_COLUMNS
+    }
     return statement.on_conflict_do_update(
-        index_elements=list(KEY_COLUMNS),
-        set_={name: action_rollups.c[name] + statement.excluded[name] for name in COUNTERS},
+        index_elements=list(KEY_COLUMNS), set_={**counts, **histogram}
     )
 
 
@@ -252,7 +359,10 @@ def upsert_rows(changes: dict[RollupKey, Delta]) -> list[dict[str, Any]]:
         delta = changes[key]
         row = dict(zip(KEY_COLUMNS, key, strict=True))
         row.update(total=delta.total, timed=delta.timed, time_sum=delta.time_sum)
-        row.update(zip(HISTOGRAM_COLUMNS, delta.histogram, strict=True))
+        row.update(
+            (name, count or None)
+            for name, count in zip(HISTOGRAM_COLUMNS, delta.histogram, strict=True)
+        )
         rows.append(row)
     return rows
 
@@ -300,6 +410,48 @@ def user_upsert_rows(changes: dict[UserKey, UserDelta]) -> list[dict[str, Any]]:
     return rows
 
 
+@cache
+def failure_upsert_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE that adds counts and widens times, newest id and sample."""
+    statement = _insert_rows(
+        dialect, action_failure_rollups, (*FAILURE_KEY_COLUMNS, *FAILURE_VALUE_COLUMNS)
+    )
+    t, new = action_failure_rollups.c, statement.excluded
+
+    def moved(name: str, further: ColumnElement[bool]) -> Any:
+        return case((or_(t[name].is_(None), further), new[name]), else_=t[name])
+
+    return statement.on_conflict_do_update(
+        index_elements=list(FAILURE_KEY_COLUMNS),
+        set_={
+            "count": t["count"] + new["count"],
+            "first_seen": moved("first_seen", new.first_seen < t.first_seen),
+            "last_seen": moved("last_seen", new.last_seen > t.last_seen),
+            "example_id": moved("example_id", new.example_id > t.example_id),
+            "sample": moved("sample", new.sample > t.sample),
+        },
+    )
+
+
+def failure_upsert_rows(changes: dict[FailureKey, FailureDelta]) -> list[dict[str, Any]]:
+    """The rows of a failure upsert, in key order (so concurrent writers never deadlock)."""
+    rows = []
+    for key in sorted(changes, key=lambda k: (str(k[0]), *k[1:])):
+        delta = changes[key]
+        rows.append(
+            {
+                **dict(zip(FAILURE_KEY_COLUMNS, key, strict=True)),
+                "pattern": delta.pattern,
+                "count": delta.count,
+                "first_seen": delta.first_seen,
+                "last_seen": delta.last_seen,
+                "example_id": delta.example_id,
+                "sample": delta.sample,
+            }
+        )
+    return rows
+
+
 async def apply(connection: AsyncConnection, changes: Changes) -> None:
     """Add `changes` to the rollups, in the connection's transaction."""
     combinations = {
@@ -312,32 +464,95 @@ async def apply(connection: AsyncConnection, changes: Changes) -> None:
     if users:
         statement = user_upsert_statement(connection.dialect.name)
         await _upsert(connection, statement, user_upsert_rows(users))
+    failures = {k: d for k, d in changes.failures.items() if d.count or d.first_seen}
+    if failures:
+        statement = failure_upsert_statement(connection.dialect.name)
+        await _upsert(connection, statement, failure_upsert_rows(failures))
+
+
+UNITS = {MINUTE: "minute", HOUR: "hour", DAY: "day"}
+SQLITE_STARTS = {
+    MINUTE: "%Y-%m-%d %H:%M:00.000000",
+    HOUR: "%Y-%m-%d %H:00:00.000000",
+    DAY: "%Y-%m-%d 00:00:00.000000",
+}
 
 
 def _start_sql(dialect: str, column: Any, period: int) -> ColumnElement[Any]:
-    """The start of the UTC hour or day of a timestamp column, as the rollups store it."""
+    """The start of the UTC minute, hour or day of a timestamp column, as the rollups store it."""
     if dialect == "postgresql":
-        unit = "day" if period == DAY else "hour"
-        return func.timezone("UTC", func.date_trunc(unit, func.timezone("UTC", column)))
-    pattern = "%Y-%m-%d 00:00:00.000000" if period == DAY else "%Y-%m-%d %H:00:00.000000"
-    return func.strftime(pattern, column)
+        truncated = func.date_trunc(UNITS[period], func.timezone("UTC", column))
+        return func.timezone("UTC", truncated)
+    return func.strftime(SQLITE_STARTS[period], column)
 
 
 async def rebuild(session: AsyncSession, tenant_id: UUID) -> None:
     """Recompute a tenant's rollups from its rows (after a bulk load or direct SQL changes)."""
-    await session.execute(delete(action_rollups).where(action_rollups.c.tenant_id == tenant_id))
-    await session.execute(
-        delete(action_user_rollups).where(action_user_rollups.c.tenant_id == tenant_id)
-    )
+    dialect = session.get_bind().dialect.name
+    for table in (action_rollups, action_user_rollups, action_failure_rollups):
+        await session.execute(delete(table).where(table.c.tenant_id == tenant_id))
     for period in PERIODS:
-        await session.execute(_rebuild_statement(session, tenant_id, period))
-        await session.execute(_rebuild_users_statement(session, tenant_id, period))
+        await session.execute(rebuild_statement(dialect, period, tenant_id))
+        if period in USER_PERIODS:
+            await session.execute(_rebuild_users_statement(dialect, tenant_id, period))
+        groups = await session.execute(failure_groups_query(dialect, period, tenant_id))
+        rows = failure_rollup_rows(period, groups)
+        for chunk in range(0, len(rows), 1000):
+            await session.execute(insert(action_failure_rollups), rows[chunk : chunk + 1000])
 
 
-def _rebuild_users_statement(session: AsyncSession, tenant_id: UUID, period: int) -> Any:
+def failure_groups_query(dialect: str, period: int, tenant_id: UUID | None) -> Any:
+    """Failed rows grouped per period, combination, error_type and raw message (None: every
+    tenant): what `failure_rollup_rows` turns into failure rollups once messages are masked."""
+    a = action_logs.c
+    start = _start_sql(dialect, a.created_at, period)
+    dimensions = [func.coalesce(a[name], "") for name in ROLLUP_DIMENSIONS[:-1]]
+    grouping = (a.tenant_id, start, *dimensions, a.status, a.error_type, a.error_message)
+    query = select(
+        a.tenant_id,
+        start.label("start"),
+        *(
+            value.label(name)
+            for value, name in zip(dimensions, ROLLUP_DIMENSIONS[:-1], strict=True)
+        ),
+        a.status,
+        a.error_type,
+        a.error_message,
+        func.count().label("count"),
+        func.min(a.created_at).label("first_seen"),
+        func.max(a.created_at).label("last_seen"),
+        func.max(cast(a.id, Text)).label("example_id"),
+        func.max(a.error_message).label("sample"),
+    ).where(a.status.in_(FAILED))
+    if tenant_id is not None:
+        query = query.where(a.tenant_id == tenant_id)
+    return query.group_by(*grouping)
+
+
+def failure_rollup_rows(period: int, groups: Iterable[Any]) -> list[dict[str, Any]]:
+    """Failure rollup rows of one period from `failure_groups_query`'s groups."""
+    changes = Changes()
+    for g in groups:
+        error_type, pattern = failure_group(g.error_type, g.error_message)
+        key = (g.tenant_id, period, _as_datetime(g.start), g.action_type, g.provider_name,
+               g.service, g.source, g.status)  # fmt: skip
+        example = UUID(g.example_id)
+        first, last = _as_datetime(g.first_seen), _as_datetime(g.last_seen)
+        changes.add_failures([key], error_type, pattern, g.count, first, last, example, g.sample)
+    return failure_upsert_rows(changes.failures)
+
+
+def _as_datetime(value: Any) -> datetime:
+    """A timestamp as read back from either engine (SQLite's strftime gives text)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _rebuild_users_statement(dialect: str, tenant_id: UUID, period: int) -> Any:
     """Each user's count, failures and newest action per period, by window functions."""
     a = action_logs.c
-    start = _start_sql(session.get_bind().dialect.name, a.created_at, period)
+    start = _start_sql(dialect, a.created_at, period)
     window = (a.tenant_id, start, a.user_id)
     ranked = (
         select(
@@ -369,8 +584,9 @@ def _rebuild_users_statement(session: AsyncSession, tenant_id: UUID, period: int
     return insert(action_user_rollups).from_select(columns, newest)
 
 
-def _rebuild_statement(session: AsyncSession, tenant_id: UUID, period: int) -> Any:
-    """Counts per key and latency bucket first, then one row per key with its histogram.
+def rebuild_statement(dialect: str, period: int, tenant_id: UUID | None) -> Any:
+    """Counts per key and latency bucket first, then one row per key with its histogram
+    (of one tenant, or of every tenant: None).
 
     Grouping by the bucket first evaluates its 71-branch CASE once per row; spreading a
     per-row bucket over 71 histogram sums would evaluate it 71 times per row (the engines
@@ -378,7 +594,7 @@ def _rebuild_statement(session: AsyncSession, tenant_id: UUID, period: int) -> A
     take minutes.
     """
     a = action_logs.c
-    start = _start_sql(session.get_bind().dialect.name, a.created_at, period)
+    start = _start_sql(dialect, a.created_at, period)
     bucket = latency_bucket_sql(a.execution_time_ms)
     dimensions = [func.coalesce(a[name], "") for name in ROLLUP_DIMENSIONS[:-1]]
     grouped = (
@@ -396,7 +612,7 @@ def _rebuild_statement(session: AsyncSession, tenant_id: UUID, period: int) -> A
             func.count(a.execution_time_ms).label("timed"),
             func.coalesce(func.sum(a.execution_time_ms), 0).label("time_sum"),
         )
-        .where(a.tenant_id == tenant_id)
+        .where(*([] if tenant_id is None else [a.tenant_id == tenant_id]))
         .group_by(a.tenant_id, start, *dimensions, a.status, bucket)
         .subquery()
     )
@@ -407,6 +623,9 @@ def _rebuild_statement(session: AsyncSession, tenant_id: UUID, period: int) -> A
         func.sum(g.n),
         func.sum(g.timed),
         func.sum(g.time_sum),
-        *(func.sum(case((g.bucket == i, g.timed), else_=0)) for i in range(HISTOGRAM_BUCKETS)),
+        *(
+            func.nullif(func.sum(case((g.bucket == i, g.timed), else_=0)), 0)
+            for i in range(HISTOGRAM_BUCKETS)
+        ),
     ).group_by(*keys)
     return insert(action_rollups).from_select(list(KEY_COLUMNS + COUNTERS), aggregate)

@@ -1,8 +1,10 @@
 """Statistics SQL over one tenant's actions: every figure is aggregated by the database.
 
-`ActionStatsRepository` reads raw rows; `RollupStatsRepository` reads the hourly and daily
-rollups that stand for them (kept exact by every write: app/actions/rollups.py), so long
-ranges never scan rows. Both filter through the one filter map of app/actions/filters.py.
+`ActionStatsRepository` reads raw rows; `RollupStatsRepository` reads the minute, hourly and
+daily rollups that stand for them (kept exact by every write: app/actions/rollups.py), so
+ranges never scan rows but at their ragged edges; `UserRollupStatsRepository` and
+`FailureRollupStatsRepository` do the same for the most active users and the failure patterns.
+All filter through the one filter map of app/actions/filters.py.
 Percentiles of `execution_time_ms` come from a latency histogram either way.
 
 Time buckets are whole multiples of the interval since the Unix epoch, so their boundaries are
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.actions.filters import ActionFilter, conditions, covers
 from app.actions.models import (
     HISTOGRAM_BUCKETS,
+    action_failure_rollups,
     action_logs,
     action_rollups,
     action_user_rollups,
@@ -294,4 +297,40 @@ class UserRollupStatsRepository:
             U.last_action_type.label("action_type"),
             U.last_action_at.label("created_at"),
         ).where(*self._where(f, period), U.user_id.in_(user_ids))
+        return await fetch_all(self.session, query)
+
+
+F = action_failure_rollups.c
+
+
+class FailureRollupStatsRepository:
+    """Failure groups from whole minutes, hours or days of failure rollups."""
+
+    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    @staticmethod
+    def covers(f: ActionFilter) -> bool:
+        """Whether the failure rollups keep every field that `f` filters on."""
+        return covers(action_failure_rollups, f, time_column="start")
+
+    async def groups(self, f: ActionFilter, period: int) -> Sequence[Any]:
+        """Per type, error_type ('' for none) and pattern ('' for none): count, first and last
+        seen, the newest id (as text, like ActionStatsRepository.failure_groups) and sample."""
+        where = conditions(action_failure_rollups, self.tenant_id, f, time_column="start")
+        query = (
+            select(
+                F.action_type,
+                F.error_type,
+                func.max(F.pattern).label("pattern"),
+                func.sum(F.count).label("count"),
+                func.min(F.first_seen).label("first_seen"),
+                func.max(F.last_seen).label("last_seen"),
+                func.max(cast(F.example_id, String)).label("example_id"),
+                func.max(F.sample).label("sample"),
+            )
+            .where(*where, F.period == period, F.count > 0)
+            .group_by(F.action_type, F.error_type, F.pattern_key)
+        )
         return await fetch_all(self.session, query)

@@ -5,7 +5,6 @@ the breakdowns, rates and averages, the zero-filled time buckets, and the failur
 """
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -17,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
 from app.actions.models import HISTOGRAM_BUCKETS
-from app.actions.rollups import DAY, HOUR, percentile
+from app.actions.rollups import DAY, HOUR, MINUTE, mask_message, percentile
 from app.actions.statuses import FAILED, SUCCESSFUL
 from app.core.db import utcnow
 from app.core.errors import invalid
 from app.stats.repository import (
     ActionStatsRepository,
+    FailureRollupStatsRepository,
     RollupStatsRepository,
     UserRollupStatsRepository,
 )
@@ -40,23 +40,6 @@ GROUPED = ("action_type", "provider_name", "service", "source")  # with rates an
 INTERVAL_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 DEFAULT_SPAN = {"minute": timedelta(hours=1), "hour": timedelta(days=1), "day": timedelta(days=30)}
 MAX_BUCKETS = 1500
-
-_MASKS = (
-    (
-        re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.I),
-        "<id>",
-    ),
-    (re.compile(r"\b(?=[0-9a-f]*\d)[0-9a-f]{12,}\b", re.I), "<id>"),
-    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<email>"),
-    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
-)
-
-
-def mask_message(message: str) -> str:
-    """The message with ids (UUIDs, long hex), e-mail addresses and numbers masked."""
-    for pattern, replacement in _MASKS:
-        message = pattern.sub(replacement, message)
-    return message
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -98,6 +81,8 @@ class _Tally:
 
 @dataclass
 class _Pattern:
+    """A failure group; `sample`: its greatest raw message, shown masked for a typed group."""
+
     action_type: str
     error_type: str | None
     pattern: str | None
@@ -105,12 +90,20 @@ class _Pattern:
     first_seen: datetime
     last_seen: datetime
     example_id: str
+    sample: str | None
 
-    def merge(self, row: Any) -> None:
-        self.count += row.count
-        self.first_seen = min(self.first_seen, row.first_seen)
-        self.last_seen = max(self.last_seen, row.last_seen)
-        self.example_id = max(self.example_id, row.example_id)
+    def merge(self, other: "_Pattern") -> None:
+        self.count += other.count
+        self.first_seen = min(self.first_seen, other.first_seen)
+        self.last_seen = max(self.last_seen, other.last_seen)
+        self.example_id = max(self.example_id, other.example_id)
+        if other.sample is not None and (self.sample is None or other.sample > self.sample):
+            self.sample = other.sample
+
+    def shown(self) -> str | None:
+        if self.error_type is None:
+            return self.pattern
+        return None if self.sample is None else mask_message(self.sample)
 
 
 Part = tuple[int | None, ActionFilter]  # (rollup period in seconds, or None for raw rows)
@@ -125,23 +118,28 @@ def _ceil(moment: datetime, period: int) -> datetime:
     return floor if floor == moment else floor + timedelta(seconds=period)
 
 
+PERIODS = (DAY, HOUR, MINUTE)  # coarsest first
+USER_PERIODS = (DAY, HOUR)
+
+
 def plan(
     f: ActionFilter,
-    periods: tuple[int, ...] = (DAY, HOUR),
+    periods: tuple[int, ...] = PERIODS,
     *,
     now: datetime | None = None,
     covers: Callable[[ActionFilter], bool] = RollupStatsRepository.covers,
 ) -> list[Part]:
-    """Split a filter's range into whole days, then whole hours of rollups, then raw edges.
+    """Split a filter's range into whole days, hours, then minutes of rollups, then raw edges.
 
     A range of 30 days and some minutes reads about 30 daily rollups per combination, up to 46
-    hourly ones at its ends, and raw rows only for the minutes before its first whole hour and
-    after its last. A range that ends now (or later within the current hour) has no end edge:
-    nothing is recorded after now (`created_at` is the server's time of recording), so the
-    current hour's rollup, exact like every other, stands for it up to the end of the hour,
-    and a burst of rows in the last minutes costs no more than a quiet hour. Filters on fields
-    that the rollups do not keep (`covers`: session, text, duration …) read raw rows for the
-    whole range.
+    hourly and 118 minute ones at its ends, and raw rows only for the seconds before its first
+    whole minute and after its last (without minutes, as for users: the minutes before its
+    first whole hour and after its last). A range that ends now (or later within the current
+    hour) has no end edge: nothing is recorded after now (`created_at` is the server's time of
+    recording), so the current hour's rollups, exact like every other, stand for it up to the
+    end of the hour, and a burst of rows in the last minutes costs no more than a quiet hour.
+    Filters on fields that the rollups do not keep (`covers`: session, text, duration …) read
+    raw rows for the whole range.
     """
     if not covers(f):
         return [(None, f)]
@@ -212,6 +210,7 @@ class StatsService:
         self.stats = ActionStatsRepository(session, tenant_id)
         self.rollups = RollupStatsRepository(session, tenant_id)
         self.user_rollups = UserRollupStatsRepository(session, tenant_id)
+        self.failure_rollups = FailureRollupStatsRepository(session, tenant_id)
         self.clock = clock
 
     async def summary(self, f: ActionFilter) -> ActionStats:
@@ -282,9 +281,9 @@ class StatsService:
                 "narrow since/until or use a larger interval",
             )
         ranged = replace(f, since=since, until=until)
-        periods = tuple(p for p in (DAY, HOUR) if p <= seconds)
+        periods = tuple(p for p in PERIODS if p <= seconds)
         found: defaultdict[int, _BucketSum] = defaultdict(_BucketSum)
-        parts = plan(ranged, periods, now=now) if periods else [(None, ranged)]
+        parts = plan(ranged, periods, now=now)
         for period, part in parts:
             if period is None:
                 for row in await self.stats.buckets(part, seconds):
@@ -312,7 +311,7 @@ class StatsService:
         The cost is that of the range's users and periods, not of its rows (unless the filter
         names a field the user rollups do not keep, such as a status or a type).
         """
-        parts = plan(f, now=self.clock(), covers=UserRollupStatsRepository.covers)
+        parts = plan(f, USER_PERIODS, now=self.clock(), covers=UserRollupStatsRepository.covers)
         found: dict[str, _UserSum] = {}
         for period, part in parts:
             if period is None:
@@ -346,37 +345,43 @@ class StatsService:
         ]
 
     async def failures(self, f: ActionFilter, limit: int) -> list[FailurePattern]:
-        """Failure groups, most frequent first: by error_type, else by masked message."""
+        """Failure groups, most frequent first: by error_type, else by masked message.
+
+        Read from whole minutes, hours and days of failure rollups and the raw edges of the
+        range (or raw rows throughout when the filter names a field the rollups do not keep).
+        """
         patterns: dict[tuple[str, str | None, str | None], _Pattern] = {}
 
-        def collect(rows: Iterable[Any], typed: bool) -> None:
-            for row in rows:
-                error_type = row.detail if typed else None
-                pattern = None if typed or row.detail is None else mask_message(row.detail)
-                key = (row.action_type, error_type, pattern)
-                if key in patterns:
-                    patterns[key].merge(row)
-                else:
-                    # a typed group shows one of its messages, masked, as its sample
-                    sample = row.sample if typed else row.detail
-                    patterns[key] = _Pattern(
-                        row.action_type,
-                        error_type,
-                        None if sample is None else mask_message(sample),
-                        row.count,
-                        row.first_seen,
-                        row.last_seen,
-                        row.example_id,
-                    )
+        def collect(group: _Pattern) -> None:
+            key = (group.action_type, group.error_type, group.pattern)
+            if key in patterns:
+                patterns[key].merge(group)
+            else:
+                patterns[key] = group
 
-        collect(await self.stats.failure_groups(f, typed=True), typed=True)
-        collect(await self.stats.failure_groups(f, typed=False), typed=False)
+        def pattern(row: Any, error_type: str | None, masked: str | None) -> _Pattern:
+            return _Pattern(
+                row.action_type, error_type, masked, int(row.count), row.first_seen,
+                row.last_seen, row.example_id, row.sample,
+            )  # fmt: skip
+
+        parts = plan(f, now=self.clock(), covers=FailureRollupStatsRepository.covers)
+        for period, part in parts:
+            if period is None:
+                for row in await self.stats.failure_groups(part, typed=True):
+                    collect(pattern(row, row.detail, None))
+                for row in await self.stats.failure_groups(part, typed=False):
+                    masked = None if row.detail is None else mask_message(row.detail)
+                    collect(pattern(row, None, masked))
+            else:
+                for row in await self.failure_rollups.groups(part, period):
+                    collect(pattern(row, row.error_type or None, row.pattern or None))
         ranked = sorted(patterns.values(), key=lambda p: (-p.count, -p.last_seen.timestamp()))
         return [
             FailurePattern(
                 action_type=p.action_type,
                 error_type=p.error_type,
-                pattern=p.pattern,
+                pattern=p.shown(),
                 count=p.count,
                 first_seen=p.first_seen,
                 last_seen=p.last_seen,

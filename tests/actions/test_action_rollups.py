@@ -1,6 +1,7 @@
 """Rollups and group commit: the fast paths give exactly what the raw rows give.
 
-Statistics read hourly rollups kept in step with every write; these tests compare them with
+Statistics read minute, hourly and daily rollups (of actions, users and failures) kept in
+step with every write; these tests compare them with
 a rebuild from the rows and with aggregates computed here, after inserts, changes of running
 actions and purges, with ragged time ranges, and under concurrent writers.
 """
@@ -18,14 +19,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.actions import rollups
-from app.actions.models import ActionLog, action_rollups, action_user_rollups
+from app.actions.models import (
+    ActionLog,
+    action_failure_rollups,
+    action_rollups,
+    action_user_rollups,
+)
 from app.actions.repository import insert_actions
 from app.actions.writer import GroupCommitWriter
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
 from tests.actions.conftest import ACTIONS, STATS, RecordMany, list_all, move_in_time
 from tests.conftest import TenantHandle
-from tests.stats.test_stats import FAILED, expected_stats, get
+from tests.stats.test_stats import FAILED, expected_failures, expected_stats, get
 
 TYPES = ["crm_create", "s3_export", "job_execution"]
 STATUSES = ["success", "success", "failure", "timeout", "warning", "pending", "in_progress"]
@@ -44,6 +50,12 @@ def random_items(rng: random.Random, n: int) -> list[dict[str, Any]]:
         }
         if item["status"] not in ("pending", "in_progress") and rng.random() < 0.8:
             item["execution_time_ms"] = int(rng.lognormvariate(5, 1.5))
+        if item["status"] in FAILED:
+            item["error_type"] = rng.choice([None, None, "RateLimitError", "ValidationError"])
+            item["error_message"] = rng.choice(
+                [None, f"rate limit hit after {rng.randrange(1, 99)} calls", "disk full",
+                 f"order {uuid4()} refused"]
+            )  # fmt: skip
         items.append(item)
     return items
 
@@ -64,8 +76,20 @@ async def rollup_rows(
             tuple(row[len(rollups.KEY_COLUMNS) :]),
         )
         if any(counters):
-            found[key] = counters
+            found[key] = tuple(count or 0 for count in counters)  # NULL counts as 0
     return found
+
+
+async def failure_rollup_rows(
+    engine: AsyncEngine, tenant_id: str, *, counts_only: bool = False
+) -> set[tuple[Any, ...]]:
+    """The tenant's failure rollups that count something: key and count, or every column."""
+    c = action_failure_rollups.c
+    query = select(action_failure_rollups).where(c.tenant_id == UUID(tenant_id), c["count"] != 0)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    width = len(rollups.FAILURE_KEY_COLUMNS)
+    return {(*row[:width], row.count) if counts_only else tuple(row) for row in rows}
 
 
 async def user_rollup_rows(engine: AsyncEngine, tenant_id: str) -> set[tuple[Any, ...]]:
@@ -76,15 +100,23 @@ async def user_rollup_rows(engine: AsyncEngine, tenant_id: str) -> set[tuple[Any
         return {tuple(row) for row in (await connection.execute(query)).all()}
 
 
-async def assert_rollups_match_rebuild(engine: AsyncEngine, tenant_id: str) -> None:
+async def assert_rollups_match_rebuild(
+    engine: AsyncEngine, tenant_id: str, *, purged: bool = False
+) -> None:
+    """The rollups kept by writes are those a rebuild computes from the rows. After a purge,
+    failure groups keep their first/last times, newest id and sample (they only move
+    forwards), so only their counts are compared."""
     kept = await rollup_rows(engine, tenant_id)
     kept_users = await user_rollup_rows(engine, tenant_id)
+    kept_failures = await failure_rollup_rows(engine, tenant_id, counts_only=purged)
     async with AsyncSession(engine) as session, session.begin():
         await rollups.rebuild(session, UUID(tenant_id))
     assert kept == await rollup_rows(engine, tenant_id)
     assert kept, "the tenant has rollups"
+    assert {key[1] for key in kept} == set(rollups.PERIODS)
     assert kept_users == await user_rollup_rows(engine, tenant_id)
     assert kept_users, "the tenant has user rollups"
+    assert kept_failures == await failure_rollup_rows(engine, tenant_id, counts_only=purged)
 
 
 class TestRollupsStayExact:
@@ -117,12 +149,13 @@ class TestRollupsStayExact:
             )
             assert response.status_code == 200, response.text
         await assert_rollups_match_rebuild(engine, tenant.id)
+        assert await failure_rollup_rows(engine, tenant.id), "the tenant has failure rollups"
 
         cutoff = now - timedelta(days=3, minutes=200)
         pruner = app.state.pruner  # the retention prune: archive, delete, rollups, audit
         purged = await pruner.prune(UUID(tenant.id), "actions", cutoff, Actor("test"))
         assert purged.deleted == sum(1 for i in range(60) if 7 * i > 200)
-        await assert_rollups_match_rebuild(engine, tenant.id)
+        await assert_rollups_match_rebuild(engine, tenant.id, purged=True)
 
         remaining = await list_all(client, tenant)
         stats = await get(client, tenant, "")
@@ -190,7 +223,7 @@ class TestStatsFromRollupsEqualRawAggregates:
         subset = [i for i in chosen if i["action_type"] == "crm_create" and i["status"] in FAILED]
         assert await get(client, tenant, "", **typed) == expected_stats(subset)
 
-    @pytest.mark.parametrize("interval", ["hour", "day"])
+    @pytest.mark.parametrize("interval", ["minute", "hour", "day"])
     async def test_timeseries(
         self,
         client: httpx.AsyncClient,
@@ -199,9 +232,11 @@ class TestStatsFromRollupsEqualRawAggregates:
         interval: str,
     ) -> None:
         items, times = spread
-        since = min(times) + timedelta(minutes=13)
-        until = max(times) - timedelta(minutes=29)
-        width = 3600 if interval == "hour" else 86400
+        since = min(times) + timedelta(minutes=13, seconds=17)
+        until = max(times) - timedelta(minutes=29, seconds=41)
+        width = {"minute": 60, "hour": 3600, "day": 86400}[interval]
+        if interval == "minute":  # at most 1500 buckets
+            until = min(until, since + timedelta(minutes=1400))
         total: Counter[int] = Counter()
         failed: Counter[int] = Counter()
         for item, t in zip(items, times, strict=True):
@@ -256,6 +291,37 @@ class TestStatsFromRollupsEqualRawAggregates:
         assert [{k: u[k] for k in ranked[0]} for u in found] == ranked if ranked else found == []
         for user in found:
             assert parse_ts(user["last_action_at"]) == newest[user["user_id"]][0]
+
+    @pytest.mark.parametrize(
+        ("start", "end"), [(None, None), (17.5, 433.25), (75, 95), (0.5, 60), (299, None)]
+    )
+    async def test_failures(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        spread: tuple[list[dict[str, Any]], list[datetime]],
+        start: float | None,
+        end: float | None,
+    ) -> None:
+        """From minutes, hours and days of failure rollups and raw seconds at ragged ends;
+        with a filter the rollups do not keep (a duration), from raw rows: the same groups."""
+        _, times = spread
+        base = min(times).replace(hour=0, minute=0, second=0, microsecond=0)
+        since = base + timedelta(minutes=start) if start is not None else None
+        until = base + timedelta(minutes=end) if end is not None else None
+        params = {
+            **({"since": since.isoformat()} if since else {}),
+            **({"until": until.isoformat()} if until else {}),
+        }
+        stored = await list_all(client, tenant, **params)
+        assert await get(client, tenant, "/failures", limit=1000, **params) == (
+            expected_failures(stored)
+        )
+        timed = [row for row in stored if row["execution_time_ms"] is not None]
+        raw = await get(client, tenant, "/failures", limit=1000, min_duration_ms=0, **params)
+        assert raw == expected_failures(timed)
+        if start is None:
+            assert raw and len(raw) > 3, "the data set has several failure groups"
 
 
 def parse_ts(value: str) -> datetime:

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.actions.filters import ActionFilter
 from app.actions.models import HISTOGRAM_BUCKETS
-from app.actions.rollups import latency_bucket, percentile
-from app.stats.service import mask_message, plan
+from app.actions.rollups import latency_bucket, mask_message, percentile
+from app.stats.service import USER_PERIODS, plan
 from tests.actions.conftest import STATS, Record, RecordMany, move_in_time, parse_time
 from tests.conftest import TenantHandle
 
@@ -299,6 +299,44 @@ class TestUserActivity:
         assert [(u["user_id"], u["last_action_type"]) for u in only_failures] == [("bob", "b1")]
 
 
+def failure_groups(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """Stored failed rows by (action_type, error_type, masked message unless typed)."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] not in FAILED:
+            continue
+        error_type, message = row["error_type"], row["error_message"]
+        pattern = None if error_type or message is None else mask_message(message)
+        groups.setdefault((row["action_type"], error_type, pattern), []).append(row)
+    return groups
+
+
+def expected_failures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`stats/failures` computed here from stored rows."""
+
+    def shown(key: tuple[Any, ...], rows: list[dict[str, Any]]) -> str | None:
+        """The group's masked message; for a typed group, one of its messages as a sample."""
+        if key[1] is None:
+            return key[2]
+        messages = [r["error_message"] for r in rows if r["error_message"] is not None]
+        return mask_message(max(messages)) if messages else None
+
+    expected = [
+        {
+            "action_type": key[0],
+            "error_type": key[1],
+            "pattern": shown(key, rows),
+            "count": len(rows),
+            "first_seen": min(r["created_at"] for r in rows),
+            "last_seen": max(r["created_at"] for r in rows),
+            "example_id": max(rows, key=lambda r: r["id"])["id"],
+        }
+        for key, rows in failure_groups(rows).items()
+    ]
+    expected.sort(key=lambda p: (-p["count"], -parse_time(p["last_seen"]).timestamp()))
+    return expected
+
+
 class TestFailurePatterns:
     async def test_grouped_by_type_and_error_or_masked_message(
         self, client: httpx.AsyncClient, tenant: TenantHandle, record: Record
@@ -331,35 +369,8 @@ class TestFailurePatterns:
             for t, s, e, m in plan
         ]
         patterns = await get(client, tenant, "/failures")
-
-        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-        for (kind, status, error_type, message), row in zip(plan, created, strict=True):
-            if status not in FAILED:
-                continue
-            pattern = None if error_type or message is None else mask_message(message)
-            groups.setdefault((kind, error_type, pattern), []).append(row)
-
-        def shown(key: tuple[Any, ...], rows: list[dict[str, Any]]) -> str | None:
-            """The group's masked message; for a typed group, one of its messages as a sample."""
-            if key[1] is None:
-                return key[2]
-            messages = [r["error_message"] for r in rows if r["error_message"] is not None]
-            return mask_message(max(messages)) if messages else None
-
-        expected = [
-            {
-                "action_type": key[0],
-                "error_type": key[1],
-                "pattern": shown(key, rows),
-                "count": len(rows),
-                "first_seen": min(r["created_at"] for r in rows),
-                "last_seen": max(r["created_at"] for r in rows),
-                "example_id": max(rows, key=lambda r: r["id"])["id"],
-            }
-            for key, rows in groups.items()
-        ]
-        expected.sort(key=lambda p: (-p["count"], -parse_time(p["last_seen"]).timestamp()))
-        assert patterns == expected
+        groups = failure_groups(created)
+        assert patterns == expected_failures(created)
         assert patterns[0]["count"] == 3
         assert patterns[0]["pattern"] == "limit hit <n>"  # a sample, though it has an error_type
         assert ("job", None, "Timeout after <n> ms for order <id>") in groups
@@ -389,15 +400,21 @@ def test_a_range_ending_now_reads_the_current_hour_from_rollups() -> None:
     since = datetime(2026, 11, 1, 22, 41, 7, tzinfo=UTC)
     parts = plan(ActionFilter(since=since, until=now), now=now)
     raw = [part for period, part in parts if period is None]
+    # raw rows only for the seconds before the first whole minute
     assert [(part.since, part.until) for part in raw] == [
-        (since, datetime(2026, 11, 1, 23, tzinfo=UTC))
+        (since, datetime(2026, 11, 1, 22, 42, tzinfo=UTC))
     ]
     assert max(part.until for _, part in parts if part.until) == datetime(
         2026, 12, 1, 23, tzinfo=UTC
     )
-    # an end in the past, or beyond the current hour, keeps its raw edge
-    earlier = now - timedelta(minutes=5)
+    # an end in the past, or beyond the current hour, keeps its raw edge: seconds, or for the
+    # user rollups (hours and days) the minutes after the last whole hour
+    earlier = now - timedelta(minutes=5, seconds=30)
     parts = plan(ActionFilter(since=since, until=earlier), now=now)
+    assert (datetime(2026, 12, 1, 22, 35, tzinfo=UTC), earlier) in [
+        (part.since, part.until) for period, part in parts if period is None
+    ]
+    parts = plan(ActionFilter(since=since, until=earlier), USER_PERIODS, now=now)
     assert (datetime(2026, 12, 1, 22, tzinfo=UTC), earlier) in [
         (part.since, part.until) for period, part in parts if period is None
     ]
