@@ -292,9 +292,7 @@ class TestStatsFromRollupsEqualRawAggregates:
         for user in found:
             assert parse_ts(user["last_action_at"]) == newest[user["user_id"]][0]
 
-    @pytest.mark.parametrize(
-        ("start", "end"), [(None, None), (17.5, 433.25), (75, 95), (0.5, 60), (299, None)]
-    )
+    @pytest.mark.parametrize(("start", "end"), [(None, None), (17.5, 433.25), (0.5, 60)])
     async def test_failures(
         self,
         client: httpx.AsyncClient,
