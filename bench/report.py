@@ -204,7 +204,7 @@ def _sizes(sizes: dict[str, Any]) -> list[str]:
         "",
         *(f"- `{name}`: {size / rows:,.1f} bytes/row" for name, size in sizes["indexes"].items()),
     ]
-    for name in ("action_rollups", "action_user_rollups"):
+    for name in ("action_rollups", "action_user_rollups", "action_failure_rollups"):
         if name in sizes["tables"]:
             lines.append(
                 f"- `{name}` (table and key): {sizes['tables'][name][0] / rows:,.1f} bytes/row"

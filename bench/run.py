@@ -118,7 +118,8 @@ class Postgres:
             self.sql(
                 "SELECT c.relname AS name, pg_total_relation_size(c.oid) AS total, "
                 "pg_indexes_size(c.oid) AS indexes FROM pg_class c "
-                "WHERE c.relname IN ('action_logs', 'action_rollups', 'action_user_rollups')"
+                "WHERE c.relname IN ('action_logs', 'action_rollups', 'action_user_rollups', "
+                "'action_failure_rollups')"
             )
         )
         indexes = asyncio.run(
