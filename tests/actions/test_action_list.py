@@ -238,6 +238,28 @@ class TestRecentFailures:
         limited = await client.get(self.url, params={"limit": 1}, headers=tenant.headers)
         assert ids(limited.json()) == [rows[2]["id"]]
 
+    async def test_failures_and_timeouts_interleaved_are_merged_newest_first(
+        self,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        engine: AsyncEngine,
+        record_many: RecordMany,
+    ) -> None:
+        """Each failed status is read on its own; the merge keeps the newest across both."""
+        statuses = ["failure", "timeout", "success", "timeout", "timeout", "failure"] * 5
+        stored = await record_many(tenant, [{"action_type": "j", "status": s} for s in statuses])
+        now = datetime.now(UTC)
+        # timeouts bunched as the newest, then failures, then a mix: a per-status limit
+        # that was merged wrongly would show
+        await move_in_time(
+            engine,
+            {row["id"]: now - timedelta(seconds=(i * 37) % 600) for i, row in enumerate(stored)},
+        )
+        expected = ids(await list_all(client, tenant, status=["failure", "timeout"]))
+        for limit in (1, 4, 7, 100):
+            found = await client.get(self.url, params={"limit": limit}, headers=tenant.headers)
+            assert ids(found.json()) == expected[:limit]
+
 
 class TestSlowestFirst:
     async def test_sorted_by_duration_with_keyset_pages(
