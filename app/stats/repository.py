@@ -12,10 +12,24 @@ UTC minutes, hours and days on both engines.
 """
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Integer, String, case, cast, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter, conditions, covers
@@ -52,19 +66,52 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count(case((condition, 1)))
 
 
+Filters = ActionFilter | Sequence[ActionFilter]  # one, or the raw edges of one (any_span)
+Span = tuple[int | None, ActionFilter]  # a rollup period in seconds (None: raw rows), a filter
+Spans = Sequence[tuple[int, ActionFilter]]  # whole periods of rollups
+
+
+def any_span(
+    table: Table, tenant_id: UUID, spans: Sequence[Span], time_column: str = "created_at"
+) -> list[ColumnElement[bool]]:
+    """One WHERE clause for several pieces of one filter that differ only in range and period.
+
+    The statistics planner cuts a range into whole days, hours and minutes of rollups and raw
+    edges; reading each piece in its own statement cost up to 18 round trips for a `stats`
+    call. The filter's other conditions come once, then any of the pieces' ranges:
+    `(period = 86400 AND start >= a AND start < b) OR (period = 3600 AND …)`, which both
+    engines answer with one index range scan per piece (PostgreSQL: a BitmapOr).
+    """
+    assert spans, "at least one span"
+    common = replace(spans[0][1], since=None, until=None)
+    assert all(replace(f, since=None, until=None) == common for _, f in spans), "one filter"
+    where = conditions(table, tenant_id, common, time_column)
+    ranges = []
+    for period, f in spans:
+        bounds = ActionFilter(since=f.since, until=f.until)
+        span = conditions(table, tenant_id, bounds, time_column)[1:]  # without the tenant
+        if period is not None:
+            span.append(table.c.period == period)
+        ranges.append(and_(*span) if span else true())
+    return [*where, or_(*ranges)]
+
+
 class ActionStatsRepository:
     def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
         self.session = session
         self.tenant_id = tenant_id
 
-    def _where(self, f: ActionFilter) -> list[ColumnElement[bool]]:
-        return conditions(ACTIONS, self.tenant_id, f)
+    def _where(self, f: Filters) -> list[ColumnElement[bool]]:
+        """One filter, or several that differ only in their ranges (the raw edges of one)."""
+        if isinstance(f, ActionFilter):
+            return conditions(ACTIONS, self.tenant_id, f)
+        return any_span(ACTIONS, self.tenant_id, [(None, one) for one in f])
 
     @property
     def _postgresql(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
-    async def breakdown(self, f: ActionFilter) -> Sequence[Any]:
+    async def breakdown(self, f: Filters) -> Sequence[Any]:
         """Counts and timing sums per (type, provider, service, source, status)."""
         dimensions = (A.action_type, A.provider_name, A.service, A.source, A.status)
         query = (
@@ -79,7 +126,7 @@ class ActionStatsRepository:
         )
         return await fetch_all(self.session, query)
 
-    async def histogram(self, f: ActionFilter) -> list[int]:
+    async def histogram(self, f: Filters) -> list[int]:
         """The latency histogram of the matching rows (see app/actions/rollups.py)."""
         query = (
             select(LATENCY_BUCKET, func.count().label("n"))
@@ -101,7 +148,7 @@ class ActionStatsRepository:
         seconds_since_epoch = func.strftime("%s", func.substr(A.created_at, 1, 19))
         return cast(seconds_since_epoch, Integer) // width
 
-    async def buckets(self, f: ActionFilter, seconds: int) -> Sequence[Any]:
+    async def buckets(self, f: Filters, seconds: int) -> Sequence[Any]:
         """Per time bucket (its index since the epoch): total, successful, failed, timing."""
         bucket = self._bucket(seconds)
         query = (
@@ -118,7 +165,7 @@ class ActionStatsRepository:
         )
         return await fetch_all(self.session, query)
 
-    async def users(self, f: ActionFilter, limit: int | None) -> Sequence[Any]:
+    async def users(self, f: Filters, limit: int | None) -> Sequence[Any]:
         """The most active users (all of them without a limit): count, failures, last time."""
         total = func.count()
         query = (
@@ -135,7 +182,7 @@ class ActionStatsRepository:
         )
         return await fetch_all(self.session, query)
 
-    async def last_actions(self, f: ActionFilter, user_ids: Sequence[str]) -> Sequence[Any]:
+    async def last_actions(self, f: Filters, user_ids: Sequence[str]) -> Sequence[Any]:
         """The latest action of each of these users: user_id, id, action_type."""
         rank = func.row_number().over(
             partition_by=A.user_id, order_by=(A.created_at.desc(), A.id.desc())
@@ -150,7 +197,7 @@ class ActionStatsRepository:
         ).where(ranked.c.rank == 1)
         return await fetch_all(self.session, query)
 
-    async def failure_groups(self, f: ActionFilter, *, typed: bool) -> Sequence[Any]:
+    async def failure_groups(self, f: Filters, *, typed: bool) -> Sequence[Any]:
         """Failures grouped by type and error_type (typed) or by type and raw error message.
 
         Each group has its count, first and last time seen and its newest id as an example
@@ -195,17 +242,16 @@ class RollupStatsRepository:
         """Whether the rollups keep every field that `f` filters on."""
         return covers(action_rollups, f, time_column="start")
 
-    def _where(self, f: ActionFilter, period: int) -> list[ColumnElement[bool]]:
-        where = conditions(action_rollups, self.tenant_id, f, time_column="start")
-        return [*where, R.period == period]
+    def _where(self, spans: Spans) -> list[ColumnElement[bool]]:
+        return any_span(action_rollups, self.tenant_id, spans, time_column="start")
 
-    async def breakdown(self, f: ActionFilter, period: int) -> tuple[list[Any], list[int]]:
+    async def breakdown(self, spans: Spans) -> tuple[list[Any], list[int]]:
         """Rows shaped as ActionStatsRepository.breakdown's, and the summed histogram.
 
         The histogram is summed by the database in its own one-row query: adding up 71
         counters per combination in Python would cost more than the second round trip.
         """
-        where = self._where(f, period)
+        where = self._where(spans)
         query = (
             select(
                 *BREAKDOWN,
@@ -235,8 +281,10 @@ class RollupStatsRepository:
         histogram = [int(count or 0) for count in (await fetch_all(self.session, sums))[0]]
         return rows, histogram
 
-    async def periods(self, f: ActionFilter, period: int) -> Sequence[Any]:
-        """Per hour or day: its start, total, successful, failed, timing count and sum."""
+    async def periods(self, spans: Spans) -> Sequence[Any]:
+        """Per minute, hour or day: its start, total, successful, failed, timing count and sum.
+
+        The spans' ranges do not overlap, so each start belongs to one period."""
         successful = func.sum(case((R.status == SUCCESSFUL, R.total), else_=0))
         failed = func.sum(case((R.status.in_(FAILED), R.total), else_=0))
         query = (
@@ -248,7 +296,7 @@ class RollupStatsRepository:
                 func.sum(R.timed).label("timed"),
                 func.sum(R.time_sum).label("time_sum"),
             )
-            .where(*self._where(f, period))
+            .where(*self._where(spans))
             .group_by(R.start)
         )
         return await fetch_all(self.session, query)
@@ -269,11 +317,11 @@ class UserRollupStatsRepository:
         """Whether the user rollups keep every field that `f` filters on (time, user)."""
         return covers(action_user_rollups, f, time_column="start")
 
-    def _where(self, f: ActionFilter, period: int) -> list[ColumnElement[bool]]:
-        where = conditions(action_user_rollups, self.tenant_id, f, time_column="start")
-        return [*where, U.period == period, U.total > 0]
+    def _where(self, spans: Spans) -> list[ColumnElement[bool]]:
+        where = any_span(action_user_rollups, self.tenant_id, spans, time_column="start")
+        return [*where, U.total > 0]
 
-    async def users(self, f: ActionFilter, period: int) -> Sequence[Any]:
+    async def users(self, spans: Spans) -> Sequence[Any]:
         """Every user of the range: count, failures and time of the last action."""
         query = (
             select(
@@ -282,21 +330,19 @@ class UserRollupStatsRepository:
                 func.sum(U.failed).label("failed"),
                 func.max(U.last_action_at).label("last_action_at"),
             )
-            .where(*self._where(f, period))
+            .where(*self._where(spans))
             .group_by(U.user_id)
         )
         return await fetch_all(self.session, query)
 
-    async def last_actions(
-        self, f: ActionFilter, period: int, user_ids: Sequence[str]
-    ) -> Sequence[Any]:
+    async def last_actions(self, spans: Spans, user_ids: Sequence[str]) -> Sequence[Any]:
         """The newest action of these users in each period: user_id, id, action_type, time."""
         query = select(
             U.user_id,
             U.last_action_id.label("id"),
             U.last_action_type.label("action_type"),
             U.last_action_at.label("created_at"),
-        ).where(*self._where(f, period), U.user_id.in_(user_ids))
+        ).where(*self._where(spans), U.user_id.in_(user_ids))
         return await fetch_all(self.session, query)
 
 
@@ -315,10 +361,10 @@ class FailureRollupStatsRepository:
         """Whether the failure rollups keep every field that `f` filters on."""
         return covers(action_failure_rollups, f, time_column="start")
 
-    async def groups(self, f: ActionFilter, period: int) -> Sequence[Any]:
+    async def groups(self, spans: Spans) -> Sequence[Any]:
         """Per type, error_type ('' for none) and pattern ('' for none): count, first and last
         seen, the newest id (as text, like ActionStatsRepository.failure_groups) and sample."""
-        where = conditions(action_failure_rollups, self.tenant_id, f, time_column="start")
+        where = any_span(action_failure_rollups, self.tenant_id, spans, time_column="start")
         query = (
             select(
                 F.action_type,
@@ -330,7 +376,7 @@ class FailureRollupStatsRepository:
                 func.max(cast(F.example_id, String)).label("example_id"),
                 func.max(F.sample).label("sample"),
             )
-            .where(*where, F.period == period, F.count > 0)
+            .where(*where, F.count > 0)
             .group_by(F.action_type, F.error_type, F.pattern_key)
         )
         return await fetch_all(self.session, query)

@@ -109,6 +109,12 @@ class _Pattern:
 Part = tuple[int | None, ActionFilter]  # (rollup period in seconds, or None for raw rows)
 
 
+def _sorted(parts: list[Part]) -> tuple[list[tuple[int, ActionFilter]], list[ActionFilter]]:
+    """The rollup parts and the raw ones of a plan: each kind is read in one statement."""
+    rollups = [(period, f) for period, f in parts if period is not None]
+    return rollups, [f for period, f in parts if period is None]
+
+
 def _floor(moment: datetime, period: int) -> datetime:
     return datetime.fromtimestamp(moment.timestamp() // period * period, UTC)
 
@@ -216,14 +222,14 @@ class StatsService:
     async def summary(self, f: ActionFilter) -> ActionStats:
         rows: list[Any] = []
         histogram = [0] * HISTOGRAM_BUCKETS
-        for period, part in plan(f, now=self.clock()):
-            if period is None:
-                rows.extend(await self.stats.breakdown(part))
-                _add(histogram, await self.stats.histogram(part))
-            else:
-                rollup_rows, rollup_histogram = await self.rollups.breakdown(part, period)
-                rows.extend(rollup_rows)
-                _add(histogram, rollup_histogram)
+        rollups, raw = _sorted(plan(f, now=self.clock()))
+        if rollups:
+            rollup_rows, rollup_histogram = await self.rollups.breakdown(rollups)
+            rows.extend(rollup_rows)
+            _add(histogram, rollup_histogram)
+        if raw:
+            rows.extend(await self.stats.breakdown(raw))
+            _add(histogram, await self.stats.histogram(raw))
         overall = _Tally()
         tallies: dict[str, defaultdict[str, _Tally]] = {
             name: defaultdict(_Tally) for name in GROUPED
@@ -283,14 +289,11 @@ class StatsService:
         ranged = replace(f, since=since, until=until)
         periods = tuple(p for p in PERIODS if p <= seconds)
         found: defaultdict[int, _BucketSum] = defaultdict(_BucketSum)
-        parts = plan(ranged, periods, now=now)
-        for period, part in parts:
-            if period is None:
-                for row in await self.stats.buckets(part, seconds):
-                    found[int(row.bucket)].add(row)
-            else:
-                for row in await self.rollups.periods(part, period):
-                    found[math.floor(row.start.timestamp() / seconds)].add(row)
+        rollups, raw = _sorted(plan(ranged, periods, now=now))
+        for row in await self.rollups.periods(rollups) if rollups else []:
+            found[math.floor(row.start.timestamp() / seconds)].add(row)
+        for row in await self.stats.buckets(raw, seconds) if raw else []:
+            found[int(row.bucket)].add(row)
         buckets = []
         for index in range(first, last + 1):
             row = found.get(index)
@@ -312,26 +315,25 @@ class StatsService:
         names a field the user rollups do not keep, such as a status or a type).
         """
         parts = plan(f, USER_PERIODS, now=self.clock(), covers=UserRollupStatsRepository.covers)
+        rollups, raw = _sorted(parts)
         found: dict[str, _UserSum] = {}
-        for period, part in parts:
-            if period is None:
-                rows = await self.stats.users(part, limit if len(parts) == 1 else None)
-            else:
-                rows = await self.user_rollups.users(part, period)
-            for row in rows:
-                found.setdefault(row.user_id, _UserSum()).add(row)
+        rows = list(await self.user_rollups.users(rollups)) if rollups else []
+        if raw:  # all users of the raw edges, unless raw rows answer alone
+            rows += await self.stats.users(raw, None if rollups else limit)
+        for row in rows:
+            found.setdefault(row.user_id, _UserSum()).add(row)
         ranked = sorted(found.items(), key=lambda item: (-item[1].total, item[0]))[:limit]
         user_ids = [user_id for user_id, _ in ranked]
         newest: dict[str, Any] = {}
-        for period, part in parts if user_ids else []:
-            if period is None:
-                latest = await self.stats.last_actions(part, user_ids)
-            else:
-                latest = await self.user_rollups.last_actions(part, period, user_ids)
-            for row in latest:
-                known = newest.get(row.user_id)
-                if known is None or (row.created_at, row.id) > (known.created_at, known.id):
-                    newest[row.user_id] = row
+        latest: list[Any] = []
+        if user_ids and rollups:
+            latest += await self.user_rollups.last_actions(rollups, user_ids)
+        if user_ids and raw:
+            latest += await self.stats.last_actions(raw, user_ids)
+        for row in latest:
+            known = newest.get(row.user_id)
+            if known is None or (row.created_at, row.id) > (known.created_at, known.id):
+                newest[row.user_id] = row
         return [
             UserActivity(
                 user_id=user_id,
@@ -365,17 +367,17 @@ class StatsService:
                 row.last_seen, row.example_id, row.sample,
             )  # fmt: skip
 
-        parts = plan(f, now=self.clock(), covers=FailureRollupStatsRepository.covers)
-        for period, part in parts:
-            if period is None:
-                for row in await self.stats.failure_groups(part, typed=True):
-                    collect(pattern(row, row.detail, None))
-                for row in await self.stats.failure_groups(part, typed=False):
-                    masked = None if row.detail is None else mask_message(row.detail)
-                    collect(pattern(row, None, masked))
-            else:
-                for row in await self.failure_rollups.groups(part, period):
-                    collect(pattern(row, row.error_type or None, row.pattern or None))
+        rollups, raw = _sorted(
+            plan(f, now=self.clock(), covers=FailureRollupStatsRepository.covers)
+        )
+        for row in await self.failure_rollups.groups(rollups) if rollups else []:
+            collect(pattern(row, row.error_type or None, row.pattern or None))
+        if raw:
+            for row in await self.stats.failure_groups(raw, typed=True):
+                collect(pattern(row, row.detail, None))
+            for row in await self.stats.failure_groups(raw, typed=False):
+                masked = None if row.detail is None else mask_message(row.detail)
+                collect(pattern(row, None, masked))
         ranked = sorted(patterns.values(), key=lambda p: (-p.count, -p.last_seen.timestamp()))
         return [
             FailurePattern(

@@ -15,10 +15,11 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.actions import rollups
+from app.actions.filters import ActionFilter
 from app.actions.models import (
     ActionLog,
     action_failure_rollups,
@@ -29,6 +30,7 @@ from app.actions.repository import insert_actions
 from app.actions.writer import GroupCommitWriter
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
+from app.stats.service import plan
 from tests.actions.conftest import ACTIONS, STATS, RecordMany, list_all, move_in_time
 from tests.conftest import TenantHandle
 from tests.stats.test_stats import FAILED, expected_failures, expected_stats, get
@@ -320,6 +322,49 @@ class TestStatsFromRollupsEqualRawAggregates:
         assert raw == expected_failures(timed)
         if start is None:
             assert raw and len(raw) > 3, "the data set has several failure groups"
+
+    async def test_each_kind_of_piece_is_read_in_one_statement(
+        self,
+        app: Any,
+        client: httpx.AsyncClient,
+        tenant: TenantHandle,
+        spread: tuple[list[dict[str, Any]], list[datetime]],
+    ) -> None:
+        """A ragged range is cut into days, hours, minutes and raw seconds at both ends; each
+        kind (rollups of each table, raw rows) is one statement, however many pieces."""
+        items, times = spread
+        base = min(times).replace(hour=0, minute=0, second=0, microsecond=0)
+        since = base + timedelta(minutes=17, seconds=13.5)
+        until = base + timedelta(minutes=self.SPAN_MINUTES - 29, seconds=41)
+        f = ActionFilter(since=since, until=until, action_types=("crm_create",))
+        pieces = plan(f)
+        assert len([p for p, _ in pieces if p is not None]) >= 3, pieces  # hours, minutes
+        assert len([p for p, _ in pieces if p is None]) == 2, pieces  # seconds at each end
+        statements: list[str] = []
+
+        def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if "FROM action_" in statement:
+                statements.append(statement)
+
+        params = {"since": since.isoformat(), "until": until.isoformat(),
+                  "action_type": "crm_create"}  # fmt: skip
+        engine = app.state.read_engine  # the one statistics read through
+        counted: dict[str, int] = {}
+        for path, extra in [("", {}), ("/timeseries", {"interval": "hour"}),
+                            ("/users", {}), ("/failures", {})]:  # fmt: skip
+            statements.clear()
+            event.listen(engine.sync_engine, "before_cursor_execute", note)
+            try:
+                await get(client, tenant, path, **params, **extra)
+            finally:
+                event.remove(engine.sync_engine, "before_cursor_execute", note)
+            counted[path or "/"] = len(statements)
+        # rollups and raw rows: counts and histogram (stats), buckets (timeseries), users and
+        # their last actions (users: type filters read raw rows), typed and untyped (failures)
+        assert counted == {"/": 4, "/timeseries": 2, "/users": 2, "/failures": 3}
+        chosen = [i for i, t in zip(items, times, strict=True)
+                  if since <= t < until and i["action_type"] == "crm_create"]  # fmt: skip
+        assert await get(client, tenant, "", **params) == expected_stats(chosen)
 
 
 def parse_ts(value: str) -> datetime:
