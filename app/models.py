@@ -9,6 +9,9 @@ each key of a distributed table holds `tenant_id` (Citus cannot enforce one that
 and the README lists the statements of `distribution_sql()`.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from app.actions.models import ActionLog
 from app.alerts.models import (
     AlertDelivery,
@@ -50,6 +53,7 @@ __all__ = [
     "WebhookEndpoint",
     "distributed_tables",
     "distribution_sql",
+    "in_schema_of",
 ]
 
 DISTRIBUTION_COLUMN = "tenant_id"
@@ -57,6 +61,17 @@ DISTRIBUTION_COLUMN = "tenant_id"
 # known; the service's audit signing keys, which sign every tenant's checkpoints): small and
 # read everywhere, so copied to every node.
 REFERENCE_TABLES = ("tenants", "api_keys", "audit_signing_keys")
+
+
+def in_schema_of(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic's `include_object` for comparing a database of `dialect` with the models: an
+    index declared for some dialects only (`info["dialects"]`) exists on those alone."""
+
+    def include(obj: Any, _name: str | None, type_: str, _reflected: bool, _other: Any) -> bool:
+        dialects = obj.info.get("dialects") if type_ == "index" else None
+        return dialects is None or dialect in dialects
+
+    return include
 
 
 def distributed_tables() -> list[str]:

@@ -146,6 +146,7 @@ def render(
             page_ratio <= 1.5,
         ),
         _get(f, "text search `q=rate limit`, big tenant, p50 / p99", "search", 100),
+        _get(f, "text search of an absent term, big tenant, p50 / p99", "search_rare", 100),
         _get(f, "`failed/recent` (24 h, 100), p50 / p99", "failed_recent", 10),
         _get(f, "`stats`, big tenant, all time, p50 / p99", "stats_all", 25),
         _get(f, "`stats`, last 24 h, p50 / p99", "stats_24h", 25),

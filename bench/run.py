@@ -89,7 +89,40 @@ class Postgres:
         asyncio.run(self.sql(f"CREATE DATABASE {DB_NAME}", SERVER))
 
     def load(self, tenant_ids: list[UUID]) -> float:
-        return asyncio.run(load.copy_rows(self.dsn, generate(tenant_ids, ROWS), connections=2))
+        """COPY the rows with action_logs' secondary indexes set aside, then build them (a bulk
+        load's usual order: 10M rows into eight live B-trees and two GIN indexes ran at ~4k
+        rows/s, as the trees outgrew memory); the rate counts the index builds."""
+        started = time.perf_counter()
+        indexes = asyncio.run(
+            self.sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'action_logs' "
+                "AND indexname <> 'pk_action_logs'"
+            )
+        )
+        for index in indexes:
+            asyncio.run(self.sql(f"DROP INDEX {index['indexname']}"))
+        copied = asyncio.run(load.copy_rows(self.dsn, generate(tenant_ids, ROWS), connections=2))
+        built = time.perf_counter()
+        asyncio.run(self.build([index["indexdef"] for index in indexes]))
+        print(f"COPY at {copied:,.0f} rows/s; {len(indexes)} indexes built in "
+              f"{time.perf_counter() - built:,.0f} s", flush=True)  # fmt: skip
+        return ROWS / (time.perf_counter() - started)
+
+    async def build(self, definitions: list[str]) -> None:
+        """Build indexes two at a time (the machine's cores), with room to sort in memory."""
+
+        async def one(definition: str) -> None:
+            connection = await asyncpg.connect(self.dsn)
+            try:
+                await connection.execute("SET maintenance_work_mem = '512MB'")
+                await connection.execute(definition)
+            finally:
+                await connection.close()
+
+        pending = list(definitions)
+        while pending:
+            await asyncio.gather(*(one(definition) for definition in pending[:2]))
+            pending = pending[2:]
 
     def analyze(self) -> None:
         asyncio.run(self.sql("VACUUM ANALYZE"))
@@ -358,7 +391,8 @@ def one_round(tenants: list[dict[str, Any]], master: int, page_1000: str) -> dic
     get("newest_failed", f"{ACTIONS}?status=failure&limit=100")
     get("page_1", f"{ACTIONS}?limit=100")
     get("page_1000", f"{ACTIONS}?limit=100&cursor={page_1000}")
-    get("search", f"{ACTIONS}?q=rate%20limit&limit=100")
+    get("search", f"{ACTIONS}?q=rate%20limit&limit=100")  # 1 row in 60 matches
+    get("search_rare", f"{ACTIONS}?q=quota%20exhausted&limit=100")  # no row matches
     get("failed_recent", f"{ACTIONS}/failed/recent?minutes=1440&limit=100")
     get("stats_all", "/api/v1/logs/stats")
     get("stats_24h", f"/api/v1/logs/stats?since={iso(now - timedelta(hours=24))}")

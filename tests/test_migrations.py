@@ -19,7 +19,7 @@ from app.actions.models import (
 from app.core import migrations
 from app.core.config import Settings
 from app.core.db import create_engine
-from app.models import AuditLog, Base, Tenant
+from app.models import AuditLog, Base, Tenant, in_schema_of
 
 # Indexes for lookups that happen before a tenant is known, or across all tenants.
 NOT_TENANT_QUERIES = {
@@ -33,7 +33,8 @@ NOT_TENANT_TABLES = {"tenants", "audit_signing_keys"}
 
 
 def _schema_diff(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    options = {"compare_type": True, "include_object": in_schema_of(connection.dialect.name)}
+    context = MigrationContext.configure(connection, opts=options)
     return list(compare_metadata(context, Base.metadata))
 
 

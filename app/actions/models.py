@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -86,6 +87,27 @@ Index(
     ActionLog.tenant_id,
     ActionLog.created_at.desc(),
     ActionLog.id.desc(),
+)
+
+
+# Text search (`q`: a case-folded substring of action_name or error_message) on PostgreSQL:
+# trigram GIN indexes over lower(column), tenant first (btree_gin keeps the uuid in a GIN
+# index). A rare term is answered from them; and ANALYZE keeps statistics of the indexed
+# expressions, so the planner knows how common a term is and, for a common one, walks the
+# newest-first index until a page is full instead. SQLite has no such index: it scans.
+TEXT_SEARCH_INDEXES = tuple(
+    Index(
+        f"ix_action_logs_tenant_{name}_trgm",
+        ActionLog.tenant_id,
+        func.lower(column).label(f"lower_{name}"),
+        postgresql_using="gin",
+        postgresql_ops={f"lower_{name}": "gin_trgm_ops"},
+        info={"dialects": ("postgresql",)},
+    ).ddl_if(dialect="postgresql")
+    for name, column in (
+        ("action_name", ActionLog.action_name),
+        ("error_message", ActionLog.error_message),
+    )
 )
 
 

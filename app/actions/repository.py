@@ -206,7 +206,7 @@ class ActionRepository:
         entry = stream_entry(action)
         await streamlog.record(await self.session.connection(), self.tenant_id, [entry])
 
-    def _page_query(
+    def page_query(
         self,
         query: Select[Any],
         f: ActionFilter,
@@ -237,7 +237,7 @@ class ActionRepository:
         sort: Sort = "created_at",
     ) -> Sequence[Row[Any]]:
         """A page of summary rows (no payload columns are read)."""
-        query = self._page_query(
+        query = self.page_query(
             select(*SUMMARY_COLUMNS),
             f,
             limit=limit,
@@ -252,7 +252,7 @@ class ActionRepository:
         self, f: ActionFilter, *, limit: int, order: Order, cursor: Cursor | None = None
     ) -> Sequence[ActionLog]:
         """A page of complete records, for export."""
-        query = self._page_query(select(ActionLog), f, limit=limit, order=order, cursor=cursor)
+        query = self.page_query(select(ActionLog), f, limit=limit, order=order, cursor=cursor)
         return (await self.session.scalars(query)).all()
 
     async def recent_failures(self, since: datetime, limit: int) -> Sequence[Row[Any]]:
@@ -260,7 +260,7 @@ class ActionRepository:
         `(tenant_id, status, created_at)` index per failed status, merged. With both statuses
         in one IN condition the database reads and sorts every failure of the range instead."""
         newest = [
-            self._page_query(
+            self.page_query(
                 select(*SUMMARY_COLUMNS),
                 ActionFilter(statuses=(status,), since=since),
                 limit=limit,

@@ -3,11 +3,15 @@
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.actions.filters import ActionFilter
+from app.actions.repository import SUMMARY_COLUMNS, ActionRepository
 from tests.actions.conftest import ACTIONS, BATCH, RecordMany, list_all, move_in_time
 from tests.conftest import TenantHandle
 
@@ -293,3 +297,62 @@ class TestSlowestFirst:
         assert response.status_code == 400
         bad = await client.get(ACTIONS, params={"sort": "size"}, headers=tenant.headers)
         assert bad.status_code == 422
+
+
+class TestTextSearchIndexes:
+    async def test_the_listing_of_a_term_can_read_the_trigram_indexes(
+        self,
+        backend: str,
+        engine: AsyncEngine,
+        tenant: TenantHandle,
+        rows: list[dict[str, Any]],
+    ) -> None:
+        """The page query of `q=` tests the indexed expressions (lower(column), case-folded
+        LIKE), so PostgreSQL can answer a term from the trigram indexes; which path it takes
+        for a rare or a common term at scale is measured in bench/RESULTS.md."""
+        if backend != "postgresql":
+            pytest.skip("the trigram indexes are PostgreSQL's; SQLite scans")
+        repository = ActionRepository(AsyncSession(engine), UUID(tenant.id))
+        query = repository.page_query(
+            select(*SUMMARY_COLUMNS), ActionFilter(q="Rate LIMIT 100%"), limit=101, order="desc"
+        )
+        compiled = query.compile(dialect=engine.dialect)
+        values = tuple(compiled.params[name] for name in compiled.positiontup or [])
+        async with engine.connect() as connection, connection.begin() as transaction:
+            # Left with the trigram indexes alone (the drops are undone by the rollback) and
+            # scans priced out, the planner takes them if and only if they fit the query.
+            others = await connection.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'action_logs' "
+                "AND indexname NOT LIKE '%\\_trgm'"
+            )
+            for (name,) in others.all():
+                if name == "pk_action_logs":
+                    await connection.exec_driver_sql(
+                        f"ALTER TABLE action_logs DROP CONSTRAINT {name}"
+                    )
+                else:
+                    await connection.exec_driver_sql(f"DROP INDEX {name}")
+            await connection.exec_driver_sql(  # enough rows that the term must be looked up
+                "INSERT INTO action_logs (id, tenant_id, action_type, action_name, status, "
+                "request_payload, metadata, steps, created_at, updated_at) "
+                "SELECT gen_random_uuid(), $1, 'crm_search', 'Search Contacts', 'success', "
+                "'{}', '{}', '[]', now() - interval '1 day', now() - interval '1 day' "
+                "FROM generate_series(1, 20000)",
+                (UUID(tenant.id),),
+            )
+            for column in ("action_name", "error_message"):  # the new rows into the tree
+                await connection.exec_driver_sql(
+                    f"SELECT gin_clean_pending_list('ix_action_logs_tenant_{column}_trgm')"
+                )
+            await connection.exec_driver_sql("ANALYZE action_logs")
+            await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = await connection.exec_driver_sql(f"EXPLAIN {compiled.string}", values)
+            text = "\n".join(row[0] for row in plan)
+            found = await connection.exec_driver_sql(compiled.string, values)
+            assert [str(row.id) for row in found] == [rows[1]["id"]]
+            await transaction.rollback()
+        lookups = [line for line in text.splitlines() if "Index Cond" in line]
+        for column in ("action_name", "error_message"):
+            assert f"ix_action_logs_tenant_{column}_trgm" in text, text
+            assert any(f"lower(({column})" in line or f"lower({column})" in line
+                       for line in lookups), text  # fmt: skip
