@@ -14,8 +14,10 @@ User rollups keep, per tenant, period and `user_id`, the user's actions, failed 
 newest action (time, id, type), so the most active users of a range cost what its number of
 users and periods costs, not its rows. The newest action only moves forwards: taking rows away
 (a purge, which deletes the oldest first) leaves it on a row that remains, or on a rollup
-whose count drops to 0, which is not read. They are kept per hour and per day only: a range
-that starts or ends inside an hour reads that part's rows for its users.
+whose count drops to 0, which is not read. They are kept per hour, per day and for all time
+(period 0, starting at the Unix epoch: the most active users over all time read one row per
+user, however many days they were active); a range that starts or ends inside an hour reads
+that part's rows for its users.
 
 Failure rollups keep, per tenant, period, combination, error_type and pattern (the message
 with ids, e-mail addresses and numbers masked: `mask_message`), the count of failed actions,
@@ -82,8 +84,10 @@ HISTOGRAM_COLUMNS = tuple(f"h{i:02d}" for i in range(HISTOGRAM_BUCKETS))
 assert len(BOUNDS) + 1 == HISTOGRAM_BUCKETS
 COUNTERS = ("total", "timed", "time_sum", *HISTOGRAM_COLUMNS)
 MINUTE, HOUR, DAY = 60, 3600, 86400
+ALL_TIME = 0  # a user rollup's period that holds every row of the user (see the module's doc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # its start
 PERIODS = (MINUTE, HOUR, DAY)
-USER_PERIODS = (HOUR, DAY)
+USER_PERIODS = (HOUR, DAY, ALL_TIME)
 KEY_COLUMNS = ("tenant_id", "period", "start", *ROLLUP_DIMENSIONS)
 FAILURE_KEY_COLUMNS = (*KEY_COLUMNS, "error_type", "pattern_key")
 FAILURE_VALUE_COLUMNS = ("pattern", "count", "first_seen", "last_seen", "example_id", "sample")
@@ -296,8 +300,12 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
             delta.add(ms, sign)
         user_id = row.get("user_id")
         if user_id is not None:
-            for key in keys[1:]:  # hours and days (USER_PERIODS)
-                user_key = (*key[:3], user_id)
+            hour, day = keys[1], keys[2]
+            for user_key in (
+                (*hour[:3], user_id),
+                (*day[:3], user_id),
+                (hour[0], ALL_TIME, EPOCH, user_id),
+            ):  # USER_PERIODS; fmt: skip
                 user_delta = users.get(user_key)
                 if user_delta is None:
                     user_delta = users[user_key] = UserDelta()
@@ -479,7 +487,12 @@ SQLITE_STARTS = {
 
 
 def _start_sql(dialect: str, column: Any, period: int) -> ColumnElement[Any]:
-    """The start of the UTC minute, hour or day of a timestamp column, as the rollups store it."""
+    """The start of the UTC minute, hour or day of a timestamp column, as the rollups store it
+    (for ALL_TIME: the epoch)."""
+    if period == ALL_TIME:  # a constant of the column's type, not a parameter of none
+        if dialect == "postgresql":
+            return literal_column("TIMESTAMPTZ '1970-01-01 00:00:00+00'")
+        return literal_column("'1970-01-01 00:00:00.000000'")
     if dialect == "postgresql":
         truncated = func.date_trunc(UNITS[period], func.timezone("UTC", column))
         return func.timezone("UTC", truncated)
@@ -491,10 +504,10 @@ async def rebuild(session: AsyncSession, tenant_id: UUID) -> None:
     dialect = session.get_bind().dialect.name
     for table in (action_rollups, action_user_rollups, action_failure_rollups):
         await session.execute(delete(table).where(table.c.tenant_id == tenant_id))
+    for period in USER_PERIODS:
+        await session.execute(rebuild_users_statement(dialect, tenant_id, period))
     for period in PERIODS:
         await session.execute(rebuild_statement(dialect, period, tenant_id))
-        if period in USER_PERIODS:
-            await session.execute(_rebuild_users_statement(dialect, tenant_id, period))
         groups = await session.execute(failure_groups_query(dialect, period, tenant_id))
         rows = failure_rollup_rows(period, groups)
         for chunk in range(0, len(rows), 1000):
@@ -549,7 +562,7 @@ def _as_datetime(value: Any) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _rebuild_users_statement(dialect: str, tenant_id: UUID, period: int) -> Any:
+def rebuild_users_statement(dialect: str, tenant_id: UUID, period: int) -> Any:
     """Each user's count, failures and newest action per period, by window functions."""
     a = action_logs.c
     start = _start_sql(dialect, a.created_at, period)

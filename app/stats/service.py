@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
 from app.actions.models import HISTOGRAM_BUCKETS
-from app.actions.rollups import DAY, HOUR, MINUTE, mask_message, percentile
+from app.actions.rollups import ALL_TIME, DAY, HOUR, MINUTE, mask_message, percentile
 from app.actions.statuses import FAILED, SUCCESSFUL
 from app.core.db import utcnow
 from app.core.errors import invalid
@@ -309,12 +309,16 @@ class StatsService:
         return Timeseries(interval=interval, since=since, until=until, buckets=buckets)
 
     async def users(self, f: ActionFilter, limit: int) -> list[UserActivity]:
-        """The most active users, from whole hours and days of user rollups and raw edges.
+        """The most active users, from whole hours and days of user rollups and raw edges, or,
+        for a range without a start that reaches now, from each user's all-time rollup.
 
         The cost is that of the range's users and periods, not of its rows (unless the filter
         names a field the user rollups do not keep, such as a status or a type).
         """
-        parts = plan(f, USER_PERIODS, now=self.clock(), covers=UserRollupStatsRepository.covers)
+        now = self.clock()
+        parts = plan(f, USER_PERIODS, now=now, covers=UserRollupStatsRepository.covers)
+        if parts[0][0] is not None and f.since is None and (f.until is None or f.until >= now):
+            parts = [(ALL_TIME, replace(f, until=None))]  # every row so far: one row per user
         rollups, raw = _sorted(parts)
         found: dict[str, _UserSum] = {}
         rows = list(await self.user_rollups.users(rollups)) if rollups else []

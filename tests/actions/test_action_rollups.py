@@ -118,6 +118,7 @@ async def assert_rollups_match_rebuild(
     assert {key[1] for key in kept} == set(rollups.PERIODS)
     assert kept_users == await user_rollup_rows(engine, tenant_id)
     assert kept_users, "the tenant has user rollups"
+    assert {key[1] for key in kept_users} == set(rollups.USER_PERIODS)  # all time included
     assert kept_failures == await failure_rollup_rows(engine, tenant_id, counts_only=purged)
 
 
@@ -254,7 +255,9 @@ class TestStatsFromRollupsEqualRawAggregates:
             assert (bucket["total"], bucket["failed"]) == (total[index], failed[index])
         assert sum(b["total"] for b in series["buckets"]) == sum(total.values())
 
-    @pytest.mark.parametrize(("start", "end"), [(None, None), (17, 433), (75, 95), (299, None)])
+    @pytest.mark.parametrize(
+        ("start", "end"), [(None, None), (None, 20000), (17, 433), (75, 95), (299, None)]
+    )
     async def test_users(
         self,
         client: httpx.AsyncClient,
