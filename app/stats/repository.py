@@ -321,18 +321,22 @@ class UserRollupStatsRepository:
         where = any_span(action_user_rollups, self.tenant_id, spans, time_column="start")
         return [*where, U.total > 0]
 
-    async def users(self, spans: Spans) -> Sequence[Any]:
-        """Every user of the range: count, failures and time of the last action."""
+    async def users(self, spans: Spans, limit: int | None = None) -> Sequence[Any]:
+        """The users of the range: count, failures and time of the last action; all of them,
+        or (`limit`) the most active, ranked as `stats/users` ranks them."""
+        total = func.sum(U.total).label("total")
         query = (
             select(
                 U.user_id,
-                func.sum(U.total).label("total"),
+                total,
                 func.sum(U.failed).label("failed"),
                 func.max(U.last_action_at).label("last_action_at"),
             )
             .where(*self._where(spans))
             .group_by(U.user_id)
         )
+        if limit is not None:
+            query = query.order_by(total.desc(), U.user_id).limit(limit)
         return await fetch_all(self.session, query)
 
     async def last_actions(self, spans: Spans, user_ids: Sequence[str]) -> Sequence[Any]:

@@ -321,7 +321,9 @@ class StatsService:
             parts = [(ALL_TIME, replace(f, until=None))]  # every row so far: one row per user
         rollups, raw = _sorted(parts)
         found: dict[str, _UserSum] = {}
-        rows = list(await self.user_rollups.users(rollups)) if rollups else []
+        rows = []
+        if rollups:  # the most active alone, unless raw edges may add to any user's count
+            rows += await self.user_rollups.users(rollups, None if raw else limit)
         if raw:  # all users of the raw edges, unless raw rows answer alone
             rows += await self.stats.users(raw, None if rollups else limit)
         for row in rows:
