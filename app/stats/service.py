@@ -321,7 +321,7 @@ class StatsService:
             parts = [(ALL_TIME, replace(f, until=None))]  # every row so far: one row per user
         rollups, raw = _sorted(parts)
         found: dict[str, _UserSum] = {}
-        rows = []
+        rows: list[Any] = []
         if rollups:  # the most active alone, unless raw edges may add to any user's count
             rows += await self.user_rollups.users(rollups, None if raw else limit)
         if raw:  # all users of the raw edges, unless raw rows answer alone
