@@ -23,6 +23,7 @@ from app.actions.dependencies import (
 )
 from app.actions.export import ActionExport, ExportFormat
 from app.actions.filters import Filters
+from app.actions.recorder import PreparedRows, Recorder
 from app.actions.schemas import (
     ActionBatch,
     ActionCreate,
@@ -33,6 +34,7 @@ from app.actions.schemas import (
     Sort,
     StepCreate,
 )
+from app.actions.service import ActionService
 from app.core.auth import ReadTenant
 from app.core.errors import (
     BadRequest,
@@ -98,9 +100,7 @@ async def record_action(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record one action; answers the stored record (secrets redacted)."""
-    if idempotency_key is None:
-        return (await recorder.record(body)).response()
-    return (await service.record(body, idempotency_key)).response()
+    return await record(recorder.prepare(body), recorder, service, idempotency_key)
 
 
 @router.post(
@@ -116,9 +116,16 @@ async def record_actions(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record up to 1000 actions (a JSON array) at once: all are stored, or none."""
-    if idempotency_key is None:
-        return (await recorder.record_batch(body)).response()
-    return (await service.record_batch(body, idempotency_key)).response()
+    return await record(recorder.prepare_batch(body), recorder, service, idempotency_key)
+
+
+async def record(
+    prepared: PreparedRows, recorder: Recorder, service: ActionService, key: str | None
+) -> Response:
+    """Write prepared rows as the lane does, or once per `Idempotency-Key`."""
+    if key is None:
+        return (await recorder.write(prepared)).response()
+    return (await service.record_once(prepared, key)).response()
 
 
 @router.get(

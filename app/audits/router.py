@@ -1,8 +1,8 @@
 """The audit-log API: record a change (or a batch), list and read rows, a resource's trail,
 verify the chain.
 
-Audit rows are append-only: no route changes or deletes one. Recording goes through the audit
-writer (group commit, app/audits/writer.py) unless the request carries an `Idempotency-Key`,
+Audit rows are append-only: no route changes or deletes one. Recording goes through the worker's
+writer (group commit, app/core/writer.py) unless the request carries an `Idempotency-Key`,
 which commits in the request's session with its key (app/audits/service.py `record_once`).
 """
 
@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.audits.dependencies import AuditRecorderDep, AuditServiceDep
-from app.audits.recorder import AuditRecorder, Prepared
+from app.audits.recorder import AuditRecorder, PreparedEvents
 from app.audits.schemas import (
     AuditBatch,
     AuditBatchCreated,
@@ -106,7 +106,7 @@ async def record_audits(
 
 async def _record(
     request: Request,
-    prepared: Prepared,
+    prepared: PreparedEvents,
     recorder: AuditRecorder,
     service: AuditService,
     idempotency_key: str | None,
