@@ -51,6 +51,7 @@ from app.core.errors import (
 from app.core.inputs import Offset
 from app.core.pagination import PAGED, OrderParam, set_next_page
 from app.core.responses import RowsResponse
+from app.core.state import core_state
 
 
 class ActionRoute(APIRoute):
@@ -70,7 +71,7 @@ class ActionRoute(APIRoute):
                 if isinstance(exc.__cause__, ServiceError):
                     raise exc.__cause__ from None
                 if isinstance(exc.__cause__, RecursionError):
-                    limit = request.app.state.settings.max_json_depth
+                    limit = core_state(request.app).settings.max_json_depth
                     message = f"JSON nested deeper than {limit} levels"
                     raise invalid(("body",), message, "json_too_deep") from None
                 raise

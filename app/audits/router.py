@@ -25,6 +25,7 @@ from app.audits.schemas import (
     ResourceState,
 )
 from app.audits.service import AuditService, published_keys
+from app.audits.state import audits_state
 from app.core.auth import ReadSessionDep, ReadTenant
 from app.core.db import utcnow
 from app.core.errors import (
@@ -40,6 +41,7 @@ from app.core.errors import (
 from app.core.idempotency import IdempotencyHeader
 from app.core.inputs import Offset, Text, UtcDatetime
 from app.core.pagination import PAGED, set_next_page
+from app.core.state import core_state
 
 router = APIRouter(
     prefix="/api/v1/logs/audits",
@@ -113,7 +115,7 @@ async def _record(
 ) -> Response:
     if idempotency_key is None:
         return (await recorder.write(prepared)).response()
-    ttl_hours = request.app.state.settings.idempotency_ttl_hours
+    ttl_hours = core_state(request.app).settings.idempotency_ttl_hours
     written = await service.record_once(recorder.tenant_id, idempotency_key, prepared, ttl_hours)
     return written.response()
 
@@ -169,7 +171,7 @@ async def verify_chain(tenant: ReadTenant, service: AuditServiceDep) -> ChainVer
 @router.get("/public-key", response_model=PublicKeys)
 async def public_key(request: Request, tenant: ReadTenant, session: ReadSessionDep) -> PublicKeys:
     """The Ed25519 keys that sign audit checkpoints (the current one first)."""
-    return await published_keys(session, await request.app.state.signer.get())
+    return await published_keys(session, await audits_state(request.app).signer.get())
 
 
 @router.get(

@@ -18,3 +18,9 @@ def console_signer(app: Any) -> SessionSigner:
     assert isinstance(state, ConsoleState), "the application is built by create_app"
     assert state.console_signer is not None, "the console is installed"
     return state.console_signer
+
+
+def console_state(app: Any) -> ConsoleState:
+    state = app.state
+    assert isinstance(state, ConsoleState), "the application is built by create_app"
+    return state

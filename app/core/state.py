@@ -9,16 +9,19 @@ domain, so core imports none of them), with its own accessor; the application's 
 (app/main.py) is all of them at once.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+if TYPE_CHECKING:  # only named here: every core module may read the state without a cycle
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.core.auth import KeyResolver
-from app.core.config import Settings
-from app.core.limits import Throttle
-from app.core.redact import PayloadRules
+    from app.core.auth import KeyResolver
+    from app.core.config import Settings
+    from app.core.limits import Throttle
+    from app.core.redact import PayloadRules
 
 
 @dataclass(kw_only=True, eq=False)
