@@ -15,7 +15,9 @@ samples one worker with py-spy through one extra POST round and prints the funct
 the most samples (own and total).
 
 Run: .venv/bin/python bench/single.py   (BENCH_RUNS 3, BENCH_SECONDS 5; prints a Markdown
-section for bench/RESULTS.md)
+section for bench/RESULTS.md). BENCH_PRIVATE_PG=1 runs it on a PostgreSQL server started for
+the run (fsync on, default settings otherwise), whose WAL and flushes no other work shares:
+pg_current_wal_lsn is the whole server's.
 """
 
 import asyncio
@@ -31,8 +33,24 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 import httpx
-import ingest
-import wrk
+
+ROOT = Path(__file__).resolve().parents[1]
+PRIVATE = os.environ.get("BENCH_PRIVATE_PG", "") == "1"
+if PRIVATE:
+    # A PostgreSQL of this run's own (Debian's binaries, as the replica tests start them), so
+    # that its WAL and its flushes are this service's alone on a server other work shares.
+    sys.path.insert(0, str(ROOT))
+    from tests import pgcluster
+
+    class _Durable(pgcluster.Cluster):
+        def settings(self) -> str:  # the test clusters run with fsync off; this one must not
+            return super().settings().replace("fsync = off\n", "")
+
+    _CLUSTER = _Durable(pgcluster.cluster_root(), "bench")
+    os.environ["BENCH_PG"] = f"postgresql://postgres@127.0.0.1:{_CLUSTER.port}/postgres"
+
+import ingest  # noqa: E402
+import wrk  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -161,6 +179,19 @@ def worker_pids(parent: int) -> list[int]:
 
 
 def main() -> None:
+    if not PRIVATE:
+        run()
+        return
+    _CLUSTER.init()
+    _CLUSTER.start()
+    try:
+        run()
+    finally:
+        _CLUSTER.stop()
+        pgcluster.shutil.rmtree(_CLUSTER.data.parent, ignore_errors=True)
+
+
+def run() -> None:
     _read_key, key = ingest.prepare()
     rounds: list[tuple[float, float]] = []
     try:
