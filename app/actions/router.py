@@ -23,6 +23,7 @@ from app.actions.dependencies import (
 )
 from app.actions.export import ActionExport, ExportFormat
 from app.actions.filters import Filters
+from app.actions.recorder import PreparedRows, Recorder
 from app.actions.schemas import (
     ActionBatch,
     ActionCreate,
@@ -33,6 +34,7 @@ from app.actions.schemas import (
     Sort,
     StepCreate,
 )
+from app.actions.service import ActionService
 from app.core.auth import ReadTenant
 from app.core.errors import (
     BadRequest,
@@ -49,6 +51,7 @@ from app.core.errors import (
 from app.core.inputs import Offset
 from app.core.pagination import PAGED, OrderParam, set_next_page
 from app.core.responses import RowsResponse
+from app.core.state import core_state
 
 
 class ActionRoute(APIRoute):
@@ -68,7 +71,7 @@ class ActionRoute(APIRoute):
                 if isinstance(exc.__cause__, ServiceError):
                     raise exc.__cause__ from None
                 if isinstance(exc.__cause__, RecursionError):
-                    limit = request.app.state.settings.max_json_depth
+                    limit = core_state(request.app).settings.max_json_depth
                     message = f"JSON nested deeper than {limit} levels"
                     raise invalid(("body",), message, "json_too_deep") from None
                 raise
@@ -98,9 +101,7 @@ async def record_action(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record one action; answers the stored record (secrets redacted)."""
-    if idempotency_key is None:
-        return (await recorder.record(body)).response()
-    return (await service.record(body, idempotency_key)).response()
+    return await record(recorder.prepare(body), recorder, service, idempotency_key)
 
 
 @router.post(
@@ -116,9 +117,16 @@ async def record_actions(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record up to 1000 actions (a JSON array) at once: all are stored, or none."""
-    if idempotency_key is None:
-        return (await recorder.record_batch(body)).response()
-    return (await service.record_batch(body, idempotency_key)).response()
+    return await record(recorder.prepare_batch(body), recorder, service, idempotency_key)
+
+
+async def record(
+    prepared: PreparedRows, recorder: Recorder, service: ActionService, key: str | None
+) -> Response:
+    """Write prepared rows as the lane does, or once per `Idempotency-Key`."""
+    if key is None:
+        return (await recorder.write(prepared)).response()
+    return (await service.record_once(prepared, key)).response()
 
 
 @router.get(

@@ -1,7 +1,8 @@
 """Rules for action logs after recording: idempotent writes, lifecycle, steps, queries.
 
-Writes without an `Idempotency-Key` go through `Recorder` (app/actions/recorder.py), which
-needs no session. A write with a key commits in the request's session, together with its key.
+Every write is prepared and written by a `Recorder` (app/actions/recorder.py): without an
+`Idempotency-Key` through the worker's writer, which needs no session; with a key in the
+request's session, together with its key (`record_once`).
 A running action (`pending`, `in_progress`, `retry`) is moved on by `PATCH`; reaching a final
 status stamps `completed_at` and computes `execution_time_ms` from `started_at` unless the
 caller gave them. A record in a final status is never changed again.
@@ -16,14 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
 from app.actions.models import ActionLog
-from app.actions.recorder import Prepared, Recorder, SessionStore
+from app.actions.recorder import PreparedRows, session_recorder
 from app.actions.repository import ActionRepository, PageCursor
 from app.actions.rollups import contribution
 from app.actions.rows import RowBuilder, duration_ms, stamp_end
 from app.actions.schemas import (
     MAX_STEPS,
     SUMMARY_FIELDS,
-    ActionCreate,
     ActionRead,
     ActionUpdate,
     Sort,
@@ -31,8 +31,9 @@ from app.actions.schemas import (
 )
 from app.actions.statuses import FINAL
 from app.core.errors import Conflict, NotFound, invalid
-from app.core.idempotency import IdempotencyGuard, IdempotencyRepository, Written, request_hash
+from app.core.idempotency import IdempotencyRepository, Written
 from app.core.pagination import Cursor, DurationCursor, Order
+from app.core.recording import record_once
 
 
 class ActionService:
@@ -46,7 +47,7 @@ class ActionService:
         self.ttl_hours = idempotency_ttl_hours
         self.actions = ActionRepository(session, tenant_id)
         self.keys = IdempotencyRepository(session, tenant_id)
-        self.recorder = Recorder(tenant_id, rows, SessionStore(session))
+        self.recorder = session_recorder(tenant_id, rows, session)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -54,33 +55,11 @@ class ActionService:
 
     # Recording with an idempotency key
 
-    async def record(self, data: ActionCreate, idempotency_key: str) -> Written:
-        """Store one action once per key; a retry replays the first answer."""
-        return await self._record_once(
-            idempotency_key, "create", [data], lambda: self.recorder.prepare(data)
+    async def record_once(self, prepared: PreparedRows, idempotency_key: str) -> Written:
+        """Store prepared rows once per key; a retry replays the first answer."""
+        return await record_once(
+            self.keys, idempotency_key, prepared, self.recorder.write, self.clock(), self.ttl_hours
         )
-
-    async def record_batch(self, items: list[ActionCreate], idempotency_key: str) -> Written:
-        """Store every item or none, once per key."""
-        return await self._record_once(
-            idempotency_key, "batch", items, lambda: self.recorder.prepare_batch(items)
-        )
-
-    async def _record_once(
-        self,
-        key: str,
-        operation: str,
-        items: list[ActionCreate],
-        prepare: Callable[[], Prepared],
-    ) -> Written:
-        fingerprint = request_hash(operation, [item.model_dump(mode="json") for item in items])
-        guard = IdempotencyGuard(self.keys, key, fingerprint, self.clock(), self.ttl_hours)
-        if (previous := await guard.previous()) is not None:
-            return previous
-        prepared = prepare()
-        if (winner := await guard.claim(prepared.written)) is not None:
-            return winner
-        return await self.recorder.write(prepared)
 
     # Lifecycle
 

@@ -32,6 +32,7 @@ from app.core.errors import (
     error_responses,
 )
 from app.core.pagination import PAGED, set_next_page
+from app.core.state import core_state
 
 EndpointId = Annotated[UUID, Path(description="The webhook endpoint's id")]
 RuleId = Annotated[UUID, Path(description="The alert rule's id")]
@@ -51,7 +52,7 @@ WRITE = error_responses(NotFound, Conflict, Unprocessable)
 
 
 def _service(request: Request, tenant: TenantContext, session: SessionDep) -> AlertService:
-    state = request.app.state
+    state = core_state(request.app)
     return AlertService(
         session,
         tenant.tenant_id,

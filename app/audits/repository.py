@@ -1,7 +1,7 @@
 """SQL for one tenant's audit rows and the head of its hash chain.
 
 Every audit row is written by `extend_chains`, one event or a group commit's many: the HTTP
-routes through the audit writer (app/audits/writer.py), the service's self-audits in the
+routes through the worker's writer (app/core/writer.py), the service's self-audits in the
 session of the change they describe.
 """
 

@@ -16,6 +16,7 @@ from app.compat.service import ActionLogsCompat, clear
 from app.core.auth import AdminTenant, ReadSessionDep, ReadTenant
 from app.core.errors import Forbidden, Unauthorized, Unprocessable, error_responses
 from app.core.inputs import Text
+from app.retention.state import retention_state
 from app.stats.service import StatsService
 
 router = APIRouter(
@@ -66,4 +67,4 @@ async def action_log_stats(compat: Compat) -> ActionLogStats:
 @router.post("/clear", response_model=Cleared)
 async def clear_action_logs(request: Request, tenant: AdminTenant) -> Cleared:
     """Delete the tenant's action logs (`admin` scope), archived first; audited, rollups kept."""
-    return await clear(request.app.state.pruner, tenant.tenant_id, tenant.actor)
+    return await clear(retention_state(request.app).pruner, tenant.tenant_id, tenant.actor)

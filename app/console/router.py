@@ -34,6 +34,7 @@ from app.console.dependencies import Actions, Audits, Stats, Timelines
 from app.console.render import render
 from app.console.routing import ConsoleRoute
 from app.console.session import COOKIE_NAME, COOKIE_PATH, SessionSigner
+from app.console.state import console_state
 from app.console.views import (
     Range,
     breakdowns,
@@ -45,8 +46,10 @@ from app.console.views import (
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
 from app.core.pagination import PageCursor
+from app.core.state import core_state
 from app.streams.service import StreamQuery
 from app.streams.sse import sse_response
+from app.streams.state import streams_state
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 STATIC_DIR = FilePath(__file__).parent / "static"
@@ -83,7 +86,7 @@ async def sign_in(request: Request) -> Response:
     presented = form.get("api_key", "").strip()
     target = safe_next(form.get("next"))
     try:
-        key = await request.app.state.keys.resolve(presented)
+        key = await core_state(request.app).keys.resolve(presented)
     except Unauthorized as exc:
         error = "Enter an API key." if not presented else f"Sign-in refused: {exc.detail}."
         return render(request, "sign_in.html", 401, next=target, error=error, signed_in=False)
@@ -361,7 +364,7 @@ async def tail_events(
 ) -> Response:
     """The tenant's live actions (SSE), with the stream API's filters; the cookie signs in."""
     actions_only = query.model_copy(update={"kinds": "action"})
-    return await sse_response(request.app.state, tenant, actions_only, last_event_id)
+    return await sse_response(streams_state(request.app), tenant, actions_only, last_event_id)
 
 
 # Session report
@@ -411,6 +414,6 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         if settings.console_secret is not None
         else secrets.token_bytes(32)
     )
-    app.state.console_signer = SessionSigner(secret, settings.console_session_minutes * 60)
+    console_state(app).console_signer = SessionSigner(secret, settings.console_session_minutes * 60)
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")

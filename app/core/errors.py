@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.state import core_state
+
 logger = logging.getLogger("actionlog")
 
 
@@ -197,7 +199,7 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    retry_after = str(app.state.settings.retry_after_seconds)
+    retry_after = str(core_state(app).settings.retry_after_seconds)
 
     async def handle_error(_: Request, exc: Exception) -> ErrorResponse:
         return error_response(exc, retry_after)

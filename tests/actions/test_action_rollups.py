@@ -27,9 +27,9 @@ from app.actions.models import (
     action_user_rollups,
 )
 from app.actions.repository import insert_actions
-from app.actions.writer import GroupCommitWriter
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
+from app.core.writer import GroupCommitWriter
 from app.stats.service import plan
 from tests.actions.conftest import ACTIONS, STATS, RecordMany, list_all, move_in_time
 from tests.conftest import TenantHandle
