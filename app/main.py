@@ -24,6 +24,7 @@ from app.audits.signing import SignerSource
 from app.audits.writer import DirectAuditWriter, GroupCommitAuditWriter
 from app.compat.router import router as compat_router
 from app.console.router import install_console
+from app.core.citus import check_at_start
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ErrorBody, install_error_handlers
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.warning("audit signing key not loaded yet: %s", exc.__class__.__name__)
         if not settings.is_sqlite and settings.database_role:
             await warn_unless_bypassing(app.state.maintenance_engine)
+        await check_at_start(app.state.engine, settings.database_role)  # a Citus cluster's needs
         app.state.alert_worker.start()
         app.state.stream_pruner.start()
         app.state.retention_scheduler.start()
@@ -146,9 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.database_read_url
         else app.state.engine
     )
-    app.state.read_sessionmaker = create_sessionmaker(
-        app.state.read_engine.execution_options(isolation_level="AUTOCOMMIT")
-    )
+    app.state.read_sessionmaker = create_sessionmaker(app.state.read_engine)
     # Cross-tenant queues (due webhook deliveries, which tenants have alert rules, stream
     # events past their retention) are read as the login role, which row-level security does
     # not hold; everything of one tenant runs as DATABASE_ROLE (see app/core/tenancy.py).

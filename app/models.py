@@ -93,7 +93,8 @@ def _tenant_foreign_keys() -> list[tuple[str, str, str]]:
     for name in distributed_tables():
         for constraint in Base.metadata.tables[name].foreign_key_constraints:
             if constraint.referred_table.name not in REFERENCE_TABLES:
-                add = str(AddConstraint(constraint).compile(dialect=postgresql.dialect()))
+                ddl = AddConstraint(constraint)
+                add = str(ddl.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
                 keys.append((name, str(constraint.name), add.strip() + ";"))
     return keys
 
@@ -116,7 +117,9 @@ def distribution_sql() -> list[str]:
     local table that refers to another keeps both from being distributed.
     """
     keys = _tenant_foreign_keys()
-    statements = [f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name};' for table, name, _ in keys]
+    statements = [
+        f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name};" for table, name, _ in keys
+    ]
     statements += [f"SELECT create_reference_table('{name}');" for name in REFERENCE_TABLES]
     first, *others = distributed_tables()
     statements.append(f"SELECT create_distributed_table('{first}', '{DISTRIBUTION_COLUMN}');")

@@ -20,12 +20,15 @@ run), and `unreachable_workers` what `/ready` checks. On a database without Citu
 refuses and the checks find nothing to say.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+logger = logging.getLogger("actionlog")
 PROPAGATE = "citus.propagate_set_commands"
 # Marked by migration 0014 on the database it runs on: the coordinator. The shards are read
 # on the workers, whose catalogs need the same marks.
@@ -77,8 +80,10 @@ async def _on_every_node(engine: AsyncEngine, statement: str) -> None:
     inside a transaction of the coordinator's) would wait for each other."""
     async with engine.begin() as connection:
         failed = await connection.execute(
-            text("SELECT nodename, nodeport, result FROM run_command_on_workers(:command, false) "
-                 "WHERE NOT success"),  # fmt: skip
+            text(
+                "SELECT nodename, nodeport, result FROM run_command_on_workers(:command, false) "
+                "WHERE NOT success"
+            ),
             {"command": statement},
         )
         for name, port, result in failed:
@@ -111,8 +116,10 @@ async def _distribution(connection: AsyncConnection) -> dict[str, str]:
     """The tables Citus already manages, by name: reference, distributed, or local (taken over
     when a table they refer to became a reference table; still to distribute)."""
     rows = await connection.execute(
-        text("SELECT logicalrelid::regclass::text, partmethod::text, colocationid, repmodel::text "
-             "FROM pg_dist_partition"),  # fmt: skip
+        text(
+            "SELECT logicalrelid::regclass::text, partmethod::text, colocationid, repmodel::text "
+            "FROM pg_dist_partition"
+        ),
     )
     kinds = {}
     for name, method, _colocation, model in rows:
@@ -124,7 +131,9 @@ async def _distribution(connection: AsyncConnection) -> dict[str, str]:
 
 async def _constraint_exists(connection: AsyncConnection, table: str, name: str) -> bool:
     found = await connection.scalar(
-        text("SELECT 1 FROM pg_constraint WHERE conname = :name AND conrelid = CAST(:t AS regclass)"),
+        text(
+            "SELECT 1 FROM pg_constraint WHERE conname = :name AND conrelid = CAST(:t AS regclass)"
+        ),
         {"name": name, "t": table},
     )
     return found is not None
@@ -136,7 +145,9 @@ async def _distribute_tables(connection: AsyncConnection, layout: Layout) -> lis
     pending = [t for t in layout.distributed if kinds.get(t) != "distributed"]
     if pending:
         for table, name, _add in layout.foreign_keys:
-            await connection.execute(text(f'ALTER TABLE "{table}" DROP CONSTRAINT IF EXISTS "{name}"'))
+            await connection.execute(
+                text(f'ALTER TABLE "{table}" DROP CONSTRAINT IF EXISTS "{name}"')
+            )
     for table in layout.reference:
         if kinds.get(table) != "reference":
             await connection.execute(text("SELECT create_reference_table(:t)"), {"t": table})
@@ -184,12 +195,36 @@ async def problems(engine: AsyncEngine, role: str) -> list[str]:
         return found
 
 
+class ClusterMisconfigured(RuntimeError):
+    """The service cannot work on this cluster as it is; the message says what to run."""
+
+
+async def check_at_start(engine: AsyncEngine, role: str) -> None:
+    """Stop the service (ClusterMisconfigured) on a Citus cluster it cannot serve from; a
+    database that cannot be reached yet is left to the readiness check."""
+    try:
+        found = await problems(engine, role)
+    except (OSError, SQLAlchemyError) as exc:
+        logger.warning("cluster not checked: %s", exc.__class__.__name__)
+        return
+    if found:
+        message = "; ".join(found)
+        logger.error("cannot serve: %s", message)
+        raise ClusterMisconfigured(message)
+
+
 async def unreachable_workers(connection: AsyncConnection) -> list[str]:
-    """The workers (host:port: why) the connection's role cannot reach (Citus only)."""
+    """The workers (host:port: why) the connection's role cannot reach (Citus only), each
+    given a few seconds: what `/ready` and the start check ask."""
     if not await has_citus(connection):
         return []
+    if not connection.in_transaction():
+        await connection.begin()
+    await connection.execute(text("SET LOCAL citus.node_connection_timeout TO 3000"))
     rows = await connection.execute(
-        text("SELECT nodename, nodeport, result FROM run_command_on_workers('SELECT 1') "
-             "WHERE NOT success"),  # fmt: skip
+        text(
+            "SELECT nodename, nodeport, result FROM run_command_on_workers('SELECT 1') "
+            "WHERE NOT success"
+        ),
     )
     return [f"{name}:{port}: {result}" for name, port, result in rows]
