@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # databases and ports), so files run side by side as they would one after another.
 PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
-.PHONY: run test lint format bench migrate clean chromium screenshots
+.PHONY: run test lint format bench migrate clean chromium screenshots test-citus
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,7 @@ test: $(STAMP) chromium  ## lint, types, and every test on SQLite and on Postgre
 	$(BIN)/mypy --config-file sdk/python/pyproject.toml sdk/python/actionlog_client sdk/python/tests
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 	$(BIN)/python -m pytest sdk/python/tests
+	$(MAKE) test-citus
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench sdk/python
@@ -55,3 +56,10 @@ migrate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) actionlog.db actionlog.db-wal actionlog.db-shm .pytest_cache .ruff_cache
+
+# The core of the HTTP suite on a private Citus cluster (a coordinator and two workers started
+# from the installed extension, tests/citus.py), migrated and distributed; skipped, saying how
+# to get Citus, where it is not installed. One process: the cluster is the session's.
+test-citus: $(STAMP)  ## the core HTTP tests on a real Citus cluster (tests/conftest.py CITUS_FILES)
+	TEST_BACKENDS=citus $(BIN)/python -m pytest -p no:cacheprovider -q \
+	  $$($(BIN)/python -c 'from tests.conftest import CITUS_FILES; print(*CITUS_FILES)')

@@ -27,7 +27,7 @@ from app.alerts import cli as alerts_cli
 from app.audits.schemas import ChainVerification
 from app.audits.service import verify_chain
 from app.audits.signing import SignerSource
-from app.core import migrations
+from app.core import citus, migrations
 from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
@@ -35,6 +35,7 @@ from app.core.errors import ServiceError
 from app.core.inputs import UtcDatetime
 from app.core.metrics import MULTIPROC_ENV
 from app.core.redact import PayloadRules
+from app.models import distribution_layout
 from app.offboarding.service import Offboarded, offboard_tenant
 from app.retention.archive import KINDS, Kind, read_lines
 from app.retention.locks import RetentionLocks
@@ -125,6 +126,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(_migrate(settings))
     print("database is at the latest schema")
+
+
+def cmd_distribute(args: argparse.Namespace, settings: Settings) -> None:
+    async def run() -> list[str]:
+        if settings.is_sqlite:
+            raise CliError("distribute needs a PostgreSQL database with Citus; this is SQLite")
+        engine = create_engine(settings, as_owner=True)
+        try:
+            return await citus.distribute(engine, distribution_layout(), settings.database_role)
+        except citus.DistributionError as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await engine.dispose()
+
+    for step in asyncio.run(run()):
+        print(step)
+    print("the database is distributed; serve it with `actionlog serve`")
 
 
 def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> None:
@@ -457,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     commands.add_parser("migrate", help="apply migrations").set_defaults(handler=cmd_migrate)
+    commands.add_parser(
+        "distribute", help="shard the migrated schema over a Citus cluster (idempotent)"
+    ).set_defaults(handler=cmd_distribute)
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
         dest="tenant_command", required=True

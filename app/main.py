@@ -28,6 +28,7 @@ from app.audits.state import AuditsState
 from app.compat.router import router as compat_router
 from app.console.router import install_console
 from app.console.state import ConsoleState
+from app.core.citus import check_at_start
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ErrorBody, install_error_handlers
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.warning("audit signing key not loaded yet: %s", exc.__class__.__name__)
         if not settings.is_sqlite and settings.database_role:
             await warn_unless_bypassing(state.maintenance_engine)
+        await check_at_start(state.engine, settings.database_role)  # a Citus cluster's needs
         state.alert_worker.start()
         state.stream_pruner.start()
         state.retention_scheduler.start()
@@ -243,9 +245,7 @@ def build_state(settings: Settings) -> AppState:
         engine=engine,
         sessionmaker=sessionmaker,
         read_engine=read_engine,
-        read_sessionmaker=create_sessionmaker(
-            read_engine.execution_options(isolation_level="AUTOCOMMIT")
-        ),
+        read_sessionmaker=create_sessionmaker(read_engine),
         maintenance_engine=maintenance_engine,
         keys=KeyLookups(engine),
         throttle=Throttle(settings),

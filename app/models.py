@@ -6,11 +6,15 @@ co-located, so one tenant's rows of every table live on one node and every tenan
 on that node; the tables read before a tenant is known (`tenants`, `api_keys`, found by key
 prefix) are reference tables, copied to every node. `tests/test_distribution.py` checks that
 each key of a distributed table holds `tenant_id` (Citus cannot enforce one that does not),
-and the README lists the statements of `distribution_sql()`.
+and docs/distributed.md lists the statements of `distribution_sql()`, which
+`actionlog distribute` runs (app/core/citus.py).
 """
 
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import AddConstraint
 
 from app.actions.models import ActionLog
 from app.alerts.models import (
@@ -22,6 +26,7 @@ from app.alerts.models import (
     WebhookEndpoint,
 )
 from app.audits.models import AuditChainHead, AuditCheckpoint, AuditLog, AuditSigningKey
+from app.core.citus import Layout
 from app.core.db import Base
 from app.core.idempotency import IdempotencyKey
 from app.retention.models import ArchiveRecord
@@ -52,6 +57,7 @@ __all__ = [
     "Tenant",
     "WebhookEndpoint",
     "distributed_tables",
+    "distribution_layout",
     "distribution_sql",
     "in_schema_of",
 ]
@@ -81,9 +87,40 @@ def distributed_tables() -> list[str]:
     return ["action_logs", *names]
 
 
+def _tenant_foreign_keys() -> list[tuple[str, str, str]]:
+    """Foreign keys from one distributed table to another: (table, name, ADD statement)."""
+    keys = []
+    for name in distributed_tables():
+        for constraint in Base.metadata.tables[name].foreign_key_constraints:
+            if constraint.referred_table.name not in REFERENCE_TABLES:
+                ddl = AddConstraint(constraint)
+                add = str(ddl.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+                keys.append((name, str(constraint.name), add.strip() + ";"))
+    return keys
+
+
+def distribution_layout() -> Layout:
+    """What `actionlog distribute` creates on Citus, and in which order."""
+    return Layout(
+        reference=REFERENCE_TABLES,
+        distributed=distributed_tables(),
+        column=DISTRIBUTION_COLUMN,
+        foreign_keys=_tenant_foreign_keys(),
+    )
+
+
 def distribution_sql() -> list[str]:
-    """The statements that distribute a migrated schema on Citus, in order."""
-    statements = [f"SELECT create_reference_table('{name}');" for name in REFERENCE_TABLES]
+    """The statements that distribute a migrated schema on Citus, in order.
+
+    A foreign key between two tenant tables is dropped first and made again last: making
+    `tenants` a reference table turns the tables that refer to it into local tables, and a
+    local table that refers to another keeps both from being distributed.
+    """
+    keys = _tenant_foreign_keys()
+    statements = [
+        f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name};" for table, name, _ in keys
+    ]
+    statements += [f"SELECT create_reference_table('{name}');" for name in REFERENCE_TABLES]
     first, *others = distributed_tables()
     statements.append(f"SELECT create_distributed_table('{first}', '{DISTRIBUTION_COLUMN}');")
     statements += [
@@ -91,4 +128,4 @@ def distribution_sql() -> list[str]:
         f"colocate_with => '{first}');"
         for name in others
     ]
-    return statements
+    return statements + [add for _, _, add in keys]

@@ -18,7 +18,7 @@ from app.actions.models import ACTION_COLUMNS, ActionLog, action_logs
 from app.actions.rollups import RollupContribution
 from app.actions.schemas import SUMMARY_FIELDS, Sort
 from app.actions.statuses import FAILED
-from app.core.db import fetch_all, insert_json_rows
+from app.core.db import fetch_all
 from app.core.pagination import Cursor, DurationCursor, Order, after_key
 from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
@@ -56,12 +56,11 @@ async def insert_actions(
     security setting (app/core/tenancy.py), tenant after tenant in one order, so that
     concurrent writers lock rollup rows in the same order; the stream records each tenant's
     events under its setting too. The rows go in with one statement per tenant on the
-    connection directly (none of the ORM's per-row work): on PostgreSQL an INSERT from one JSON
-    array of the rows, which the server expands (`json_populate_recordset`), executed once
-    whatever the number of rows — COPY, faster still, is refused on a table under row-level
-    security; elsewhere a multi-row INSERT. Returns the tenants written
-    for; with `announce_now=False` the caller announces them on the stream after its commit
-    (`streamlog.announce`).
+    connection directly (none of the ORM's per-row work), executed with the rows as parameters
+    on every engine: COPY, or an INSERT … SELECT from a set-returning function (which a
+    distributed PostgreSQL runs as a COPY), is refused on a table under row-level security.
+    Returns the tenants written for; with `announce_now=False` the caller announces them on
+    the stream after its commit (`streamlog.announce`).
     """
     by_tenant: dict[UUID, list[dict[str, Any]]] = {}
     for tenant_id, tenant_rows in writes:
@@ -85,10 +84,7 @@ async def insert_actions(
 
 
 async def _insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if connection.dialect.name == "postgresql":
-        await insert_json_rows(connection, "action_logs", ACTION_COLUMNS, rows)
-    else:
-        await connection.execute(insert(action_logs), [_complete(row) for row in rows])
+    await connection.execute(insert(action_logs), [_complete(row) for row in rows])
 
 
 def _complete(row: dict[str, Any]) -> dict[str, Any]:

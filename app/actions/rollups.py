@@ -43,14 +43,11 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
-import orjson
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Integer,
     Text,
     and_,
-    bindparam,
     case,
     cast,
     delete,
@@ -318,25 +315,19 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
     return result
 
 
-def _insert_rows(dialect: str, table: Any, columns: Sequence[str]) -> Any:
-    """The INSERT of an upsert: its rows as parameters (executemany) or, on PostgreSQL, as one
-    JSON array that `json_populate_recordset` expands, so that a group commit's rollup rows
-    cost one statement, executed once, rather than one execution per row."""
-    statement = upsert_insert(dialect, table)
-    if dialect != "postgresql":
-        return statement
-    rows = func.json_populate_recordset(
-        literal_column(f"NULL::{table.name}"), cast(bindparam("rows", type_=Text), JSON)
-    ).table_valued(*columns)
-    return statement.from_select(list(columns), select(*(rows.c[name] for name in columns)))
+def _insert_rows(dialect: str, table: Any, _columns: Sequence[str]) -> Any:
+    """The INSERT of an upsert, executed with its rows as parameters (executemany).
+
+    The same on every engine: a distributed PostgreSQL routes each row's statement to the
+    tenant's shard, where an INSERT … SELECT from a set-returning function of all the rows
+    would be run as a COPY, which row-level security refuses. The DO UPDATE that follows holds
+    no parameter (Citus could not type one there): only the row's EXCLUDED values and constants.
+    """
+    return upsert_insert(dialect, table)
 
 
 async def _upsert(connection: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    if connection.dialect.name == "postgresql":
-        # default=str: ids read back from the database are the driver's own UUID type
-        await connection.execute(statement, {"rows": orjson.dumps(rows, default=str).decode()})
-    else:
-        await connection.execute(statement, rows)
+    await connection.execute(statement, rows)
 
 
 @cache
@@ -349,7 +340,10 @@ def upsert_statement(dialect: str) -> Any:
     t, new = action_rollups.c, statement.excluded
     counts = {name: t[name] + new[name] for name in ("total", "timed", "time_sum")}
     histogram = {
-        name: case((new[name].is_(None), t[name]), else_=func.coalesce(t[name], 0) + new[name])
+        name: case(
+            (new[name].is_(None), t[name]),
+            else_=func.coalesce(t[name], literal_column("0")) + new[name],
+        )
         for name in HISTOGRAM_COLUMNS
     }
     return statement.on_conflict_do_update(

@@ -18,7 +18,7 @@ from app.audits.chain import GENESIS_HASH, row_hash
 from app.audits.events import Event
 from app.audits.models import AuditChainHead, AuditLog
 from app.audits.schemas import AuditFilters, AuditRead
-from app.core.db import insert_json_rows, new_id, upsert_insert, utcnow
+from app.core.db import new_id, upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
 from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
@@ -149,12 +149,10 @@ async def _touch_head(connection: AsyncConnection, tenant_id: UUID) -> ChainHead
 
 
 async def _insert(connection: AsyncConnection, rows: list[AuditRow]) -> None:
-    """The rows in one statement, in the connection's transaction: on PostgreSQL from one JSON
-    array (`insert_json_rows`), elsewhere a multi-row INSERT."""
-    if connection.dialect.name == "postgresql":
-        await insert_json_rows(connection, "audit_logs", AUDIT_COLUMNS, rows)
-    else:
-        await connection.execute(insert(AUDITS), rows)
+    """The rows with one statement executed for each (executemany), in the connection's
+    transaction: on every engine the form that a distributed PostgreSQL routes to the
+    tenant's shard under row-level security (app/actions/repository.py says why)."""
+    await connection.execute(insert(AUDITS), rows)
 
 
 class AuditRepository:

@@ -126,35 +126,6 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
-def rows_json(rows: Sequence[dict[str, Any]]) -> str:
-    """Rows as one JSON array: orjson, or the standard library for integers beyond 64 bits
-    (stored exactly). Ids and times become text, which their columns parse back."""
-    try:
-        return orjson.dumps(rows, default=str).decode()
-    except TypeError:
-        return json.dumps(rows, default=str)
-
-
-async def insert_json_rows(
-    connection: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]
-) -> None:
-    """INSERT `rows` into `table` (PostgreSQL) as one JSON array that the server expands with
-    `json_populate_recordset`: one statement, executed once, whatever the number of rows.
-
-    This is how the write paths insert many rows at once. COPY would be faster still, but
-    PostgreSQL refuses COPY FROM into a table under row-level security; an INSERT is checked
-    by the policy like any other. A JSON null becomes SQL NULL, as None does elsewhere.
-    """
-    names = ", ".join(columns)
-    statement = (
-        f"INSERT INTO {table} ({names}) SELECT {names} "
-        f"FROM json_populate_recordset(NULL::{table}, $1::json)"
-    )
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None, "a connection of the pool has its driver connection"
-    await driver.execute(statement, rows_json(rows))
-
-
 def create_engine(
     settings: Settings, url: str | None = None, *, as_owner: bool = False, pool_size: int = 0
 ) -> AsyncEngine:
@@ -259,11 +230,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for routes that only read, in autocommit: no BEGIN and COMMIT round trips.
+    """A session for routes that only read: a short transaction, rolled back at the end.
 
-    Nothing is lost by it: under PostgreSQL's READ COMMITTED every statement reads its own
-    snapshot, inside a transaction or not. Its tenant setting is the connection's, reset when
-    the connection returns to the pool (app/core/tenancy.py).
+    Not autocommit: the tenant is set per transaction (`SET LOCAL`, app/core/tenancy.py), the
+    one form a distributed PostgreSQL carries to its workers; nothing is committed.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
     async with tenancy.request_session(sessionmaker, request.state) as session:

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.core import metrics
+from app.core import citus, metrics
 from app.core.errors import ErrorBody, NotFound, Unauthorized
 from app.core.state import core_state
 
@@ -67,14 +67,20 @@ async def prometheus_metrics(
     },
 )
 async def ready(request: Request) -> Health | JSONResponse:
-    """The database answers a query; otherwise 503 with Retry-After."""
+    """The database answers a query (on a Citus cluster: every worker too); otherwise 503 with
+    Retry-After."""
     state = core_state(request.app)
+    detail = "Database unreachable"
     try:
         async with state.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+            unreachable = await citus.unreachable_workers(connection)
+        if unreachable:
+            detail = f"Database worker unreachable: {'; '.join(unreachable)}"
+            raise ConnectionError(detail)
     except Exception:
         return JSONResponse(
-            {"detail": "Database unreachable"},
+            {"detail": detail},
             status_code=503,
             headers={"Retry-After": str(state.settings.retry_after_seconds)},
         )

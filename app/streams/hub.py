@@ -110,9 +110,10 @@ class _Feed:
 
 class StreamHub:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        # Leases are counted and taken in real transactions (the key's advisory lock must
-        # last until the commit), as the poll's lease renewals are.
+        # Reads are short transactions, rolled back: the tenant is set per transaction
+        # (app/core/tenancy.py). Leases are counted and taken in transactions that commit
+        # (the key's advisory lock must last until the commit), as the poll's renewals are.
+        self.engine = engine
         self._transactions = engine
         self.settings = settings
         self._feeds: dict[UUID, _Feed] = {}
