@@ -33,6 +33,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -57,9 +58,15 @@ class Resource:
         self.metadata = {"otel.resource": resource_attributes, "otel.scope": scope}
 
 
+_LENGTHS: dict[str, int] = {
+    column.name: length
+    for column in action_logs.columns
+    if (length := getattr(column.type, "length", None))
+}
+
+
 def _cut(value: str | None, column: str) -> str | None:
-    length = action_logs.c[column].type.length  # type: ignore[attr-defined]
-    return value[:length] if value is not None and length else value
+    return value[: _LENGTHS[column]] if value is not None else value
 
 
 def _time(nanos: int) -> datetime | None:
@@ -75,8 +82,8 @@ def _messages(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        with contextlib.suppress(ValueError):  # not JSON: kept as the text it is
-            value = json.loads(value)
+        with contextlib.suppress(orjson.JSONDecodeError):  # not JSON: kept as the text it is
+            value = orjson.loads(value)
     return {"messages": value}
 
 

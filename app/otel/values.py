@@ -12,6 +12,7 @@ record, so a record sent again is a replay too.
 
 import uuid
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -20,6 +21,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 NAMESPACE = uuid.UUID("0b6f2a3e-5c1d-4e8f-9a7b-3c2d1e0f4a5b")
 
 
+@lru_cache(maxsize=8192)  # a parent's id is asked for by each of its children
 def span_action_id(trace_id: bytes, span_id: bytes) -> uuid.UUID:
     """The action id of the span `span_id` of trace `trace_id`."""
     return uuid.uuid5(NAMESPACE, f"span:{trace_id.hex()}:{span_id.hex()}")
