@@ -2,14 +2,17 @@
 recorded as actions: every mapped field, linked by parent and trace, stored once however often
 a batch is exported again; JSON and gzipped bodies; a malformed body; a half-bad batch."""
 
+import asyncio
 import gzip
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -314,3 +317,22 @@ async def test_keys_scopes_and_tenants(
     only_mine = next(a for a in mine if a["id"] != theirs[0]["id"])
     hidden = await http.get(f"/api/v1/logs/actions/{only_mine['id']}", headers=stranger.headers)
     assert hidden.status_code == 404
+
+
+async def test_the_sdk_configured_by_two_environment_variables(
+    service: Process,
+    http: httpx.AsyncClient,
+    agent_tenant: TenantHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What docs/opentelemetry.md shows: the endpoint and the key header, nothing else."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", service.url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"authorization=Bearer%20{agent_tenant.key}")
+    spans = agent_run()
+    exporter = OTLPSpanExporter()
+    try:
+        assert await asyncio.to_thread(exporter.export, spans) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    trace_id = f"{spans[0].context.trace_id:032x}"
+    assert len(await actions_of(http, agent_tenant, correlation_id=trace_id)) == 3
