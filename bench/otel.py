@@ -236,7 +236,9 @@ def render(figures: dict[str, list[float]], minutes: float) -> str:
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; whole run {minutes:.1f} min",
         f"- machine: {os.cpu_count()} cores, {platform.machine()}, Python "
-        f"{platform.python_version()}; the load from httpx in another process, "
+        f"{platform.python_version()}; load average {os.getloadavg()[0]:.1f} at the end (other "
+        "work on the machine makes single figures noisy); the load from httpx in the bench "
+        "process, "
         f"{CONCURRENCY} requests in flight, {BATCH} spans (or actions) per request",
         f"- each figure: median of {RUNS} rounds of {SECONDS:.0f} s, kinds taken round-robin; "
         "rows committed per second",
