@@ -336,3 +336,24 @@ async def test_the_sdk_configured_by_two_environment_variables(
         exporter.shutdown()
     trace_id = f"{spans[0].context.trace_id:032x}"
     assert len(await actions_of(http, agent_tenant, correlation_id=trace_id)) == 3
+
+
+async def test_a_span_id_reused_for_another_span_is_refused_alone(
+    http: httpx.AsyncClient, agent_tenant: TenantHandle
+) -> None:
+    trace = "6e0c63257de34c92bf9efcd03927272e"
+    first = {**json_span("00f067aa0ba902b7", "first"), "traceId": trace}
+    response = await http.post("/v1/traces", json=json_export(first), headers=agent_tenant.headers)
+    assert response.json() == {}
+    # the same ids, another span (a buggy id generator): refused; the new span beside it stored
+    other = {**first, "name": "another"}
+    new = {**json_span("00f067aa0ba902b8", "new"), "traceId": trace}
+    response = await http.post(
+        "/v1/traces", json=json_export(other, new), headers=agent_tenant.headers
+    )
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"
+    assert "already recorded with a different body" in partial["errorMessage"]
+    stored = await actions_of(http, agent_tenant, correlation_id=trace)
+    assert sorted(action["action_name"] for action in stored) == ["first", "new"]
