@@ -10,6 +10,7 @@ before its parent still links, by construction. A log record's id is derived fro
 record, so a record sent again is a replay too.
 """
 
+import math
 import uuid
 from collections.abc import Iterable
 from functools import lru_cache
@@ -33,7 +34,8 @@ def record_action_id(fingerprint: bytes) -> uuid.UUID:
 
 
 def plain(value: AnyValue) -> Any:
-    """An attribute value as JSON: lists and objects nested, bytes as hex, unset as null."""
+    """An attribute value as JSON: lists and objects nested, bytes as hex, unset as null,
+    a non-finite double as text."""
     kind = value.WhichOneof("value")
     if kind is None:
         return None
@@ -45,6 +47,8 @@ def plain(value: AnyValue) -> Any:
         return value.bytes_value.hex()
     if kind == "int_value":
         return int(value.int_value)
+    if kind == "double_value" and not math.isfinite(value.double_value):
+        return str(value.double_value)  # JSON has no NaN or infinity: kept as text
     return getattr(value, kind)
 
 

@@ -191,6 +191,7 @@ def json_span(span_id: str, name: str, **extra: Any) -> dict[str, Any]:
         "attributes": [
             {"key": "db.system", "value": {"stringValue": "postgresql"}},
             {"key": "rows", "value": {"intValue": "3"}},
+            {"key": "ratio", "value": {"doubleValue": "NaN"}},
         ],
         **extra,
     }
@@ -224,6 +225,7 @@ async def test_json_and_gzipped_json_bodies(
     assert select["execution_time_ms"] == 250
     assert select["started_at"].startswith("2023-11-14T22:13:20")
     assert select["metadata"]["rows"] == 3 and select["metadata"]["otel.kind"] == "client"
+    assert select["metadata"]["ratio"] == "nan"  # JSON has no NaN: kept as text
 
 
 async def test_a_malformed_body_is_a_400_in_the_request_encoding(
