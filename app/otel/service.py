@@ -109,10 +109,10 @@ def _actions(
 def _refused(error: Unprocessable | Conflict) -> dict[int, str]:
     """The batch positions that the recorder named in a refusal, with its message."""
     refused: dict[int, str] = {}
-    for issue in error.detail if isinstance(error.detail, list) else []:
-        loc = issue.get("loc", [])
+    for item in error.detail if isinstance(error.detail, list) else []:
+        loc = item.get("loc", [])
         if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], int):
-            refused.setdefault(loc[1], str(issue.get("msg")))
+            refused.setdefault(loc[1], str(item.get("msg")))
     return refused
 
 
