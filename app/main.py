@@ -47,6 +47,8 @@ from app.core.tenancy import warn_unless_bypassing
 from app.core.writer import make_writer
 from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
+from app.otel.router import PATHS as OTLP_PATHS
+from app.otel.router import router as otel_router
 from app.retention.locks import RetentionLocks
 from app.retention.router import router as retention_router
 from app.retention.scheduler import RetentionScheduler
@@ -175,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         max_batch_bytes=settings.max_batch_body_bytes,
+        batch_paths=OTLP_PATHS,
     )
     app.add_middleware(JsonBodyMiddleware)
     if settings.cors_origin_list:
@@ -208,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         timeline_router,
         retention_router,
+        otel_router,
     )
     for router in routers:
         app.include_router(router)

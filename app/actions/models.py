@@ -187,3 +187,25 @@ action_failure_rollups = Table(
     Column("example_id", Uuid, nullable=True),
     Column("sample", Text, nullable=True),
 )
+
+# Generative-AI calls (actions whose metadata names a model: `gen_ai.request.model`, else
+# `gen_ai.response.model`, as OpenTelemetry's GenAI conventions record them) per tenant, period
+# (a minute, an hour or a day) starting at `start`, rollup dimensions and model: how many, and
+# the sums of their `gen_ai.usage.input_tokens` and `gen_ai.usage.output_tokens`. Kept in step
+# with the rows like action_rollups (app/actions/genai.py); `stats` reads its GenAI figures here.
+action_genai_rollups = Table(
+    "action_genai_rollups",
+    Base.metadata,
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("start", UTCDateTime, primary_key=True),
+    Column("action_type", String(100), primary_key=True),
+    Column("provider_name", String(100), primary_key=True),
+    Column("service", String(100), primary_key=True),
+    Column("source", String(50), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("model", String(255), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+)

@@ -267,3 +267,13 @@ class ActionRepository:
         merged = union_all(*(select(*part.c) for part in newest)).subquery()
         query = select(*merged.c).order_by(merged.c.created_at.desc(), merged.c.id.desc())
         return await fetch_all(self.session, query.limit(limit))
+
+    async def children_of(self, parent_ids: Sequence[UUID], limit: int) -> Sequence[Row[Any]]:
+        """Summary rows of the actions inside any of these (one level down), up to `limit`."""
+        query = (
+            select(*SUMMARY_COLUMNS)
+            .where(COLUMNS.tenant_id == self.tenant_id, COLUMNS.parent_id.in_(list(parent_ids)))
+            .order_by(COLUMNS.created_at, COLUMNS.id)
+            .limit(limit)
+        )
+        return await fetch_all(self.session, query)

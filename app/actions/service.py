@@ -158,3 +158,20 @@ class ActionService:
         since = self.clock() - timedelta(minutes=minutes)
         rows = await self.actions.recent_failures(since, limit)
         return [dict(zip(SUMMARY_FIELDS, row, strict=True)) for row in rows]
+
+    async def descendants(self, action_id: UUID, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Summaries of the actions inside this one, at any depth (a span's whole subtree), in
+        one query per level; at most `limit`, and whether there were more."""
+        found: list[dict[str, Any]] = []
+        seen = {action_id}
+        frontier = [action_id]
+        while frontier and len(found) <= limit:
+            level = []
+            for start in range(0, len(frontier), 1000):  # bounded IN lists
+                rows = await self.actions.children_of(frontier[start : start + 1000], limit + 1)
+                level += [dict(zip(SUMMARY_FIELDS, row, strict=True)) for row in rows]
+            fresh = [row for row in level if row["id"] not in seen]
+            seen.update(row["id"] for row in fresh)
+            found += fresh
+            frontier = [row["id"] for row in fresh]
+        return found[:limit], len(found) > limit

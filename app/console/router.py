@@ -43,6 +43,7 @@ from app.console.views import (
     ranged,
     session_report,
 )
+from app.console.waterfall import waterfall
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
 from app.core.pagination import PageCursor
@@ -55,6 +56,7 @@ router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=Fal
 STATIC_DIR = FilePath(__file__).parent / "static"
 
 PAGE = 50
+WATERFALL_LIMIT = 5000  # actions drawn under one action (a trace of a few thousand spans)
 CursorParam = Annotated[str | None, Query(max_length=512)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
@@ -190,6 +192,7 @@ async def action_page(
     children, _ = await actions.page(
         ActionFilter(parent_id=action.id), limit=200, order="asc", cursor=None, skip=0
     )
+    descendants, more = await actions.descendants(action.id, WATERFALL_LIMIT)
     return render(
         request,
         "action.html",
@@ -197,6 +200,8 @@ async def action_page(
         timeline=timeline.entries if timeline else [],
         timeline_truncated=timeline.truncated if timeline else False,
         children=children,
+        waterfall=waterfall(action.model_dump(), descendants) if descendants else [],
+        waterfall_truncated=more,
     )
 
 

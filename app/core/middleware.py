@@ -146,13 +146,21 @@ def security_headers(public_url: str | None) -> list[tuple[bytes, bytes]]:
 class BodyLimitMiddleware:
     """Refuses request bodies over the limit with 413, by header or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_batch_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_batch_bytes: int,
+        batch_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_batch_bytes = max_batch_bytes
+        self.batch_paths = batch_paths  # other paths that take batches (OTLP exports)
 
     def _limit(self, path: str) -> int:
-        return self.max_batch_bytes if path.rstrip("/").endswith("/batch") else self.max_bytes
+        batch = path.rstrip("/").endswith("/batch") or path in self.batch_paths
+        return self.max_batch_bytes if batch else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -362,9 +362,10 @@ class TestStatsFromRollupsEqualRawAggregates:
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", note)
             counted[path or "/"] = len(statements)
-        # rollups and raw rows: counts and histogram (stats), buckets (timeseries), users and
-        # their last actions (users: type filters read raw rows), typed and untyped (failures)
-        assert counted == {"/": 4, "/timeseries": 2, "/users": 2, "/failures": 3}
+        # rollups and raw rows: counts, histogram and GenAI calls (stats), buckets (timeseries),
+        # users and their last actions (users: type filters read raw rows), typed and untyped
+        # (failures)
+        assert counted == {"/": 6, "/timeseries": 2, "/users": 2, "/failures": 3}
         chosen = [i for i, t in zip(items, times, strict=True)
                   if since <= t < until and i["action_type"] == "crm_create"]  # fmt: skip
         assert await get(client, tenant, "", **params) == expected_stats(chosen)
