@@ -40,6 +40,8 @@ from app.core.redact import PayloadRules
 from app.core.tenancy import warn_unless_bypassing
 from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
+from app.proofs.router import router as proofs_router
+from app.proofs.scheduler import TreeHeadScheduler
 from app.retention.locks import RetentionLocks
 from app.retention.router import router as retention_router
 from app.retention.scheduler import RetentionScheduler
@@ -113,7 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.alert_worker.start()
         app.state.stream_pruner.start()
         app.state.retention_scheduler.start()
+        app.state.tree_heads.start()
         yield
+        await app.state.tree_heads.stop()
         await app.state.retention_scheduler.stop()
         await app.state.stream_pruner.close()
         await app.state.alert_worker.close()
@@ -184,6 +188,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.retention_scheduler = RetentionScheduler(
         app.state.sessionmaker, app.state.pruner, locks, settings.retention_interval_minutes
     )
+    app.state.tree_heads = TreeHeadScheduler(
+        app.state.sessionmaker,
+        app.state.maintenance_engine,
+        app.state.signer,
+        settings.tree_head_interval_minutes,
+    )
     app.state.throttle = Throttle(settings)
     app.state.stream_hub = StreamHub(app.state.engine, settings)
     app.state.stream_pruner = StreamPruner(app.state.maintenance_engine, settings)
@@ -227,6 +237,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_router,
         offboarding_router,
         keys_router,
+        proofs_router,  # before audits: /audits/tree-head is not an event id
         audits_router,
         actions_router,
         stats_router,

@@ -24,6 +24,7 @@ from app.alerts.models import (
 from app.audits.models import AuditChainHead, AuditCheckpoint, AuditLog, AuditSigningKey
 from app.core.db import Base
 from app.core.idempotency import IdempotencyKey
+from app.proofs.models import AuditMerkleNode, AuditTreeHead
 from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.models import StreamLease
@@ -43,7 +44,9 @@ __all__ = [
     "AuditChainHead",
     "AuditCheckpoint",
     "AuditLog",
+    "AuditMerkleNode",
     "AuditSigningKey",
+    "AuditTreeHead",
     "Base",
     "IdempotencyKey",
     "StreamEvent",

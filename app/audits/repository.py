@@ -21,6 +21,7 @@ from app.audits.schemas import AuditFilters, AuditRead
 from app.core.db import insert_json_rows, new_id, upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
 from app.core.tenancy import set_tenant
+from app.proofs import tree as merkle_log
 from app.streamlog import record as streamlog
 
 AUDITS = cast(Table, AuditLog.__table__)
@@ -108,6 +109,7 @@ async def extend_tenant_chain(
     if not rows:
         return rows
     await _insert(connection, rows)
+    await merkle_log.append_events(connection, tenant_id, head.sequence, rows)
     await connection.execute(
         update(HEADS)
         .where(HEADS.c.tenant_id == tenant_id)

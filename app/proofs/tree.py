@@ -1,0 +1,70 @@
+"""Appending audit events to their tenant's Merkle log, in the transaction that stores them.
+
+Called once per tenant by the audit chain's writer (app/audits/repository.py) with the rows
+it just chained: reads the tree's frontier (at most one row per level, by primary key) and
+inserts the new leaves and the subtrees they complete in plain multi-row INSERTs, under the
+same chain-head lock, so the log can never disagree with the chain. Imports no other domain:
+the audit writer below it calls in.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+from uuid import UUID
+
+from sqlalchemy import Table, and_, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.proofs import merkle
+from app.proofs.models import AuditMerkleNode
+
+NODES = cast(Table, AuditMerkleNode.__table__)
+INSERT_CHUNK = 1000  # rows per INSERT: 5 parameters each, well under every engine's limit
+
+
+def _where_keys(tenant_id: UUID, keys: Iterable[merkle.NodeKey]) -> Any:
+    return and_(
+        NODES.c.tenant_id == tenant_id,
+        or_(*(and_(NODES.c.level == level, NODES.c.position == pos) for level, pos in keys)),
+    )
+
+
+async def append_events(
+    connection: AsyncConnection, tenant_id: UUID, size: int, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Add `rows` (stored audit rows, in sequence order, following `size` earlier events) as
+    leaves of the tenant's tree; their leaf data is the raw bytes of each row's `hash`."""
+    keys = merkle.frontier_keys(size)
+    frontier: dict[int, bytes] = {}
+    if keys:
+        found = await connection.execute(
+            select(NODES.c.level, NODES.c.hash).where(_where_keys(tenant_id, keys))
+        )
+        frontier = {level: bytes(value) for level, value in found}
+    added = merkle.append_leaves(
+        frontier, size, (merkle.leaf_hash(bytes.fromhex(row["hash"])) for row in rows)
+    )
+    ids = {size + offset: row["id"] for offset, row in enumerate(rows)}
+    values = [
+        {
+            "tenant_id": tenant_id,
+            "level": level,
+            "position": position,
+            "hash": value,
+            "audit_id": ids[position] if level == 0 else None,
+        }
+        for level, position, value in added
+    ]
+    for start in range(0, len(values), INSERT_CHUNK):
+        await connection.execute(insert(NODES).values(values[start : start + INSERT_CHUNK]))
+
+
+async def read_nodes(
+    session: AsyncSession, tenant_id: UUID, keys: set[merkle.NodeKey]
+) -> dict[merkle.NodeKey, bytes]:
+    """The stored nodes `keys` of a tenant's tree, in one query."""
+    if not keys:
+        return {}
+    found = await session.execute(
+        select(NODES.c.level, NODES.c.position, NODES.c.hash).where(_where_keys(tenant_id, keys))
+    )
+    return {(level, pos): bytes(value) for level, pos, value in found}
