@@ -9,6 +9,7 @@ of sizes, and a changed event, a reordered pair, a forged head or a changed stor
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from app.core.auth import Actor
 from app.proofs.models import AuditMerkleNode
 from tests.conftest import TenantHandle, create_key, create_tenant
 from tests.proofs.rfc9162 import consistency_holds, head_signed, inclusion_holds, mth
@@ -275,3 +277,32 @@ class TestBadInputAndIsolation:
         assert head["tree_size"] < log.head["tree_size"]
         heads = await get(log.client, f"{AUDITS}/tree-heads", other_tenant)
         assert all(h["tenant_id"] == other_tenant.id for h in heads)
+
+
+class TestAfterRetention:
+    async def test_pruned_events_keep_their_proofs(
+        self, app: Any, client: httpx.AsyncClient, tenant: TenantHandle
+    ) -> None:
+        await record(client, tenant, 60, "old")
+        events = await all_events(client, tenant)
+        half = len(events) // 2
+        cutoff = datetime.fromisoformat(events[half]["created_at"].replace("Z", "+00:00"))
+        pruned = await app.state.pruner.prune(UUID(tenant.id), "audits", cutoff, Actor("test"))
+        assert pruned.deleted == half
+        gone = await client.get(f"{AUDITS}/{events[0]['id']}", headers=tenant.headers)
+        assert gone.status_code == 404
+        verified = await get(client, f"{AUDITS}/verify", tenant)
+        assert verified["valid"], verified
+
+        head = await get(client, f"{AUDITS}/tree-head", tenant)
+        public_key = (await get(client, f"{AUDITS}/public-key", tenant))["public_key"]
+        assert head_signed(head, public_key)
+        size, root = head["tree_size"], head["root_hash"]
+        assert size == len(events) + 1  # the prune is itself audited
+        for event in events:  # the pruned half and the kept half alike
+            proof = await get(client, f"{AUDITS}/{event['id']}/proof", tenant)
+            data = bytes.fromhex(event["hash"])
+            assert inclusion_holds(data, event["sequence"] - 1, size, proof["audit_path"], root)
+        before = mth([bytes.fromhex(e["hash"]) for e in events[:half]]).hex()
+        answer = await get(client, f"{AUDITS}/consistency", tenant, first=half, second=size)
+        assert consistency_holds(half, size, answer["proof"], before, root)
