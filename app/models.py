@@ -21,10 +21,16 @@ from app.alerts.models import (
     AlertState,
     WebhookEndpoint,
 )
-from app.audits.models import AuditChainHead, AuditCheckpoint, AuditLog, AuditSigningKey
+from app.audits.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditLog,
+    AuditMerkleNode,
+    AuditSigningKey,
+)
 from app.core.db import Base
 from app.core.idempotency import IdempotencyKey
-from app.proofs.models import AuditMerkleNode, AuditTreeHead
+from app.proofs.models import AuditTreeHead
 from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.models import StreamLease

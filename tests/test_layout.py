@@ -24,6 +24,7 @@ LAYERS = {
     "timeline": 2,
     "console": 4,
     "offboarding": 4,
+    "proofs": 3,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from alembic import op
-from app.proofs import merkle
+from app.audits import merkle
 
 revision: str = "0019_merkle_and_subjects"
 down_revision: str | None = "0014_text_search_under_rls"

@@ -14,6 +14,7 @@ from uuid import UUID
 from sqlalchemy import Row, Select, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.audits import merkle_log
 from app.audits.chain import GENESIS_HASH, row_hash
 from app.audits.events import Event
 from app.audits.models import AuditChainHead, AuditLog
@@ -21,7 +22,6 @@ from app.audits.schemas import AuditFilters, AuditRead
 from app.core.db import insert_json_rows, new_id, upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
 from app.core.tenancy import set_tenant
-from app.proofs import tree as merkle_log
 from app.streamlog import record as streamlog
 
 AUDITS = cast(Table, AuditLog.__table__)

@@ -10,12 +10,12 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audits.models import AuditChainHead
+from app.audits import merkle
+from app.audits.merkle_log import read_nodes
+from app.audits.models import AuditChainHead, AuditMerkleNode
 from app.core.db import upsert_insert
-from app.proofs import merkle
 from app.proofs.heads import TreeHead
-from app.proofs.models import AuditMerkleNode, AuditTreeHead
-from app.proofs.tree import read_nodes
+from app.proofs.models import AuditTreeHead
 
 
 class ProofRepository:

@@ -13,10 +13,10 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audits import merkle
 from app.audits.signing import Signer
 from app.core.db import utcnow
 from app.core.errors import BadRequest, NotFound
-from app.proofs import merkle
 from app.proofs.heads import TreeHead
 from app.proofs.repository import ProofRepository
 from app.proofs.schemas import ConsistencyProof, InclusionProof

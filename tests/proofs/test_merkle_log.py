@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from app.audits.models import AuditMerkleNode
 from app.core.auth import Actor
-from app.proofs.models import AuditMerkleNode
 from tests.conftest import TenantHandle, create_key, create_tenant
 from tests.proofs.rfc9162 import consistency_holds, head_signed, inclusion_holds, mth
 

@@ -1,10 +1,10 @@
 """Appending audit events to their tenant's Merkle log, in the transaction that stores them.
 
-Called once per tenant by the audit chain's writer (app/audits/repository.py) with the rows
-it just chained: reads the tree's frontier (at most one row per level, by primary key) and
-inserts the new leaves and the subtrees they complete in plain multi-row INSERTs, under the
-same chain-head lock, so the log can never disagree with the chain. Imports no other domain:
-the audit writer below it calls in.
+Called once per tenant by the chain extension (repository.py `extend_tenant_chain`) with the
+rows it just chained: reads the tree's frontier (at most one row per level, by primary key)
+and inserts the new leaves and the subtrees they complete in plain multi-row INSERTs, under
+the same chain-head lock, so the log can never disagree with the chain. The proofs built on
+it (tree heads, inclusion, consistency) are app/proofs/.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,8 +14,8 @@ from uuid import UUID
 from sqlalchemy import Table, and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.proofs import merkle
-from app.proofs.models import AuditMerkleNode
+from app.audits import merkle
+from app.audits.models import AuditMerkleNode
 
 NODES = cast(Table, AuditMerkleNode.__table__)
 INSERT_CHUNK = 1000  # rows per INSERT: 5 parameters each, well under every engine's limit
