@@ -50,7 +50,8 @@ async def tree_heads(
     service: ProofServiceDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="How many (max 1000)")] = 100,
     before: Annotated[
-        int | None, Query(ge=1, description="Only heads of a smaller tree (the next page)")
+        int | None,
+        Query(ge=1, le=2**62, description="Only heads of a smaller tree (the next page)"),
     ] = None,
 ) -> list[TreeHeadRead]:
     """Tree heads signed on the service's schedule and kept, newest (largest) first."""
