@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT / "sdk" / "python"))
 
 from actionlog_client import proofs as verify  # noqa: E402
 
+from app.audits import merkle  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.proofs import merkle  # noqa: E402
 
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 EVENTS = int(os.environ.get("BENCH_PROOF_EVENTS", "1000000"))
