@@ -7,7 +7,7 @@ keys and no whitespace. The timestamp is signed as the string the service return
 microseconds, `Z`), so a verifier never reformats a time.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -34,14 +34,9 @@ class TreeHead:
     def signed(
         cls, signer: Signer, tenant_id: UUID, tree_size: int, root: bytes, at: datetime
     ) -> "TreeHead":
-        fields = {
-            "tenant_id": str(tenant_id),
-            "tree_size": tree_size,
-            "root_hash": root.hex(),
-            "timestamp": timestamp_text(at),
-            "key_id": signer.key_id,
-        }
-        return cls(**fields, signature=signer.sign(tree_head_message(fields)))  # type: ignore[arg-type]
+        unsigned = cls(str(tenant_id), tree_size, root.hex(), timestamp_text(at), signer.key_id, "")
+        signature = signer.sign(tree_head_message(unsigned.as_json()))
+        return replace(unsigned, signature=signature)
 
     @classmethod
     def of_row(cls, row: AuditTreeHead) -> "TreeHead":
