@@ -33,9 +33,16 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def frontier_keys(size: int) -> list[NodeKey]:
-    """The perfect subtrees of a tree of `size` leaves that still wait for a right sibling."""
-    return [(level, (size >> level) - 1) for level in range(size.bit_length()) if size >> level & 1]
+def frontier_keys(size: int, adding: int | None = None) -> list[NodeKey]:
+    """The perfect subtrees of a tree of `size` leaves that still wait for a right sibling;
+    with `adding`, only those that appending that many leaves completes (all `append_leaves`
+    reads: none at all for one leaf appended to a tree of even size)."""
+    end = size + adding if adding is not None else None
+    return [
+        (level, (size >> level) - 1)
+        for level in range(size.bit_length())
+        if size >> level & 1 and (end is None or ((size >> (level + 1)) + 1) << (level + 1) <= end)
+    ]
 
 
 def append_leaves(

@@ -1,8 +1,9 @@
 """Appending audit events to their tenant's Merkle log, in the transaction that stores them.
 
 Called once per tenant by the chain extension (repository.py `extend_tenant_chain`) with the
-rows it just chained: reads the tree's frontier (at most one row per level, by primary key)
-and inserts the new leaves and the subtrees they complete with one plain INSERT (executemany), under
+rows it just chained: reads the part of the tree's frontier that the rows complete (by primary
+key; on average one row for one event, and no read at all for half of them), then inserts the
+new leaves and the subtrees they complete with one plain INSERT executed for many rows, under
 the same chain-head lock, so the log can never disagree with the chain. The proofs built on
 it (tree heads, inclusion, consistency) are app/proofs/.
 """
@@ -36,7 +37,7 @@ async def append_events(
 ) -> None:
     """Add `rows` (stored audit rows, in sequence order, following `size` earlier events) as
     leaves of the tenant's tree; their leaf data is the raw bytes of each row's `hash`."""
-    keys = merkle.frontier_keys(size)
+    keys = merkle.frontier_keys(size, len(rows))
     frontier: dict[int, bytes] = {}
     if keys:
         frontier_query = select(NODES.c.level, NODES.c.hash).where(
