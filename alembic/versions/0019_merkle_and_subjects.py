@@ -93,7 +93,11 @@ def _backfill_tenant(bind: sa.Connection, tenant_id: Any, size: int) -> None:
     )
     nodes = sa.table(
         NODES,
-        *(sa.column(name) for name in ("tenant_id", "level", "position", "hash", "audit_id")),
+        sa.column("tenant_id", sa.Uuid()),
+        sa.column("level", sa.SmallInteger()),
+        sa.column("position", sa.BigInteger()),
+        sa.column("hash", sa.LargeBinary()),
+        sa.column("audit_id", sa.Uuid()),
     )
     frontier: dict[int, bytes] = {}
     done = 0
