@@ -37,6 +37,7 @@ from app.core.metrics import MULTIPROC_ENV
 from app.core.redact import PayloadRules
 from app.models import distribution_layout
 from app.offboarding.service import Offboarded, offboard_tenant
+from app.proofs import cli as proofs_cli
 from app.retention.archive import KINDS, Kind, read_lines
 from app.retention.locks import RetentionLocks
 from app.retention.service import Pruned, Pruner, RetentionConfig, archives
@@ -573,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     alerts_cli.add_commands(commands)
+    proofs_cli.add_commands(commands)
     return parser
 
 

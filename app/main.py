@@ -49,6 +49,8 @@ from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
 from app.otel.router import PATHS as OTLP_PATHS
 from app.otel.router import router as otel_router
+from app.proofs.router import router as proofs_router
+from app.proofs.scheduler import TreeHeadScheduler
 from app.retention.locks import RetentionLocks
 from app.retention.router import router as retention_router
 from app.retention.scheduler import RetentionScheduler
@@ -106,6 +108,7 @@ class AppState(ConsoleState, StreamsState, RetentionState, AuditsState, ActionsS
     """Everything the application shares between requests, typed (app/core/state.py)."""
 
     alert_worker: AlertWorker
+    tree_heads: TreeHeadScheduler
 
 
 def lane_routes(state: AppState) -> dict[str, LaneRoute]:
@@ -144,7 +147,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.alert_worker.start()
         state.stream_pruner.start()
         state.retention_scheduler.start()
+        state.tree_heads.start()
         yield
+        await state.tree_heads.stop()
         await state.retention_scheduler.stop()
         await state.stream_pruner.close()
         await state.alert_worker.close()
@@ -203,6 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_router,
         offboarding_router,
         keys_router,
+        proofs_router,  # before audits: /audits/tree-head is not an event id
         audits_router,
         actions_router,
         stats_router,
@@ -278,4 +284,7 @@ def build_state(settings: Settings) -> AppState:
         stream_hub=StreamHub(engine, settings),
         stream_pruner=StreamPruner(maintenance_engine, settings),
         alert_worker=AlertWorker(engine, sessionmaker, settings, maintenance_engine),
+        tree_heads=TreeHeadScheduler(
+            sessionmaker, maintenance_engine, signer, settings.tree_head_interval_minutes
+        ),
     )

@@ -25,10 +25,17 @@ from app.alerts.models import (
     AlertState,
     WebhookEndpoint,
 )
-from app.audits.models import AuditChainHead, AuditCheckpoint, AuditLog, AuditSigningKey
+from app.audits.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditLog,
+    AuditMerkleNode,
+    AuditSigningKey,
+)
 from app.core.citus import Layout
 from app.core.db import Base
 from app.core.idempotency import IdempotencyKey
+from app.proofs.models import AuditTreeHead
 from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.models import StreamLease
@@ -48,7 +55,9 @@ __all__ = [
     "AuditChainHead",
     "AuditCheckpoint",
     "AuditLog",
+    "AuditMerkleNode",
     "AuditSigningKey",
+    "AuditTreeHead",
     "Base",
     "IdempotencyKey",
     "StreamEvent",

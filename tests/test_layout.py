@@ -25,6 +25,7 @@ LAYERS = {
     "console": 4,
     "offboarding": 4,
     "otel": 2,
+    "proofs": 3,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 

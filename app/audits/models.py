@@ -9,9 +9,12 @@ from sqlalchemy import (
     Boolean,
     ForeignKey,
     Index,
+    LargeBinary,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -114,3 +117,32 @@ class AuditSigningKey(Base):
     private_seed: Mapped[str | None] = mapped_column(String(64))
     generated: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditMerkleNode(Base):
+    """The hash of leaves [position·2^level, (position+1)·2^level) of a tenant's Merkle tree
+    of audit events (app/audits/merkle.py), written with the events (merkle_log.py). Append-only
+    and hashes only: retention deletes audit rows, not these, so proofs outlive the rows.
+
+    Level 0 rows are the leaves, and name their audit event (`audit_id`), so that a proof can
+    be asked for by event id after retention deleted the event's row.
+    """
+
+    __tablename__ = "audit_merkle_nodes"
+    __table_args__ = (
+        Index(
+            "ix_audit_merkle_nodes_tenant_audit",
+            "tenant_id",
+            "audit_id",
+            postgresql_where=text("level = 0"),
+            sqlite_where=text("level = 0"),
+        ),
+    )
+
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    audit_id: Mapped[UUID | None] = mapped_column()

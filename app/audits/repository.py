@@ -14,6 +14,7 @@ from uuid import UUID
 from sqlalchemy import Row, Select, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.audits import merkle_log
 from app.audits.chain import GENESIS_HASH, row_hash
 from app.audits.events import Event
 from app.audits.models import AuditChainHead, AuditLog
@@ -108,6 +109,7 @@ async def extend_tenant_chain(
     if not rows:
         return rows
     await _insert(connection, rows)
+    await merkle_log.append_events(connection, tenant_id, head.sequence, rows)
     await connection.execute(
         update(HEADS)
         .where(HEADS.c.tenant_id == tenant_id)

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte seed, or a PKCS#8
     # PEM. Unset: one is generated on first start and kept in the database.
     audit_signing_key: SecretStr | None = None
+    # How often each tenant's Merkle tree head is signed and kept (app/proofs); 0: never.
+    tree_head_interval_minutes: float = Field(default=60.0, ge=0)
 
     public_url: str | None = Field(
         default=None,
