@@ -53,7 +53,7 @@ BATCH = 512
 DB_NAME = "actionlog_bench_otel"
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 BIN = Path(sys.executable).parent
-SECTION = "otel-in"
+SECTION = "otel-in-sqlite" if SQLITE else "otel-in"
 
 
 def free_port() -> int:
