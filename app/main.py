@@ -38,6 +38,10 @@ from app.core.middleware import (
 )
 from app.core.redact import PayloadRules
 from app.core.tenancy import warn_unless_bypassing
+from app.destinations.repository import stream_holds
+from app.destinations.router import router as destinations_router
+from app.destinations.secrets import KeyRingSource
+from app.destinations.sender import DestinationWorker
 from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
 from app.retention.locks import RetentionLocks
@@ -113,7 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.alert_worker.start()
         app.state.stream_pruner.start()
         app.state.retention_scheduler.start()
+        app.state.destination_worker.start()
         yield
+        await app.state.destination_worker.close()
         await app.state.retention_scheduler.stop()
         await app.state.stream_pruner.close()
         await app.state.alert_worker.close()
@@ -186,9 +192,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.throttle = Throttle(settings)
     app.state.stream_hub = StreamHub(app.state.engine, settings)
-    app.state.stream_pruner = StreamPruner(app.state.maintenance_engine, settings)
+    app.state.stream_pruner = StreamPruner(app.state.maintenance_engine, settings, stream_holds)
     app.state.alert_worker = AlertWorker(
         app.state.engine, app.state.sessionmaker, settings, app.state.maintenance_engine
+    )
+
+    app.state.destination_keys = KeyRingSource(
+        app.state.engine, _secret(settings.secrets_encryption_key)
+    )
+    app.state.destination_worker = DestinationWorker(
+        app.state.engine, app.state.maintenance_engine, settings, app.state.destination_keys
     )
 
     install_error_handlers(app)
@@ -235,6 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         timeline_router,
         retention_router,
+        destinations_router,
     )
     for router in routers:
         app.include_router(router)
