@@ -145,17 +145,12 @@ async def prune(
     holds = holds or {}
     hard: dict[UUID, int] = {}
     if holds and hard_before is not None:
-        hard = dict(
-            (
-                await connection.execute(
-                    select(EVENTS.c.tenant_id, func.max(EVENTS.c.seq))
-                    .where(EVENTS.c.created_at < hard_before, EVENTS.c.tenant_id.in_(list(holds)))
-                    .group_by(EVENTS.c.tenant_id)
-                )
-            )
-            .tuples()
-            .all()
+        rows = await connection.execute(
+            select(EVENTS.c.tenant_id, func.max(EVENTS.c.seq))
+            .where(EVENTS.c.created_at < hard_before, EVENTS.c.tenant_id.in_(list(holds)))
+            .group_by(EVENTS.c.tenant_id)
         )
+        hard = {tenant_id: int(last) for tenant_id, last in rows}
     deleted = 0
     for tenant_id, last, _count in doomed:
         if tenant_id in holds:

@@ -110,7 +110,7 @@ class Rsyslog:
             'module(load="imtcp")\n'
             f'input(type="imtcp" port="{self.port}" address="127.0.0.1" ruleset="out")\n'
             'template(name="line" type="string" '
-            'string="%app-name% %msgid% %msg:2:$%\\n")\n'
+            'string="%app-name% %msgid% %msg%\\n")\n'
             'ruleset(name="out") {\n'
             f'  action(type="omfile" file="{self.out}" template="line")\n'
             "}\n"
