@@ -9,8 +9,9 @@ over when it expires. The position (`delivered_through`) only moves under the le
 
 A runner reads the tenant's stream after its position, in order: up to
 DESTINATION_BATCH_RECORDS events and DESTINATION_BATCH_BYTES of records, whatever arrived
-since the last read (it reads every DESTINATION_POLL_SECONDS when idle: the short wait that
-gathers a batch). Records its filters pass are sent as one batch; the position then moves to
+since the last read; after a batch that was not full it waits DESTINATION_POLL_SECONDS
+before reading again (the short wait that gathers the next batch), after a full one it reads
+on at once. Records its filters pass are sent as one batch; the position then moves to
 the last event read. A failed batch is kept and sent again, the same batch (an S3 retry
 rewrites the same object), after a backoff with jitter that honours `Retry-After`; nothing
 moves on until it is delivered. A permanent refusal (4xx other than 408/429) lasting
@@ -85,6 +86,7 @@ class Runner:
         self.renew_at = datetime.min.replace(tzinfo=utcnow().tzinfo)
         self.transport: Transport | None = None
         self.version: Any = None
+        self.full = False
 
     async def run(self) -> None:
         try:
@@ -170,11 +172,17 @@ class Runner:
             if not records:  # nothing here for this destination's filters
                 row = await self._update(delivered_through=last)
                 pending = None
+                if not self.full:
+                    await self._nap(self.settings.destination_poll_seconds)
+                    row = await self._hold()
                 continue
             outcome = await transport.send(records)
             if outcome.ok:
                 row = await self._delivered(row, last, len(records))
                 pending, attempt = None, 0
+                if not self.full:
+                    await self._nap(self.settings.destination_poll_seconds)
+                    row = await self._hold()
                 continue
             attempt += 1
             row = await self._failed(outcome, row)
@@ -192,8 +200,9 @@ class Runner:
         async with tenant_connection(self.worker.engine, self.tenant_id) as connection:
             rows = await events_after(connection, self.tenant_id, position, limit)
             head = rows[-1].seq if rows else position
-            gone = await pruned_through(connection, self.tenant_id)
-        if rows and rows[0].seq > position + 1 and gone >= rows[0].seq - 1:
+            gap = bool(rows) and rows[0].seq > position + 1
+            gone = await pruned_through(connection, self.tenant_id) if gap else 0
+        if gap and gone >= rows[0].seq - 1:
             await self._update(
                 last_error=f"stream events {position + 1}-{rows[0].seq - 1} were pruned before "
                 "delivery (older than DESTINATION_MAX_BACKLOG_HOURS)",
@@ -210,6 +219,8 @@ class Runner:
             if chosen and size > budget:
                 break
             chosen.append(event)
+        # a full batch means more is waiting: read on at once; else gather for a poll period
+        self.full = len(chosen) < len(rows) or len(rows) == limit
         wanted = filter_of(row)
         records = [record_of(event) for event in chosen if wanted.matches(event)]
         return records, chosen[-1].seq

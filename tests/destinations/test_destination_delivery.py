@@ -81,6 +81,9 @@ async def test_http_records_arrive_signed_in_order_and_only_the_tenants(
         lambda: _caught_up(client, tenant, created["id"], expected[-1]), within=10
     )
     assert state["last_success_at"] is not None and state["state"] == "active"
+    metrics = (await client.get("/metrics")).text
+    assert 'actionlog_destination_records_delivered_total{type="http"}' in metrics
+    assert f'actionlog_destination_lag_events{{destination="{created["id"]}"}}' in metrics
 
 
 async def _caught_up(client: httpx.AsyncClient, tenant: TenantHandle, id_: str, seq: int) -> Any:
