@@ -236,6 +236,19 @@ def s3_server() -> Iterator[S3Server]:
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+async def _pause_destinations_after(engine: Any) -> AsyncIterator[None]:
+    """After each test its destinations stop, so that the session's sender does not keep
+    retrying receivers that are gone while later tests run."""
+    yield
+    from sqlalchemy import update
+
+    from app.destinations.models import Destination
+
+    async with engine.begin() as connection:
+        await connection.execute(update(Destination).values(state="paused"))
+
+
 async def create_destination(
     client: httpx.AsyncClient, tenant: TenantHandle, **body: Any
 ) -> dict[str, Any]:

@@ -4,6 +4,7 @@ and stream pruning that keeps what a destination still needs."""
 
 import gzip
 import io
+import itertools
 import json
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from standardwebhooks import Webhook
 
 from app.core.db import utcnow
 from app.destinations.repository import stream_holds
+from app.destinations.sender import DestinationWorker
 from app.streamlog.models import StreamEvent
 from app.streams.retention import prune_once
 from tests.conftest import TenantHandle
@@ -308,3 +310,32 @@ async def test_pruning_keeps_what_a_destination_still_needs(
     await prune_once(engine, 24, stream_holds, 168)
     async with engine.connect() as connection:
         assert await connection.scalar(select(func.count()).where(ours)) == 0
+
+
+async def test_one_sender_at_a_time_among_several_workers(
+    client: httpx.AsyncClient, tenant: TenantHandle, http_receiver: HttpReceiver, app: Any
+) -> None:
+    state = app.state
+    others = [
+        DestinationWorker(
+            state.engine, state.maintenance_engine, state.settings, state.destination_keys
+        )
+        for _ in range(2)
+    ]
+    for worker in others:
+        worker.start()
+    try:
+        await create_destination(client, tenant, type="http", config={"url": http_receiver.url})
+        for _ in range(6):
+            await write_actions(client, tenant, 50)
+        await wait_until(lambda: len(http_receiver.webhook_records()) >= 300)
+    finally:
+        for worker in others:
+            await worker.close()
+    batches = [
+        tuple(int(n) for n in r.headers["webhook-id"].removeprefix("msg_").split("_"))
+        for r in http_receiver.requests
+    ]
+    # batches follow each other without overlap: no two senders ever sent at once
+    for (_, last), (first, _) in itertools.pairwise(batches):
+        assert first > last, batches
