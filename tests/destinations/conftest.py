@@ -41,6 +41,7 @@ class HttpReceiver:
     status: int = 200
     script: list[int] = field(default_factory=list)
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    attempts: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, status)
     server: uvicorn.Server | None = None
     task: asyncio.Task[None] | None = None
 
@@ -58,6 +59,7 @@ class HttpReceiver:
             if not message.get("more_body"):
                 break
         status = self.script.pop(0) if self.script else self.status
+        self.attempts.append((time.monotonic(), status))
         if 200 <= status < 300:
             headers = {k.decode(): v.decode() for k, v in scope["headers"]}
             self.requests.append(Request(scope["path"], headers, body))

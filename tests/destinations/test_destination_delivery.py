@@ -339,3 +339,16 @@ async def test_one_sender_at_a_time_among_several_workers(
     # batches follow each other without overlap: no two senders ever sent at once
     for (_, last), (first, _) in itertools.pairwise(batches):
         assert first > last, batches
+
+
+async def test_retry_after_is_honoured(
+    client: httpx.AsyncClient, tenant: TenantHandle, http_receiver: HttpReceiver
+) -> None:
+    http_receiver.script = [429]
+    http_receiver.headers = [(b"retry-after", b"2")]
+    await create_destination(client, tenant, type="http", config={"url": http_receiver.url})
+    await write_actions(client, tenant, 1)
+    await wait_until(lambda: len(http_receiver.requests) >= 1, within=20)
+    (refused_at, refused), (accepted_at, accepted) = http_receiver.attempts[:2]
+    assert (refused, accepted) == (429, 200)
+    assert accepted_at - refused_at >= 2.0
