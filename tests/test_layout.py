@@ -24,6 +24,8 @@ LAYERS = {
     "timeline": 2,
     "console": 4,
     "offboarding": 4,
+    # delivers the stream with the alerts' webhook signing and address policy
+    "destinations": 3.5,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 
