@@ -111,10 +111,19 @@ class Filters(BaseModel):
     correlation_id: Annotated[Text, fits("correlation_id")] | None = None
 
 
+CONFIG_DESCRIPTION = (
+    "The type's settings. http: url, secret? (whsec_…; generated when absent). splunk_hec: "
+    "url, token, index?, sourcetype?. datadog: site (datadoghq.com), api_key, service?, tags?, "
+    "url?. syslog: host, port, tls?, ca? (PEM). s3: bucket, prefix?, endpoint_url?, region, "
+    "access_key_id, secret_access_key, format (ndjson or parquet). Secrets are stored "
+    "encrypted and read back masked."
+)
+
+
 class DestinationCreate(Filters):
     name: str = Field(min_length=1, max_length=255)
     type: DestinationType
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(description=CONFIG_DESCRIPTION)
     kinds: list[Kind] = Field(default_factory=lambda: list(KINDS), min_length=1)
     state: Literal["active", "paused"] = "active"
 

@@ -199,7 +199,7 @@ class DestinationService:
             current = full_config(self.ring, destination)
             merged = {**current, **data.config}
             for name in SECRET_FIELDS[destination.type]:
-                if merged.get(name) == MASK:
+                if merged.get(name) in (MASK, None):
                     merged[name] = current.get(name)
             self._store_config(destination, await self._checked_config(destination.type, merged))
         if data.name is not None:
