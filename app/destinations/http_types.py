@@ -45,9 +45,9 @@ class HttpPost:
             response = await self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:1024])
-        return http_outcome(
-            response.status_code, response.text, response.headers.get("retry-after")
-        )
+        # the bytes decoded as UTF-8: `response.text` would guess the charset of each answer
+        text = response.content[:2000].decode("utf-8", "replace")
+        return http_outcome(response.status_code, text, response.headers.get("retry-after"))
 
     async def close(self) -> None:
         await self.client.aclose()

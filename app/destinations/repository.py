@@ -17,7 +17,6 @@ from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.destinations.models import Destination
-from app.destinations.transports import Record
 from app.streamlog.models import StreamEvent, StreamHead
 
 D = cast(Table, Destination.__table__)
@@ -181,17 +180,19 @@ async def release(
 
 
 async def events_after(
-    connection: AsyncConnection, tenant_id: UUID, position: int, limit: int
+    connection: AsyncConnection,
+    tenant_id: UUID,
+    position: int,
+    limit: int,
+    with_fields: bool = False,
 ) -> Sequence[Any]:
-    """The tenant's stream events after `position`, in order, with their filter fields."""
+    """The tenant's stream events after `position`, in order: (seq, kind, payload,
+    created_at), then the filter fields when asked for."""
+    columns = [EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.payload, EVENTS.c.created_at]
+    if with_fields:
+        columns += [EVENTS.c[name] for name in FILTER_FIELDS]
     query = (
-        select(
-            EVENTS.c.seq,
-            EVENTS.c.kind,
-            EVENTS.c.payload,
-            EVENTS.c.created_at,
-            *(EVENTS.c[name] for name in FILTER_FIELDS),
-        )
+        select(*columns)
         .where(EVENTS.c.tenant_id == tenant_id, EVENTS.c.seq > position)
         .order_by(EVENTS.c.seq)
         .limit(limit)
@@ -199,13 +200,14 @@ async def events_after(
     return (await connection.execute(query)).all()
 
 
-async def pruned_through(connection: AsyncConnection, tenant_id: UUID) -> int:
-    query = select(HEADS.c.pruned_through).where(HEADS.c.tenant_id == tenant_id)
+async def stream_head(connection: AsyncConnection, tenant_id: UUID) -> int:
+    query = select(HEADS.c.seq).where(HEADS.c.tenant_id == tenant_id)
     return int(await connection.scalar(query) or 0)
 
 
-def record_of(row: Any) -> Record:
-    return Record(row.seq, row.kind, row.payload, row.created_at)
+async def pruned_through(connection: AsyncConnection, tenant_id: UUID) -> int:
+    query = select(HEADS.c.pruned_through).where(HEADS.c.tenant_id == tenant_id)
+    return int(await connection.scalar(query) or 0)
 
 
 async def stream_holds(connection: AsyncConnection) -> dict[UUID, int]:

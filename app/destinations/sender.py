@@ -27,6 +27,8 @@ import contextlib
 import logging
 import os
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -44,8 +46,8 @@ from app.destinations.repository import (
     held_update,
     pruned_through,
     read_held,
-    record_of,
     release,
+    stream_head,
 )
 from app.destinations.secrets import KeyRingSource, SecretsUnreadable, full_config
 from app.destinations.transports import HOSTNAME, Outcome, Record, Transport, backoff
@@ -55,8 +57,11 @@ from app.streams.service import StreamFilter
 logger = logging.getLogger("actionlog.destinations")
 
 
-def filter_of(row: Any) -> StreamFilter:
-    filters = row.filters or {}
+def filter_of(row: Any) -> StreamFilter | None:
+    """The destination's field filters as the live stream's; None when it has none."""
+    filters = {name: value for name, value in (row.filters or {}).items() if value}
+    if not filters:
+        return None
     return StreamFilter(
         kinds=frozenset(row.kinds or ()),
         action_types=frozenset(filters.get("action_type") or ()),
@@ -67,6 +72,40 @@ def filter_of(row: Any) -> StreamFilter:
         session_id=filters.get("session_id"),
         correlation_id=filters.get("correlation_id"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """An event's filter fields, for StreamFilter.matches."""
+
+    kind: str
+    action_type: str | None
+    status: str | None
+    provider_name: str | None
+    service: str | None
+    user_id: str | None
+    session_id: str | None
+    correlation_id: str | None
+
+
+def selected(rows: Sequence[Any], row: Any) -> list[Record]:
+    """The records of these events that the destination's kinds and filters pass.
+
+    Rows are unpacked as tuples: attribute access on a result row costs more than the rest
+    of a record's handling, and this runs for every record of every destination."""
+    wanted = filter_of(row)
+    if wanted is None:
+        kinds = frozenset(row.kinds or ())
+        return [
+            Record(seq, kind, payload, created_at)
+            for seq, kind, payload, created_at in rows
+            if kind in kinds
+        ]
+    return [
+        Record(seq, kind, payload, created_at)
+        for seq, kind, payload, created_at, *fields in rows
+        if wanted.matches(_Fields(kind, *fields))
+    ]
 
 
 class LeaseLost(Exception):
@@ -198,13 +237,16 @@ class Runner:
             limit = min(limit, cap)
         position = row.delivered_through
         async with tenant_connection(self.worker.engine, self.tenant_id) as connection:
-            rows = await events_after(connection, self.tenant_id, position, limit)
-            head = rows[-1].seq if rows else position
-            gap = bool(rows) and rows[0].seq > position + 1
+            with_fields = filter_of(row) is not None
+            rows = await events_after(connection, self.tenant_id, position, limit, with_fields)
+            head = rows[-1][0] if rows else position
+            if len(rows) == limit:  # more may follow: the lag is counted to the stream's head
+                head = max(head, await stream_head(connection, self.tenant_id))
+            gap = bool(rows) and rows[0][0] > position + 1
             gone = await pruned_through(connection, self.tenant_id) if gap else 0
-        if gap and gone >= rows[0].seq - 1:
+        if gap and gone >= rows[0][0] - 1:
             await self._update(
-                last_error=f"stream events {position + 1}-{rows[0].seq - 1} were pruned before "
+                last_error=f"stream events {position + 1}-{rows[0][0] - 1} were pruned before "
                 "delivery (older than DESTINATION_MAX_BACKLOG_HOURS)",
                 last_error_at=utcnow(),
             )
@@ -215,19 +257,17 @@ class Runner:
         chosen: list[Any] = []
         size = 0
         for event in rows:
-            size += len(event.payload) + 40
+            size += len(event[2]) + 40
             if chosen and size > budget:
                 break
             chosen.append(event)
         # a full batch means more is waiting: read on at once; else gather for a poll period
         self.full = len(chosen) < len(rows) or len(rows) == limit
-        wanted = filter_of(row)
-        records = [record_of(event) for event in chosen if wanted.matches(event)]
-        return records, chosen[-1].seq
+        return selected(chosen, row), chosen[-1][0]
 
     def _lag(self, rows: Any, behind: int) -> None:
         metrics.LAG_EVENTS.labels(self.label).set(max(behind, 0))
-        oldest = (utcnow() - rows[0].created_at).total_seconds() if rows else 0.0
+        oldest = (utcnow() - rows[0][3]).total_seconds() if rows else 0.0
         metrics.LAG_SECONDS.labels(self.label).set(max(oldest, 0.0))
 
     async def _delivered(self, row: Any, last: int, count: int) -> Any:

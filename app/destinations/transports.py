@@ -24,14 +24,15 @@ HOSTNAME = socket.gethostname()[:255] or "actionlog"
 class Record:
     seq: int
     kind: str
-    payload: str  # the record's JSON, as the list routes write it
+    payload: str  # the record's JSON object, as the list routes write it (no outer spaces)
     created_at: datetime
 
     def json(self) -> str:
         """The record with `stream_id` and `kind` added (JSON text, built without parsing)."""
-        rest = self.payload.strip()[1:].lstrip()
         head = f'{{"stream_id":{self.seq},"kind":"{self.kind}"'
-        return head + ("" if rest.startswith("}") else ",") + rest
+        if self.payload[1:2] == "}":  # an empty object
+            return head + "}"
+        return head + "," + self.payload[1:]
 
 
 @dataclass(frozen=True)
