@@ -29,8 +29,6 @@ from app.destinations.transports import HOSTNAME, Outcome, Record, http_outcome
 class HttpPost:
     """A POST of a body to a URL, with the private-address check, as an outcome."""
 
-    max_records: int | None = None
-
     def __init__(self, url: str, timeout: float, allow_private: bool) -> None:
         self.url = url
         self.allow_private = allow_private
@@ -97,8 +95,6 @@ class SplunkHec(HttpPost):
 
 
 class Datadog(HttpPost):
-    max_records = 1000
-
     def __init__(self, config: dict[str, Any], timeout: float, allow_private: bool) -> None:
         base = config.get("url") or f"https://http-intake.logs.{config['site']}"
         super().__init__(base.rstrip("/") + "/api/v2/logs", timeout, allow_private)

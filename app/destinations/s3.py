@@ -58,8 +58,6 @@ def _record_id(record: Record) -> str | None:
 
 
 class S3:
-    max_records: int | None = None
-
     def __init__(self, config: dict[str, Any], timeout: float, allow_private: bool) -> None:
         self.config = config
         self.timeout = timeout

@@ -55,6 +55,7 @@ from app.destinations.types import build_transport
 from app.streams.service import StreamFilter
 
 logger = logging.getLogger("actionlog.destinations")
+BATCH_CAPS = {"datadog": 1000}  # records per request a receiver accepts at most
 
 
 def filter_of(row: Any) -> StreamFilter | None:
@@ -192,36 +193,28 @@ class Runner:
         pending: tuple[list[Record], int] | None = None
         attempt = 0
         while True:
-            if row.updated_at != self.version:
-                pending = None  # the config or filters changed: read the batch again
+            if pending is None:
+                row, pending = await self._next_batch(row)
+                if pending is None:
+                    await self._nap(self.settings.destination_poll_seconds)
+                    continue
             try:
                 transport = await self._transport(row)
             except SecretsUnreadable as exc:
-                await self._failed(Outcome(False, error=str(exc), permanent=True), row)
+                row = await self._failed(Outcome(False, error=str(exc), permanent=True), row)
                 await self._nap(self.settings.destination_max_backoff_seconds)
-                row = await self._hold()
-                continue
-            if pending is None:
-                pending = await self._next_batch(row)
-                if pending is None:
-                    await self._nap(self.settings.destination_poll_seconds)
-                    row = await self._hold()
-                    continue
-            records, last = pending
-            if not records:  # nothing here for this destination's filters
-                row = await self._update(delivered_through=last)
                 pending = None
-                if not self.full:
-                    await self._nap(self.settings.destination_poll_seconds)
-                    row = await self._hold()
                 continue
-            outcome = await transport.send(records)
+            records, last = pending
+            if records:
+                outcome = await transport.send(records)
+            else:  # nothing here for this destination's filters
+                outcome = Outcome(True)
             if outcome.ok:
                 row = await self._delivered(row, last, len(records))
                 pending, attempt = None, 0
                 if not self.full:
                     await self._nap(self.settings.destination_poll_seconds)
-                    row = await self._hold()
                 continue
             attempt += 1
             row = await self._failed(outcome, row)
@@ -229,14 +222,24 @@ class Runner:
                 backoff(attempt, self.settings.destination_max_backoff_seconds, outcome.retry_after)
             )
             row = await self._hold()
+            if row.updated_at != self.version:
+                pending = None  # the config or filters changed: read the batch again
 
-    async def _next_batch(self, row: Any) -> tuple[list[Record], int] | None:
-        """The next records to send and the last event read; None when nothing is new."""
+    async def _next_batch(self, row: Any) -> tuple[Any, tuple[list[Record], int] | None]:
+        """The destination as it is now, and the next records to send with the last event
+        read (None when nothing is new). One connection reads both, unless the lease is due
+        for renewal; LeaseLost when the destination was paused, deleted or taken."""
+        if utcnow() >= self.renew_at:
+            row = await self._hold()
         limit = self.settings.destination_batch_records
-        if (cap := getattr(self.transport, "max_records", None)) is not None:
-            limit = min(limit, cap)
-        position = row.delivered_through
         async with tenant_connection(self.worker.engine, self.tenant_id) as connection:
+            if utcnow() < self.renew_at:
+                row = await read_held(connection, self.tenant_id, self.id, self.worker.holder)
+                if row is None:
+                    raise LeaseLost
+            if (cap := BATCH_CAPS.get(row.type)) is not None:
+                limit = min(limit, cap)
+            position = row.delivered_through
             with_fields = filter_of(row) is not None
             rows = await events_after(connection, self.tenant_id, position, limit, with_fields)
             head = rows[-1][0] if rows else position
@@ -252,7 +255,7 @@ class Runner:
             )
         self._lag(rows, head - position)
         if not rows:
-            return None
+            return row, None
         budget = self.settings.destination_batch_bytes
         chosen: list[Any] = []
         size = 0
@@ -263,7 +266,7 @@ class Runner:
             chosen.append(event)
         # a full batch means more is waiting: read on at once; else gather for a poll period
         self.full = len(chosen) < len(rows) or len(rows) == limit
-        return selected(chosen, row), chosen[-1][0]
+        return row, (selected(chosen, row), chosen[-1][0])
 
     def _lag(self, rows: Any, behind: int) -> None:
         metrics.LAG_EVENTS.labels(self.label).set(max(behind, 0))
@@ -277,7 +280,10 @@ class Runner:
             values["failing_since"] = None
         if row.state == "failing":
             values["state"] = "active"
-        metrics.DELIVERED.labels(row.type).inc(count)
+        if count:
+            metrics.DELIVERED.labels(row.type).inc(count)
+        else:  # passed over by the filters: only the position moves
+            values = {"delivered_through": last}
         return await self._update(**values)
 
     async def _failed(self, outcome: Outcome, row: Any) -> Any:

@@ -29,8 +29,6 @@ def frame(record: Record) -> bytes:
 
 
 class Syslog:
-    max_records: int | None = None
-
     def __init__(self, config: dict[str, Any], timeout: float, allow_private: bool) -> None:
         self.host = config["host"]
         self.port = int(config["port"])

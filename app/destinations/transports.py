@@ -83,8 +83,6 @@ def backoff(attempt: int, cap: float, retry_after: float | None = None) -> float
 
 
 class Transport(Protocol):
-    max_records: int | None
-
     async def send(self, records: Sequence[Record]) -> Outcome: ...
 
     async def close(self) -> None: ...
