@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     destinations_enabled: bool = True
     # base64 of 32 bytes; unset: one is generated on first start and kept in the database
     secrets_encryption_key: SecretStr | None = None
-    destination_poll_seconds: float = Field(default=0.5, gt=0)
+    destination_poll_seconds: float = Field(default=1.0, gt=0)
     destination_batch_records: int = Field(default=500, ge=1, le=10_000)
     destination_batch_bytes: int = Field(default=1_000_000, ge=1_000)
     destination_lease_seconds: float = Field(default=30.0, gt=0)

@@ -327,7 +327,6 @@ class DestinationWorker:
             self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        interval = max(1.0, self.settings.destination_poll_seconds * 2)
         failures = 0
         while True:
             try:
@@ -338,7 +337,7 @@ class DestinationWorker:
                     logger.warning("destination scan failed: %s: %s", type(exc).__name__, exc)
             else:
                 failures = 0
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(1.0, self.settings.destination_poll_seconds * 2))
 
     async def scan(self) -> None:
         """Start a runner for each destination whose lease is free (or already this one's)."""
