@@ -223,6 +223,7 @@ def main() -> None:
         receiver.stop()
         asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
 
+    load = os.getloadavg()[1]  # other work on the machine moves these figures a lot
     base = statistics.median(without)
     with_ = statistics.median(r["ingest"] for r in rounds)
     cost = statistics.median(
@@ -236,7 +237,7 @@ def main() -> None:
         "",
         f"`actionlog serve --workers 2` on PostgreSQL, {os.cpu_count()} cores shared with the "
         f"receivers (uvicorn, moto) and wrk; wrk 64 connections POST one action; {RUNS} round(s) "
-        f"of {SECONDS} s.",
+        f"of {SECONDS} s. Load average (5 min) at the end: {load:.1f}.",
         "",
         "| measurement | figure | ratio |",
         "| --- | --- | --- |",
@@ -246,11 +247,20 @@ def main() -> None:
         f"| cost of the {len(CHOSEN)} destinations (target <= 10 %) | {cost:.1f} % | |",
         f"| delivered to http while ingest runs | {http_rate:,.0f} records/s | "
         f"{http_rate / with_:.2f} of ingest |",
-        f"| delivered to s3 (NDJSON.gz) while ingest runs | {s3_rate:,.0f} records/s | "
-        f"{s3_rate / with_:.2f} of ingest |",
+        *(
+            [
+                f"| delivered to s3 (NDJSON.gz) while ingest runs | {s3_rate:,.0f} records/s | "
+                f"{s3_rate / with_:.2f} of ingest |"
+            ]
+            if "s3" in CHOSEN
+            else []
+        ),
         f"| behind when ingest stopped (events) | "
         f"{', '.join(f'{k} {v:,}' for k, v in rounds[-1]['lag_at_end'].items())} | |",
         f"| caught up after ingest stopped | {rounds[-1]['catch_up_s']:.1f} s | |",
+        "",
+        "Rounds (ingest without / with, ev/s): "
+        + ", ".join(f"{a:,.0f} / {r['ingest']:,.0f}" for a, r in zip(without, rounds, strict=True)),
         "",
     ]
     with (HERE / "RESULTS.md").open("a") as results:
