@@ -240,7 +240,7 @@ def s3_server() -> Iterator[S3Server]:
 
 @pytest.fixture(autouse=True, scope="session")
 def _short_polls(app: Any) -> Iterator[None]:
-    """The session's sender reads every 0.2 s here (default 1 s), to keep the tests short."""
+    """The test application's sender reads every 0.2 s here (default 1 s): shorter tests."""
     settings = app.state.settings
     settings.destination_poll_seconds = 0.2
     yield
@@ -249,7 +249,7 @@ def _short_polls(app: Any) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 async def _pause_destinations_after(engine: Any) -> AsyncIterator[None]:
-    """After each test its destinations stop, so that the session's sender does not keep
+    """After each test its destinations stop, so that the test application's sender does not keep
     retrying receivers that are gone while later tests run."""
     yield
     from sqlalchemy import update
