@@ -3,7 +3,11 @@ on PostgreSQL) reach every destination type, in order, none missing, across a cr
 restart of the service; another tenant's records reach none of them."""
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
+import subprocess
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -24,6 +28,21 @@ from tests.live import start_service
 
 ACTION_BATCHES = 32  # of 50: 1,600 actions
 AUDIT_BATCHES = 20  # of 20: 400 audit events
+
+
+def _children(pid: int) -> list[int]:
+    command = ["ps", "-o", "pid=", "--ppid", str(pid)]
+    listed = subprocess.run(command, capture_output=True, text=True)
+    return [int(child) for child in listed.stdout.split()]
+
+
+async def _crash(service: Any) -> None:
+    """Kill the service and its worker processes at once, as a host failure would."""
+    workers = _children(service.process.pid)
+    await service.stop(kill=True)
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 async def _writer(http: httpx.AsyncClient, tenant: TenantHandle, batches: range) -> None:
@@ -102,7 +121,7 @@ async def test_records_reach_every_destination_across_a_restart(
                 starts[kind] = response.json()["delivered_through"]
         half = max(ACTION_BATCHES, AUDIT_BATCHES * 3) // 2
         await _write(service.url, tenant, other, range(0, half))
-        await service.stop(kill=True)  # a crash in the middle, senders holding their leases
+        await _crash(service)  # in the middle, senders holding their leases
         service = await start_service(database_url, workers=workers, **env)
         await _write(service.url, tenant, other, range(half, half * 2))
 
