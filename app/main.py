@@ -44,6 +44,10 @@ from app.core.middleware import (
 )
 from app.core.redact import PayloadRules
 from app.core.tenancy import warn_unless_bypassing
+from app.destinations.repository import stream_holds
+from app.destinations.router import router as destinations_router
+from app.destinations.secrets import KeyRingSource
+from app.destinations.sender import DestinationWorker
 from app.core.writer import make_writer
 from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
@@ -109,6 +113,8 @@ class AppState(ConsoleState, StreamsState, RetentionState, AuditsState, ActionsS
 
     alert_worker: AlertWorker
     tree_heads: TreeHeadScheduler
+    destination_keys: KeyRingSource
+    destination_worker: DestinationWorker
 
 
 def lane_routes(state: AppState) -> dict[str, LaneRoute]:
@@ -148,7 +154,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.stream_pruner.start()
         state.retention_scheduler.start()
         state.tree_heads.start()
+        state.destination_worker.start()
         yield
+        await state.destination_worker.close()
         await state.tree_heads.stop()
         await state.retention_scheduler.stop()
         await state.stream_pruner.close()
@@ -218,6 +226,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timeline_router,
         retention_router,
         otel_router,
+        destinations_router,
     )
     for router in routers:
         app.include_router(router)
@@ -249,6 +258,7 @@ def build_state(settings: Settings) -> AppState:
     pruner = Pruner(
         sessionmaker, payload_rules, signer, locks, RetentionConfig.from_settings(settings)
     )
+    destination_keys = KeyRingSource(engine, _secret(settings.secrets_encryption_key))
     pool = engine.pool
     return AppState(
         settings=settings,
@@ -282,9 +292,13 @@ def build_state(settings: Settings) -> AppState:
             sessionmaker, pruner, locks, settings.retention_interval_minutes
         ),
         stream_hub=StreamHub(engine, settings),
-        stream_pruner=StreamPruner(maintenance_engine, settings),
+        stream_pruner=StreamPruner(maintenance_engine, settings, stream_holds),
         alert_worker=AlertWorker(engine, sessionmaker, settings, maintenance_engine),
         tree_heads=TreeHeadScheduler(
             sessionmaker, maintenance_engine, signer, settings.tree_head_interval_minutes
+        ),
+        destination_keys=destination_keys,
+        destination_worker=DestinationWorker(
+            engine, maintenance_engine, settings, destination_keys
         ),
     )

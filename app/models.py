@@ -35,6 +35,7 @@ from app.audits.models import (
 from app.core.citus import Layout
 from app.core.db import Base
 from app.core.idempotency import IdempotencyKey
+from app.destinations.models import Destination, SecretKey
 from app.proofs.models import AuditTreeHead
 from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
@@ -59,7 +60,9 @@ __all__ = [
     "AuditSigningKey",
     "AuditTreeHead",
     "Base",
+    "Destination",
     "IdempotencyKey",
+    "SecretKey",
     "StreamEvent",
     "StreamHead",
     "StreamLease",
@@ -74,8 +77,9 @@ __all__ = [
 DISTRIBUTION_COLUMN = "tenant_id"
 # Looked up across tenants (the tenant itself; an API key by its prefix, before the tenant is
 # known; the service's audit signing keys, which sign every tenant's checkpoints): small and
-# read everywhere, so copied to every node.
-REFERENCE_TABLES = ("tenants", "api_keys", "audit_signing_keys")
+# read everywhere, so copied to every node. `secret_keys`: the generated key of destination
+# secrets, read by every worker.
+REFERENCE_TABLES = ("tenants", "api_keys", "audit_signing_keys", "secret_keys")
 
 
 def in_schema_of(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:

@@ -26,6 +26,8 @@ LAYERS = {
     "offboarding": 4,
     "otel": 2,
     "proofs": 3,
+    # delivers the stream with the alerts' webhook signing and address policy
+    "destinations": 3.5,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 

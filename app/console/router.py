@@ -31,6 +31,7 @@ from app.console.auth import (
     signer_of,
 )
 from app.console.dependencies import Actions, Audits, Stats, Timelines
+from app.console.destinations import router as destinations_router
 from app.console.render import render
 from app.console.routing import ConsoleRoute
 from app.console.session import COOKIE_NAME, COOKIE_PATH, SessionSigner
@@ -421,4 +422,5 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     )
     console_state(app).console_signer = SessionSigner(secret, settings.console_session_minutes * 60)
     app.include_router(router)
+    app.include_router(destinations_router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")

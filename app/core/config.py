@@ -120,6 +120,19 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     alert_test_exit_before_delivery: bool = False
+    # Destinations (app/destinations): log streams out
+    destinations_enabled: bool = True
+    # base64 of 32 bytes; unset: one is generated on first start and kept in the database
+    secrets_encryption_key: SecretStr | None = None
+    destination_poll_seconds: float = Field(default=1.0, gt=0)
+    destination_batch_records: int = Field(default=500, ge=1, le=10_000)
+    destination_batch_bytes: int = Field(default=1_000_000, ge=1_000)
+    destination_lease_seconds: float = Field(default=30.0, gt=0)
+    destination_timeout_seconds: float = Field(default=10.0, gt=0)
+    destination_max_backoff_seconds: float = Field(default=300.0, gt=0)
+    destination_failing_after_seconds: float = Field(default=600.0, ge=0)
+    # Stream events a destination has not delivered are kept this long at most
+    destination_max_backlog_hours: int = Field(default=168, ge=1)
 
     @property
     def redact_key_set(self) -> frozenset[str]:
