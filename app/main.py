@@ -44,11 +44,11 @@ from app.core.middleware import (
 )
 from app.core.redact import PayloadRules
 from app.core.tenancy import warn_unless_bypassing
+from app.core.writer import make_writer
 from app.destinations.repository import stream_holds
 from app.destinations.router import router as destinations_router
 from app.destinations.secrets import KeyRingSource
 from app.destinations.sender import DestinationWorker
-from app.core.writer import make_writer
 from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
 from app.otel.router import PATHS as OTLP_PATHS
