@@ -5,7 +5,7 @@ holds the generated key that encrypts destination secrets when SECRETS_ENCRYPTIO
 set, a reference table read before any tenant is known.
 
 Revision ID: 0018_destinations
-Revises: 0014_text_search_under_rls
+Revises: 0017_genai_rollups
 Create Date: 2026-12-06
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018_destinations"
-down_revision: str | None = "0014_text_search_under_rls"
+down_revision: str | None = "0017_genai_rollups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
