@@ -33,6 +33,7 @@ from sqlalchemy.types import TypeDecorator
 
 from app.core import tenancy
 from app.core.config import Settings
+from app.core.state import core_state
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -218,7 +219,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     Routes depend on it with scope="function", so the commit happens before the response is
     sent: a 2xx on a write means the row is committed.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    sessionmaker = core_state(request.app).sessionmaker
     async with tenancy.request_session(sessionmaker, request.state) as session:
         try:
             yield session
@@ -235,7 +236,7 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     Not autocommit: the tenant is set per transaction (`SET LOCAL`, app/core/tenancy.py), the
     one form a distributed PostgreSQL carries to its workers; nothing is committed.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    sessionmaker = core_state(request.app).read_sessionmaker
     async with tenancy.request_session(sessionmaker, request.state) as session:
         yield session
 
@@ -244,5 +245,5 @@ async def get_operator_read_session(request: Request) -> AsyncIterator[AsyncSess
     """A session for the operator's reads across tenants (every tenant's archive files): the
     login role, which row-level security does not hold, since the view is of every tenant by
     design and the admin token is the whole of the operator's authority."""
-    async with AsyncSession(request.app.state.maintenance_engine) as session:
+    async with AsyncSession(core_state(request.app).maintenance_engine) as session:
         yield session

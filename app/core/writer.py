@@ -154,14 +154,15 @@ class GroupCommitWriter(Generic[Item, Stored]):
                 if not pending.done.done():
                     pending.done.set_exception(exc)
             return
-        await self._announce(connection, list(dict.fromkeys(p.tenant_id for p in group)))
         rows = sum(len(p.items) for p in group)
         self.kind.group_seconds.observe(time.perf_counter() - started)
         self.kind.group_rows.observe(rows)
         self.kind.recorded.inc(rows)
+        # committed: the requests are answered now, not after one more round trip
         for pending, answer in zip(group, stored, strict=True):
             if not pending.done.done():
                 pending.done.set_result(answer)
+        await self._announce(connection, list(dict.fromkeys(p.tenant_id for p in group)))
 
     async def _announce(self, connection: AsyncConnection, tenants: list[UUID]) -> None:
         """Wake the stream's readers after the commit (app/streamlog/record.py says why not
