@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, Select, delete, insert, select, union_all
+from sqlalchemy import Row, Select, delete, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.actions import rollups
@@ -18,7 +18,7 @@ from app.actions.models import ACTION_COLUMNS, ActionLog, action_logs
 from app.actions.rollups import RollupContribution
 from app.actions.schemas import SUMMARY_FIELDS, Sort
 from app.actions.statuses import FAILED
-from app.core.db import fetch_all
+from app.core.db import fetch_all, insert_values
 from app.core.pagination import Cursor, DurationCursor, Order, after_key
 from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
@@ -55,9 +55,9 @@ async def insert_actions(
     rows (a group commit): each tenant's rows and rollups go in under that tenant's row-level
     security setting (app/core/tenancy.py), tenant after tenant in one order, so that
     concurrent writers lock rollup rows in the same order; the stream records each tenant's
-    events under its setting too. The rows go in with one statement per tenant on the
-    connection directly (none of the ORM's per-row work), executed with the rows as parameters
-    on every engine: COPY, or an INSERT … SELECT from a set-returning function (which a
+    events under its setting too. The rows go in with one multi-row INSERT per tenant on the
+    connection directly (none of the ORM's per-row work), their values as parameters
+    (`insert_values`): COPY, or an INSERT … SELECT from a set-returning function (which a
     distributed PostgreSQL runs as a COPY), is refused on a table under row-level security.
     Returns the tenants written for; with `announce_now=False` the caller announces them on
     the stream after its commit (`streamlog.announce`).
@@ -84,12 +84,7 @@ async def insert_actions(
 
 
 async def _insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await connection.execute(insert(action_logs), [_complete(row) for row in rows])
-
-
-def _complete(row: dict[str, Any]) -> dict[str, Any]:
-    """Every column of the row (None where it has none): one statement shape for all rows."""
-    return {name: row.get(name) for name in ACTION_COLUMNS}
+    await insert_values(connection, action_logs, ACTION_COLUMNS, rows)
 
 
 @dataclass(frozen=True)

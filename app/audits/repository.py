@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Row, Select, Table, insert, select, update
+from sqlalchemy import Row, Select, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.audits import merkle_log
@@ -19,7 +19,7 @@ from app.audits.chain import GENESIS_HASH, row_hash
 from app.audits.events import Event
 from app.audits.models import AuditChainHead, AuditLog
 from app.audits.schemas import AuditFilters, AuditRead
-from app.core.db import new_id, upsert_insert, utcnow
+from app.core.db import insert_values, new_id, upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
 from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
@@ -151,10 +151,10 @@ async def _touch_head(connection: AsyncConnection, tenant_id: UUID) -> ChainHead
 
 
 async def _insert(connection: AsyncConnection, rows: list[AuditRow]) -> None:
-    """The rows with one statement executed for each (executemany), in the connection's
-    transaction: on every engine the form that a distributed PostgreSQL routes to the
-    tenant's shard under row-level security (app/actions/repository.py says why)."""
-    await connection.execute(insert(AUDITS), rows)
+    """The rows as one multi-row INSERT (`insert_values`), in the connection's transaction:
+    the form that a distributed PostgreSQL routes to the tenant's shard under row-level
+    security, on every engine."""
+    await insert_values(connection, AUDITS, AUDIT_COLUMNS, rows)
 
 
 class AuditRepository:

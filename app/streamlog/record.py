@@ -4,7 +4,7 @@ Every path that records or changes an action, or appends an audit row, calls `re
 `record_many`, a group commit) inside its transaction, as its last statement. It advances the
 tenant's counter (`stream_heads.seq`) by the number of events, which also locks the counter
 row until the transaction ends, and inserts the events with their numbers: an upsert, then
-one INSERT executed for each event (executemany), on every engine. Each statement holds an
+one multi-row INSERT of the events (`insert_values`), on every engine. Each statement holds an
 equality on the tenant, so a distributed PostgreSQL routes it to the tenant's shard.
 
 Then the tenants touched are announced:
@@ -30,10 +30,10 @@ from typing import Any, cast
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.db import upsert_insert, utcnow
+from app.core.db import insert_values, upsert_insert, utcnow
 from app.core.tenancy import set_tenant
 from app.streamlog.models import StreamEvent, StreamHead
 
@@ -51,6 +51,7 @@ FILTER_FIELDS = (
 KINDS = ("action", "audit")
 HEADS = cast(Table, StreamHead.__table__)
 EVENTS = cast(Table, StreamEvent.__table__)
+EVENT_COLUMNS = ("tenant_id", "seq", "created_at", "kind", "record_id", *FILTER_FIELDS, "payload")
 
 
 def as_json(value: Any) -> str:
@@ -132,7 +133,7 @@ async def _record(
         {**item, "tenant_id": tenant_id, "seq": first + offset, "created_at": now}
         for offset, item in enumerate(entries)
     ]
-    await connection.execute(insert(EVENTS), events)
+    await insert_values(connection, EVENTS, EVENT_COLUMNS, events)
 
 
 async def _advance(connection: AsyncConnection, tenant_id: UUID, count: int) -> int:
