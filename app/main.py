@@ -24,6 +24,7 @@ from app.audits.signing import SignerSource
 from app.audits.writer import DirectAuditWriter, GroupCommitAuditWriter
 from app.compat.router import router as compat_router
 from app.console.router import install_console
+from app.core.body import BodyReader
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ErrorBody, install_error_handlers
@@ -37,6 +38,7 @@ from app.core.middleware import (
     security_headers,
 )
 from app.core.redact import PayloadRules
+from app.core.routing import LiteralPathsFirst
 from app.core.tenancy import warn_unless_bypassing
 from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
@@ -192,6 +194,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     install_error_handlers(app)
+    app.add_middleware(BodyReader)
+    app.add_middleware(LiteralPathsFirst)
     app.add_middleware(IngestLane)
     app.add_middleware(AuditLane)
     app.add_middleware(

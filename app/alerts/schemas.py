@@ -1,17 +1,19 @@
 """Request and response bodies of the alerting API.
 
-Rule bodies keep the names of issue 12 (`name`, `metric`, `op`, `threshold`, `window_minutes`,
-`min_count`, `filters`, `group_by`, `webhook_ids`, `cooldown_minutes`) and add `preset`
-(start from one of seed 001's thresholds) and `enabled`. `error_rate` is a percentage (5
+Rule bodies name `name`, `metric`, `op`, `threshold`, `window_minutes`, `min_count`,
+`filters`, `group_by`, `webhook_ids`, `cooldown_minutes`, `preset` (start from one of the
+ready-made thresholds) and `enabled`. `error_rate` is a percentage (5
 means 5 %), latencies are milliseconds, counts are numbers of rows in the window.
 """
 
 import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from app.actions.schemas import Text, fits
 
@@ -99,14 +101,24 @@ class RuleCreate(BaseModel):
     _finite_threshold = field_validator("threshold")(_finite)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """Leave the default (None: unchanged) out of a field whose schema does not allow null."""
+    schema.pop("default", None)
+
+
 class RuleUpdate(BaseModel):
+    """The fields to change; a field left out keeps its value. A rule always has a name,
+    metric, op, threshold and window, so those cannot be null (the schema says so)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
-    metric: Metric | None = None
-    op: Op | None = None
-    threshold: float | None = None
-    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES)
+    name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    metric: Metric | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    op: Op | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    threshold: float | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    window_minutes: Annotated[int, Field(ge=1, le=MAX_WINDOW_MINUTES)] | SkipJsonSchema[None] = (
+        Field(default=None, json_schema_extra=_no_default)
+    )
     min_count: int | None = Field(default=None, ge=1)
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
@@ -115,6 +127,16 @@ class RuleUpdate(BaseModel):
     enabled: bool | None = None
 
     _finite_threshold = field_validator("threshold")(_finite)
+
+    @field_validator("name", "metric", "op", "threshold", "window_minutes", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError(
+                "null_not_allowed",
+                "cannot be null: a rule always has one (leave it out to keep it)",
+            )
+        return value
 
 
 class GroupState(BaseModel):

@@ -69,5 +69,19 @@ UtcDatetime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator
 Offset = Annotated[
     int, Field(ge=0, le=MAX_OFFSET, description="Rows to skip (prefer `cursor`); at most 10^7")
 ]
-# strict: a JSON `false` or `1.5` is not a count of milliseconds (lax mode would take them)
-Int32 = Annotated[int, Field(ge=0, le=MAX_INT32, strict=True)]
+WHOLE_NUMBER = "must be a whole number"
+
+
+def whole_number(value: Any) -> Any:
+    """An integral JSON number as the integer it is: JSON (and the OpenAPI schema) count
+    `3291.0` as an integer, so it is one; `3291.5` is refused as not a whole number."""
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise PydanticCustomError("int_from_float", WHOLE_NUMBER)
+    return value
+
+
+# strict after `whole_number`: a JSON `false` or `"12"` is not a count of milliseconds (lax
+# mode would take them), an integral number is
+Int32 = Annotated[int, Field(ge=0, le=MAX_INT32, strict=True), BeforeValidator(whole_number)]
