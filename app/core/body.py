@@ -86,7 +86,8 @@ def parse_json(body: bytes, max_depth: int) -> Any:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise invalid(("body", exc.pos), f"JSON decode error: {exc.msg}", "json_invalid") from None
+        message = f"body is not valid JSON: {exc.msg}"
+        raise invalid(("body", exc.pos), message, "json_invalid") from None
     except RecursionError:
         raise too_deep from None
     except ValueError:  # an integer literal beyond the digits Python converts
