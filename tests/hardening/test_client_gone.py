@@ -79,10 +79,12 @@ async def test_a_body_that_never_completes_is_408_and_closed(
             _head(TENANTS, f"X-Admin-Token: {ADMIN_TOKEN}", 200),
         ):
             reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-            writer.write(head + b'{"action_type": "sl')
-            await writer.drain()
-            answer = await asyncio.wait_for(reader.read(), 15)  # read() ends when it is closed
-            writer.close()
+            try:
+                writer.write(head + b'{"action_type": "sl')
+                await writer.drain()
+                answer = await asyncio.wait_for(reader.read(), 15)  # read() ends at the close
+            finally:
+                writer.close()
             status_line, _, rest = answer.partition(b"\r\n")
             assert status_line == b"HTTP/1.1 408 Request Timeout", answer
             assert b"connection: close" in rest.lower()
