@@ -73,10 +73,28 @@ class RuleFilters(BaseModel):
     service: Annotated[Text, fits("service")] | None = None
 
 
+# A rule needs a preset, or else every field that a preset would give (the schema says so)
+_PRESET_OR_FIELDS = {
+    "anyOf": [
+        {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
+        {
+            "required": ["name", "metric", "op", "threshold", "window_minutes"],
+            "properties": {
+                "name": {"type": "string"},
+                "metric": {"type": "string"},
+                "op": {"type": "string"},
+                "threshold": {"type": "number"},
+                "window_minutes": {"type": "integer"},
+            },
+        },
+    ]
+}
+
+
 class RuleCreate(BaseModel):
     """A rule; with `preset`, the preset's values fill every field not given."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_PRESET_OR_FIELDS)
 
     preset: PresetName | None = None
     name: Name | None = None

@@ -15,8 +15,9 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from app.core.storable import text_problem
 
@@ -65,7 +66,25 @@ def storable_text(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(storable_text)]
-UtcDatetime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator(in_time_range)]
+# The schema states the range by the year (1901 to 8998: the margin keeps any UTC offset inside)
+IN_RANGE_YEAR = r"^(190[1-9]|19[1-9][0-9]|[2-7][0-9]{3}|8[0-8][0-9]{2}|89[0-8][0-9])-"
+
+
+class _YearInRange:
+    """Puts the accepted years in a timestamp's JSON schema, so that clients generated from
+    the OpenAPI document (and its test tools) know the range too."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["pattern"] = IN_RANGE_YEAR
+        return schema
+
+
+UtcDatetime = Annotated[
+    datetime, BeforeValidator(iso_8601_only), AfterValidator(in_time_range), _YearInRange()
+]
 Offset = Annotated[
     int, Field(ge=0, le=MAX_OFFSET, description="Rows to skip (prefer `cursor`); at most 10^7")
 ]
