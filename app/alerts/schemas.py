@@ -74,7 +74,7 @@ class RuleFilters(BaseModel):
 
 
 # A rule needs a preset, or else every field that a preset would give (the schema says so)
-_PRESET_OR_FIELDS = {
+_PRESET_OR_FIELDS: dict[str, Any] = {
     "anyOf": [
         {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
         {
@@ -94,7 +94,10 @@ _PRESET_OR_FIELDS = {
 class RuleCreate(BaseModel):
     """A rule; with `preset`, the preset's values fill every field not given."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_PRESET_OR_FIELDS)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=lambda schema: schema.update(_PRESET_OR_FIELDS),
+    )
 
     preset: PresetName | None = None
     name: Name | None = None
