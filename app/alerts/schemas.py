@@ -91,12 +91,36 @@ _PRESET_OR_FIELDS: dict[str, Any] = {
 }
 
 
+# audit_changes counts audit rows: it takes no filters and no group_by (the schema says so)
+_NOT_GROUPED = {
+    "not": {
+        "anyOf": [
+            {
+                "required": [key, "group_by"],
+                "properties": {key: {"enum": [value]}, "group_by": {"type": "string"}},
+            }
+            for key, value in (("metric", "audit_changes"), ("preset", "audit_activity"))
+        ]
+        + [
+            {
+                "required": [key, "filters"],
+                "properties": {
+                    key: {"enum": [value]},
+                    "filters": {"type": "object", "minProperties": 1},
+                },
+            }
+            for key, value in (("metric", "audit_changes"), ("preset", "audit_activity"))
+        ]
+    }
+}
+
+
 class RuleCreate(BaseModel):
     """A rule; with `preset`, the preset's values fill every field not given."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra=lambda schema: schema.update(_PRESET_OR_FIELDS),
+        json_schema_extra=lambda schema: schema.update(_PRESET_OR_FIELDS, **_NOT_GROUPED),
     )
 
     preset: PresetName | None = None
@@ -131,7 +155,9 @@ class RuleUpdate(BaseModel):
     """The fields to change; a field left out keeps its value. A rule always has a name,
     metric, op, threshold and window, so those cannot be null (the schema says so)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=lambda schema: schema.update(_NOT_GROUPED)
+    )
 
     name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
     metric: Metric | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)

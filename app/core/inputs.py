@@ -65,7 +65,18 @@ def storable_text(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(storable_text)]
+class _NoNul:
+    """Says in a text's JSON schema that it holds no NUL character (PostgreSQL stores none)."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema.setdefault("pattern", r"^[^\x00]*$")
+        return schema
+
+
+Text = Annotated[str, AfterValidator(storable_text), _NoNul()]
 # The schema states the range by the year (1901 to 8998: the margin keeps any UTC offset inside)
 IN_RANGE_YEAR = r"^(190[1-9]|19[1-9][0-9]|[2-7][0-9]{3}|8[0-8][0-9]{2}|89[0-8][0-9])-"
 

@@ -357,3 +357,29 @@ class TestSmallerSurfaces:
             f"{RULES}/{rule['id']}", json={"threshold": 9}, headers=other.headers
         )
         assert response.status_code == 404
+
+    async def test_nulls_beside_a_preset_leave_the_presets_values(
+        self, client: httpx.AsyncClient, tenant: TenantHandle
+    ) -> None:
+        body = {"preset": "error_rate", "metric": None, "op": None, "threshold": None}
+        response = await client.post(RULES, json=body, headers=tenant.headers)
+        assert response.status_code == 201, response.text
+        assert response.json()["metric"] == "error_rate"
+
+    async def test_a_change_that_conflicts_with_the_rules_grouping_is_409(
+        self, client: httpx.AsyncClient, tenant: TenantHandle
+    ) -> None:
+        grouped = {**RULE, "group_by": "provider_name"}
+        rule = (await client.post(RULES, json=grouped, headers=tenant.headers)).json()
+        url = f"{RULES}/{rule['id']}"
+        conflict = await client.patch(url, json={"metric": "audit_changes"}, headers=tenant.headers)
+        invalid = await client.patch(
+            url, json={"metric": "audit_changes", "group_by": "action_type"}, headers=tenant.headers
+        )
+        fine = await client.patch(
+            url, json={"metric": "audit_changes", "group_by": None}, headers=tenant.headers
+        )
+        assert conflict.status_code == 409, conflict.text
+        assert "group_by" in conflict.json()["detail"]
+        assert invalid.status_code == 422, invalid.text
+        assert fine.status_code == 200, fine.text
