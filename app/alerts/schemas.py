@@ -141,7 +141,7 @@ class RuleCreate(BaseModel):
         le=MAX_WINDOW_MINUTES,
         description="Least time between two firing notifications of a rule (and group)",
     )
-    enabled: bool = True
+    enabled: Annotated[bool, Field(strict=True)] = True
 
     _finite_threshold = field_validator("threshold")(_finite)
 
@@ -170,12 +170,16 @@ class RuleUpdate(BaseModel):
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] | None = Field(default=None, max_length=20)
-    cooldown_minutes: int | None = Field(default=None, ge=0, le=MAX_WINDOW_MINUTES)
-    enabled: bool | None = None
+    cooldown_minutes: Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES)] | SkipJsonSchema[None] = (
+        Field(default=None, json_schema_extra=_no_default)
+    )
+    enabled: Annotated[bool, Field(strict=True)] | None = None
 
     _finite_threshold = field_validator("threshold")(_finite)
 
-    @field_validator("name", "metric", "op", "threshold", "window_minutes", mode="before")
+    @field_validator(
+        "name", "metric", "op", "threshold", "window_minutes", "cooldown_minutes", mode="before"
+    )
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:

@@ -262,7 +262,8 @@ class AlertService:
             values = PRESETS[data.preset].rule.model_dump(exclude_unset=True, exclude={"preset"})
         # a null field of a body with a preset is not given: the preset's value stands
         values.update({k: v for k, v in given.items() if v is not None or k not in values})
-        values.setdefault("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES)
+        if values.get("cooldown_minutes") is None:  # null: the default, as when left out
+            values["cooldown_minutes"] = DEFAULT_COOLDOWN_MINUTES
         self._check_rule(values)
         webhook_ids = list(values.get("webhook_ids") or [])
         await self._check_webhooks(webhook_ids)

@@ -383,3 +383,47 @@ class TestSmallerSurfaces:
         assert "group_by" in conflict.json()["detail"]
         assert invalid.status_code == 422, invalid.text
         assert fine.status_code == 200, fine.text
+
+    async def test_a_null_cooldown_is_the_default_or_refused_never_a_500(
+        self, client: httpx.AsyncClient, tenant: TenantHandle
+    ) -> None:
+        created = await client.post(
+            RULES, json={**RULE, "cooldown_minutes": None}, headers=tenant.headers
+        )
+        assert created.status_code == 201, created.text
+        url = f"{RULES}/{created.json()['id']}"
+        patched = await client.patch(url, json={"cooldown_minutes": None}, headers=tenant.headers)
+        assert patched.status_code == 422, patched.text
+        assert patched.json()["detail"][0]["loc"] == ["body", "cooldown_minutes"]
+        flag = await client.patch(url, json={"enabled": 0}, headers=tenant.headers)
+        assert flag.status_code == 422, flag.text
+
+
+class TestRefusalsTheSchemaCannotState:
+    """What the schema cannot say (the clock, the network, stored data) is a 422 naming the
+    field; Schemathesis's positive-data check is off for exactly these operations."""
+
+    async def test_a_key_that_expired_already(
+        self, client: httpx.AsyncClient, tenant: TenantHandle
+    ) -> None:
+        body = {"name": "old", "scopes": ["read"], "expires_at": "2000-01-01T00:00:00Z"}
+        for path in ("/api/v1/keys", f"{TENANTS}/{tenant.id}/keys"):
+            response = await client.post(path, json=body, headers={**tenant.headers, **ADMIN})
+            assert response.status_code == 422, response.text
+            assert response.json()["detail"][0]["msg"] == "expires_at must be in the future"
+
+    async def test_a_webhook_url_that_is_not_http(
+        self, client: httpx.AsyncClient, tenant: TenantHandle
+    ) -> None:
+        body = {"url": "ftp://example.com/hook"}
+        response = await client.post("/api/v1/alerts/webhooks", json=body, headers=tenant.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", "url"]
+
+    async def test_a_rule_naming_unknown_webhooks(
+        self, client: httpx.AsyncClient, tenant: TenantHandle
+    ) -> None:
+        body = {**RULE, "webhook_ids": [str(uuid.uuid4())]}
+        response = await client.post(RULES, json=body, headers=tenant.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["type"] == "unknown_webhook"
