@@ -28,6 +28,7 @@ from app.audits.state import AuditsState
 from app.compat.router import router as compat_router
 from app.console.router import install_console
 from app.console.state import ConsoleState
+from app.core.body import BodyReader
 from app.core.citus import check_at_start
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
@@ -43,6 +44,7 @@ from app.core.middleware import (
     security_headers,
 )
 from app.core.redact import PayloadRules
+from app.core.routing import LiteralPathsFirst
 from app.core.tenancy import warn_unless_bypassing
 from app.core.writer import make_writer
 from app.destinations.repository import stream_holds
@@ -129,6 +131,7 @@ def lane_options(state: AppState) -> dict[str, Any]:
         "keys": state.keys,
         "throttle": state.throttle,
         "retry_after": str(state.settings.retry_after_seconds),
+        "body_timeout": state.settings.body_timeout_seconds,
     }
 
 
@@ -185,6 +188,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state = state  # type: ignore[assignment]
 
     install_error_handlers(app)
+    app.add_middleware(BodyReader)
+    app.add_middleware(LiteralPathsFirst)
     app.add_middleware(FastLane, **lane_options(state))
     app.add_middleware(
         BodyLimitMiddleware,

@@ -4,13 +4,10 @@ Every route is scoped to the tenant of the API key: `write` records and changes 
 `read` queries them.
 """
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 
 from app.actions.dependencies import (
     IdempotencyKey,
@@ -42,47 +39,17 @@ from app.core.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
-    ServiceError,
     Unauthorized,
     Unprocessable,
     error_responses,
-    invalid,
 )
 from app.core.inputs import Offset
 from app.core.pagination import PAGED, OrderParam, set_next_page
 from app.core.responses import RowsResponse
-from app.core.state import core_state
-
-
-class ActionRoute(APIRoute):
-    """A route that names the reason when a request body cannot be read.
-
-    FastAPI reports any failure to read a JSON body as a bare 400; a body over the size limit
-    (sent without Content-Length) is a 413 and JSON too deep to parse is a 422.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except HTTPException as exc:
-                if isinstance(exc.__cause__, ServiceError):
-                    raise exc.__cause__ from None
-                if isinstance(exc.__cause__, RecursionError):
-                    limit = core_state(request.app).settings.max_json_depth
-                    message = f"JSON nested deeper than {limit} levels"
-                    raise invalid(("body",), message, "json_too_deep") from None
-                raise
-
-        return handle
-
 
 router = APIRouter(
     prefix="/api/v1/logs",
     tags=["actions"],
-    route_class=ActionRoute,
     responses=error_responses(Unauthorized, Forbidden),
 )
 WRITE_ERRORS = error_responses(Conflict, PayloadTooLarge, Unprocessable)

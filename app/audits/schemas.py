@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from app.audits.diff import DiffKind
 from app.core.inputs import Text
@@ -27,7 +35,11 @@ def _text_only(value: Any) -> Any:
 
 
 # an address as text only: pydantic would also take an integer (as IPv4) or bytes
-IpAddress = Annotated[IPvAnyAddress, BeforeValidator(_text_only)]
+IpAddress = Annotated[
+    IPvAnyAddress,
+    BeforeValidator(_text_only),
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+]
 
 
 @dataclass(frozen=True)

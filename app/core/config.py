@@ -36,7 +36,12 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Processes serving (actionlog serve); without Redis each allows its share "
+        "of FAILED_AUTH_PER_MINUTE",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     db_pool_size: int = Field(default=20, ge=1)
@@ -50,6 +55,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=2)
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a client has to send a whole request body; then 408 and the "
+        "connection is closed",
+    )
     redact_keys: str = DEFAULT_REDACT_KEYS
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     group_commit: bool = True
@@ -99,10 +110,19 @@ class Settings(BaseSettings):
     redact_secrets_in_text: bool = True
     rate_limit_per_minute: int = Field(default=0, ge=0)
     rate_limit_write_per_minute: int | None = Field(default=None, ge=0)
-    failed_auth_per_minute: int = Field(default=30, ge=0)
+    failed_auth_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="Failed authentications per client address and minute (0: off); without "
+        "REDIS_URL each of the WORKERS processes allows limit // WORKERS (at least 1)",
+    )
     redis_url: str | None = None
     metrics_enabled: bool = True
-    metrics_token: SecretStr | None = None
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; "
+        "unset, /metrics answers anyone (set it in production)",
+    )
     # Live stream (app/streams)
     stream_max_per_key: int = Field(default=5, ge=1)
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)

@@ -21,6 +21,7 @@ from sqlalchemy import JSON, DateTime, Executable, MetaData, Row, Table, event, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -205,7 +206,28 @@ def create_engine(
     # statement per row would cost a round trip from the coordinator to a worker each.
     engine.dialect.use_insertmanyvalues_wo_returning = True
     tenancy.install(engine, None if as_owner else settings.database_role or None)
+    event.listen(engine.sync_engine.pool, "checkout", _replace_closed)
     return engine
+
+
+def _driver_closed(dbapi_connection: Any) -> bool:
+    """Whether the driver already knows that the server closed this connection.
+
+    When PostgreSQL restarts it closes every connection; asyncpg sees the end of each socket
+    as soon as the event loop reads it and marks the connection closed. Asking costs nothing
+    (no round trip, unlike a pre-ping), and a connection known to be dead is never handed to a
+    request, whose first statement would otherwise fail with "connection is closed".
+    """
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    return bool(is_closed is not None and is_closed())
+
+
+def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout: a connection the server closed is replaced by a new one (the pool
+    discards a connection whose checkout raises DisconnectionError and takes another)."""
+    if _driver_closed(dbapi_connection):
+        raise DisconnectionError("connection closed by the server")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -231,9 +253,18 @@ class KeptConnection:
 
     @property
     def held(self) -> AsyncConnection | None:
-        return self._connection
+        """The kept connection, unless the server is known to have closed it."""
+        connection = self._connection
+        sync = connection.sync_connection if connection is not None else None
+        if sync is None or sync.invalidated or sync.closed or _driver_closed(sync.connection):
+            return None
+        return connection
 
     async def get(self) -> AsyncConnection:
+        """The kept connection; a new one when there is none or the server closed it (a
+        restart), so that no statement runs on a connection known to be dead."""
+        if self._connection is not None and self.held is None:
+            await self.drop()
         if self._connection is None:
             self._connection = await self.engine.connect()
         return self._connection

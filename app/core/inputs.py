@@ -15,8 +15,9 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from app.core.storable import text_problem
 
@@ -64,10 +65,53 @@ def storable_text(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(storable_text)]
-UtcDatetime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator(in_time_range)]
+class _NoNul:
+    """Says in a text's JSON schema that it holds no NUL character (PostgreSQL stores none)."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema.setdefault("pattern", r"^[^\x00]*$")
+        return schema
+
+
+Text = Annotated[str, AfterValidator(storable_text), _NoNul()]
+# The schema states the range by the year (1901 to 8998: the margin keeps any UTC offset inside)
+IN_RANGE_YEAR = r"^(190[1-9]|19[1-9][0-9]|[2-7][0-9]{3}|8[0-8][0-9]{2}|89[0-8][0-9])-"
+
+
+class _YearInRange:
+    """Puts the accepted years in a timestamp's JSON schema, so that clients generated from
+    the OpenAPI document (and its test tools) know the range too."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["pattern"] = IN_RANGE_YEAR
+        return schema
+
+
+UtcDatetime = Annotated[
+    datetime, BeforeValidator(iso_8601_only), AfterValidator(in_time_range), _YearInRange()
+]
 Offset = Annotated[
     int, Field(ge=0, le=MAX_OFFSET, description="Rows to skip (prefer `cursor`); at most 10^7")
 ]
-# strict: a JSON `false` or `1.5` is not a count of milliseconds (lax mode would take them)
-Int32 = Annotated[int, Field(ge=0, le=MAX_INT32, strict=True)]
+WHOLE_NUMBER = "must be a whole number"
+
+
+def whole_number(value: Any) -> Any:
+    """An integral JSON number as the integer it is: JSON (and the OpenAPI schema) count
+    `3291.0` as an integer, so it is one; `3291.5` is refused as not a whole number."""
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise PydanticCustomError("int_from_float", WHOLE_NUMBER)
+    return value
+
+
+# strict after `whole_number`: a JSON `false` or `"12"` is not a count of milliseconds (lax
+# mode would take them), an integral number is
+Int32 = Annotated[int, Field(ge=0, le=MAX_INT32, strict=True), BeforeValidator(whole_number)]

@@ -25,9 +25,10 @@ from uuid import UUID
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.auth import AuthThrottle, KeyResolver, check_scope, tenant_context
+from app.core.body import read_body, replaying
 from app.core.errors import Forbidden, ServiceError, Unauthorized, error_response
 from app.core.idempotency import Written
 from app.core.recording import Recorder
@@ -65,32 +66,6 @@ def _is_json(content_type: str | None) -> bool:
     return content_type is not None and content_type.split(";")[0].strip() == "application/json"
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None when the client went away."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
-    """A `receive` that hands the already-read body on to the next app."""
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
 class FastLane:
     """Serves the ordinary POSTs to `routes`; everything else goes on to `app`."""
 
@@ -101,8 +76,10 @@ class FastLane:
         keys: KeyResolver,
         throttle: AuthThrottle,
         retry_after: str,
+        body_timeout: float,
     ) -> None:
         self.app = app
+        self.body_timeout = body_timeout
         self.routes = routes
         self.keys = keys
         self.throttle = throttle
@@ -120,19 +97,17 @@ class FastLane:
         ):
             await self.app(scope, receive, send)
             return
-        try:
-            body = await _read_body(receive)
-        except ServiceError as exc:  # over the body limit, while streaming
+        try:  # the routes' reader (a client gone before its body is ClientDisconnected)
+            body = await read_body(receive, self.body_timeout)
+        except ServiceError as exc:  # over the body limit while streaming, or too slow
             await error_response(exc, self.retry_after)(scope, receive, send)
-            return
-        if body is None:
             return
         try:
             response = await self._record(scope, headers, body, route)
         except Exception as exc:
             response = error_response(exc, self.retry_after)
         if response is None:
-            await self.app(scope, _replaying(body, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
         await response(scope, receive, send)
 

@@ -1,7 +1,7 @@
 """Request and response bodies of the tenant and key management API."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.core.auth import Scope
 from app.core.inputs import Text, in_time_range, iso_8601_only
@@ -46,11 +47,19 @@ class TenantCreate(BaseModel):
     audit_retention_days: AuditRetentionDays | None = None
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """Leave the default (None: unchanged) out of a field whose schema does not allow null."""
+    schema.pop("default", None)
+
+
 class TenantUpdate(BaseModel):
+    """The fields to change; a field left out keeps its value. A tenant always has a name and
+    a slug, so those cannot be null (the schema says so)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
-    slug: Slug | None = None
+    name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    slug: Slug | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
     retention_days: RetentionDays | None = None
     audit_retention_days: AuditRetentionDays | None = None
 

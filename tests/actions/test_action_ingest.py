@@ -306,7 +306,7 @@ PASSED_ON_CASES = {
     "text/plain": PassedOn(
         415, headers={"Content-Type": "text/plain"}, message="must be application/json"
     ),
-    "no content type": PassedOn(422, headers={}, loc=("body",)),
+    "no content type": PassedOn(415, headers={}, message="must be application/json"),
     "missing key": PassedOn(401, key="none", message="Missing API key"),
     "unknown key": PassedOn(401, key="unknown", message="Invalid API key"),
     "malformed key": PassedOn(401, key="malformed", message="Invalid API key"),
