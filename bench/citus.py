@@ -60,8 +60,13 @@ def run_actionlog(url: str, *args: str, source: Path = ROOT) -> str:
     command = [str(BIN / "python"), "-c", "import sys; from app.cli import main; sys.exit(main())"]
     done = subprocess.run(
         [*command, *args],
-        env={**os.environ, "DATABASE_URL": url, "ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "warning",
-             "PYTHONPATH": str(source)},  # fmt: skip
+        env={
+            **os.environ,
+            "DATABASE_URL": url,
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "LOG_LEVEL": "warning",
+            "PYTHONPATH": str(source),
+        },
         cwd=source,
         capture_output=True,
         text=True,
@@ -74,10 +79,23 @@ def run_actionlog(url: str, *args: str, source: Path = ROOT) -> str:
 def serve(url: str, source: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = citus.pgcluster.free_port()
     process = subprocess.Popen(
-        [str(BIN / "python"), "-c", "import sys; from app.cli import main; sys.exit(main())",
-         "serve", "--workers", "2", "--port", str(port)],  # fmt: skip
-        env={**os.environ, "DATABASE_URL": url, "ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "warning",
-             "PYTHONPATH": str(source)},  # fmt: skip
+        [
+            str(BIN / "python"),
+            "-c",
+            "import sys; from app.cli import main; sys.exit(main())",
+            "serve",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+        ],
+        env={
+            **os.environ,
+            "DATABASE_URL": url,
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "LOG_LEVEL": "warning",
+            "PYTHONPATH": str(source),
+        },
         cwd=source,
     )
     base = f"http://127.0.0.1:{port}"
