@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
+from app.action_schemas.catalog import SchemaCatalog
+from app.action_schemas.router import router as action_schemas_router
 from app.actions.ingest import RECORD, RECORD_BATCH, IngestLane
 from app.actions.router import router as actions_router
 from app.actions.rows import RowBuilder
@@ -113,7 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.alert_worker.start()
         app.state.stream_pruner.start()
         app.state.retention_scheduler.start()
+        await app.state.action_schemas.start()
         yield
+        await app.state.action_schemas.close()
         await app.state.retention_scheduler.stop()
         await app.state.stream_pruner.close()
         await app.state.alert_worker.close()
@@ -159,7 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.keys = KeyLookups(app.state.engine)
     app.state.payload_rules = PayloadRules.from_settings(settings)
-    app.state.row_builder = RowBuilder(app.state.payload_rules, utcnow)
+    app.state.action_schemas = SchemaCatalog(app.state.maintenance_engine)
+    app.state.row_builder = RowBuilder(app.state.payload_rules, utcnow, app.state.action_schemas)
     app.state.writer = (
         GroupCommitWriter(app.state.engine, settings.group_commit_max_rows)
         if settings.group_commit and not settings.is_sqlite
@@ -235,6 +240,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         timeline_router,
         retention_router,
+        action_schemas_router,
     )
     for router in routers:
         app.include_router(router)

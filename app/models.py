@@ -12,6 +12,7 @@ and the README lists the statements of `distribution_sql()`.
 from collections.abc import Callable
 from typing import Any
 
+from app.action_schemas.models import ActionSchema, ActionSchemaVersion
 from app.actions.models import ActionLog
 from app.alerts.models import (
     AlertDelivery,
@@ -28,11 +29,14 @@ from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.models import StreamLease
 from app.tenants.models import ApiKey, Tenant
+from app.viewer.models import ViewerToken
 
 __all__ = [
     "DISTRIBUTION_COLUMN",
     "REFERENCE_TABLES",
     "ActionLog",
+    "ActionSchema",
+    "ActionSchemaVersion",
     "AlertDelivery",
     "AlertDeliveryAttempt",
     "AlertEvent",
@@ -50,6 +54,7 @@ __all__ = [
     "StreamHead",
     "StreamLease",
     "Tenant",
+    "ViewerToken",
     "WebhookEndpoint",
     "distributed_tables",
     "distribution_sql",

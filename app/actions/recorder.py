@@ -87,6 +87,8 @@ class Recorder:
         cleaner = self.rows.cleaner()
         row = self.rows.row(data, self.rows.clock(), cleaner, ())
         cleaner.raise_errors()
+        if self.rows.checks is not None:
+            self.rows.checks.check(self.tenant_id, [row], batch=False)
         record = ActionRead.model_validate({**row, "tenant_id": self.tenant_id})
         return Prepared([row], Written(201, record.model_dump(mode="json")))
 
@@ -95,6 +97,8 @@ class Recorder:
         now, cleaner = self.rows.clock(), self.rows.cleaner()
         rows = [self.rows.row(item, now, cleaner, (i,)) for i, item in enumerate(items)]
         cleaner.raise_errors()
+        if self.rows.checks is not None:
+            self.rows.checks.check(self.tenant_id, rows, batch=True)
         _refuse_repeated_ids(items)
         created = BatchCreated(created=len(rows), ids=[row["id"] for row in rows])
         return Prepared(rows, Written(201, created.model_dump(mode="json")), batch=True)
