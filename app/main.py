@@ -53,6 +53,8 @@ from app.streams.router import router as streams_router
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
 from app.timeline.router import router as timeline_router
+from app.viewer.pages import install_viewer
+from app.viewer.router import router as viewer_router
 
 DESCRIPTION = """
 Record what your applications did (action logs) and what they changed (audit logs), then
@@ -241,9 +243,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timeline_router,
         retention_router,
         action_schemas_router,
+        viewer_router,
     )
     for router in routers:
         app.include_router(router)
     install_api_docs(app)
     install_console(app, settings)
+    install_viewer(app)
     return app
