@@ -5,19 +5,16 @@ detail, statistics, trail), no control that writes, no token in the address; edi
 query string widens nothing; the token is refused as an API key, after revocation and after
 expiry; the viewer session left one audit event."""
 
-import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Iterator
-from functools import partial
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, TenantHandle, create_tenant
+from tests.conftest import TenantHandle, create_tenant
 from tests.console.served import free_port, serve
 from tests.console.test_console_browser import chromium  # noqa: F401  (the browser fixture)
 
@@ -37,7 +34,7 @@ def parent_site(pages: dict[str, str]) -> Iterator[str]:
     """A small site on localhost serving `pages` (path → HTML); yields its origin."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        def do_GET(self) -> None:
             body = pages.get(self.path.split("?")[0], "not found").encode()
             self.send_response(200 if self.path.split("?")[0] in pages else 404)
             self.send_header("Content-Type", "text/html; charset=utf-8")
