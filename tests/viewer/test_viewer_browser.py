@@ -18,10 +18,8 @@ from tests.conftest import TenantHandle, create_tenant
 from tests.console.served import free_port, serve
 from tests.console.test_console_browser import chromium  # noqa: F401  (the browser fixture)
 
-try:
+with contextlib.suppress(ImportError):  # the dev extras install it
     from playwright.async_api import Browser, Frame, Page, expect
-except ImportError:  # pragma: no cover - the dev extras install it
-    pass
 
 PARENT = """<!doctype html><html><head><title>Customer app</title></head><body>
 <h1>Your activity</h1>
@@ -65,7 +63,8 @@ def service(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 async def _record(http: httpx.AsyncClient, tenant: TenantHandle) -> dict[str, list[str]]:
     items = [
         {"action_type": "crm_create", "user_id": user, "provider_name": "hubspot",
-         "status": "failed" if i == 1 else "success", "error_type": f"{user}Error" if i == 1 else None,
+         "status": "failed" if i == 1 else "success",
+         "error_type": f"{user}Error" if i == 1 else None,
          "error_message": "429" if i == 1 else None}
         for user in ("alice", "bob") for i in range(3)
     ]  # fmt: skip
@@ -74,7 +73,8 @@ async def _record(http: httpx.AsyncClient, tenant: TenantHandle) -> dict[str, li
     ids = response.json()["ids"]
     for user in ("alice", "bob"):
         audit = {"action": "update", "resource_type": "contact", "resource_id": "c-9",
-                 "before": {"stage": "lead"}, "after": {"stage": user}, "user_id": user}  # fmt: skip
+                 "before": {"stage": "lead"}, "after": {"stage": user},
+                 "user_id": user}  # fmt: skip
         assert (
             await http.post("/api/v1/logs/audits", json=audit, headers=tenant.headers)
         ).is_success
