@@ -33,6 +33,7 @@ from app.console.auth import (
 from app.console.dependencies import Actions, Audits, Stats, Timelines
 from app.console.render import render
 from app.console.routing import ConsoleRoute
+from app.console.schemas import router as schemas_router
 from app.console.session import COOKIE_NAME, COOKIE_PATH, SessionSigner
 from app.console.views import (
     Range,
@@ -413,4 +414,5 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     )
     app.state.console_signer = SessionSigner(secret, settings.console_session_minutes * 60)
     app.include_router(router)
+    app.include_router(schemas_router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")
