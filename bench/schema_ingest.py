@@ -111,14 +111,18 @@ def prepare_cost() -> tuple[float, float]:
     parts = {k: SCHEMA[k] for k in ("request_payload", "response_data")}
     catalog.installed(tenant, "crm_create", 1, CompiledSchema.of("crm_create", 1, "enforce", parts))
     body = ActionCreate.model_validate(BODY)
-    timings = []
-    for checks in (None, catalog):
-        recorder = Recorder(tenant, RowBuilder(rules, utcnow, checks), None)  # type: ignore[arg-type]
-        start, n = time.perf_counter(), 20_000
-        for _ in range(n):
-            recorder.prepare(body)
-        timings.append((time.perf_counter() - start) / n * 1e6)
-    return timings[0], timings[1]
+    recorders = [
+        Recorder(tenant, RowBuilder(rules, utcnow, checks), None)  # type: ignore[arg-type]
+        for checks in (None, catalog)
+    ]
+    best = [float("inf"), float("inf")]
+    for _ in range(7):  # alternating rounds, the fastest of each: the least disturbed
+        for i, recorder in enumerate(recorders):
+            start, n = time.perf_counter(), 5_000
+            for _ in range(n):
+                recorder.prepare(body)
+            best[i] = min(best[i], (time.perf_counter() - start) / n * 1e6)
+    return best[0], best[1]
 
 
 def render(figures: dict[str, list[float]], minutes: float) -> str:

@@ -24,6 +24,9 @@ LAYERS = {
     "timeline": 2,
     "console": 4,
     "offboarding": 4,
+    "action_schemas": 1,
+    # the embedded console builds on the console (its cookie signer, templates)
+    "viewer": 5,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 
