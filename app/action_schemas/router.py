@@ -58,7 +58,7 @@ async def get_schema(action_type: ActionType, service: Reading) -> SchemaRead:
 )
 async def get_version(
     action_type: ActionType,
-    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    version: Annotated[int, Path(ge=1, le=2**31 - 1, description="The version number")],
     service: Reading,
 ) -> SchemaRead:
     """One version of an action type's schema, current or not."""
