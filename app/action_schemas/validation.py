@@ -37,8 +37,9 @@ def _compile(part: str, schema: dict[str, Any]) -> Any:
         where = "/".join(str(p) for p in exc.instance_path)
         message = exc.message.splitlines()[0] if exc.message else str(exc).splitlines()[0]
         raise SchemaInvalid(part, f"{where + ': ' if where else ''}{message}") from None
-    except (ValueError, TypeError) as exc:  # a bad regex, an unresolvable $ref
-        raise SchemaInvalid(part, str(exc).splitlines()[0]) from None
+    except (ValueError, TypeError, jsonschema_rs.ReferencingError) as exc:  # a bad regex, a $ref
+        lines = str(exc).splitlines()
+        raise SchemaInvalid(part, lines[0] if lines else exc.__class__.__name__) from None
 
 
 def _path(part: str, instance_path: list[str | int]) -> str:
@@ -77,7 +78,8 @@ class CompiledSchema:
             if value is None or validator.is_valid(value):
                 continue
             for error in validator.iter_errors(value):
-                message = f"{error.message} (rule: {_rule(error.schema_path)})"
+                text = error.message if len(error.message) <= 300 else error.message[:297] + "…"
+                message = f"{text} (rule: {_rule(error.schema_path)})"
                 found.append({"path": _path(part, error.instance_path), "message": message})
                 if len(found) >= MAX_FINDINGS:
                     return found
