@@ -343,12 +343,14 @@ async def tail_page(request: Request, scope: Scope) -> Response:
 async def tail_events(
     request: Request,
     scope: Scope,
+    db: ReadSessionDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> Response:
     """The viewer's live actions (SSE): the stream's filters are the token's alone."""
     _kind(scope, "action")
     if not scope.live_tail:
         raise NotFound("the live tail cannot apply this viewer link's filters")
+    await db.close()  # the stream holds no connection of the request's while it is open
     query = StreamQuery.model_validate(scope.stream_params())
     return await sse_response(request.app.state, _tenant(request, scope), query, last_event_id)
 

@@ -111,6 +111,7 @@ async def test_a_viewer_link_inside_an_iframe_of_its_origin(
                 await page.goto(parent + "/")
                 frame = await _frame(page)
                 await _check_views(frame, service, ids)
+                await _check_tail(frame, service, http, tenant)
                 assert link["token"] not in frame.url and "token" not in frame.url
                 assert link["token"] not in page.url
             finally:
@@ -160,3 +161,18 @@ async def _check_views(frame: "Frame", service: str, ids: dict[str, list[str]]) 
     await expect(frame.locator("#viewer-audits tbody tr")).to_have_count(1)
     await expect(frame.locator("#viewer-audits")).to_contain_text("alice")
     assert "token" not in frame.url
+
+
+async def _check_tail(
+    frame: "Frame", service: str, http: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    """The live tail shows new actions of the viewer's filters only: Bob's, recorded first,
+    would arrive before Alice's, so once Alice's is shown Bob's is known to be left out."""
+    await frame.goto(f"{service}/ui/embed/tail")
+    await expect(frame.locator("#viewer-tail-status")).to_have_text("Live")
+    for user in ("bob", "alice"):
+        body = {"action_type": f"live_{user}", "user_id": user}
+        response = await http.post("/api/v1/logs/actions", json=body, headers=tenant.headers)
+        assert response.status_code == 201, response.text
+    await expect(frame.locator("#viewer-tail")).to_contain_text("live_alice")
+    assert "live_bob" not in await frame.content()
