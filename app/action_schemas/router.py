@@ -8,6 +8,7 @@ from app.action_schemas.schemas import SchemaPut, SchemaRead
 from app.action_schemas.service import SchemaService
 from app.core.auth import AdminTenant, ReadSessionDep, ReadTenant, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
+from app.core.inputs import Text
 
 router = APIRouter(
     prefix="/api/v1/schemas",
@@ -16,7 +17,7 @@ router = APIRouter(
 )
 
 ActionType = Annotated[
-    str,
+    Text,
     Path(min_length=1, max_length=100, pattern=r"^\S+$", description="The action type"),
 ]
 

@@ -10,12 +10,14 @@ schema applies once the part is given. Findings are `{path, message}`, the path 
 the part (`request_payload.contact.id`), the message naming the rule that failed.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema_rs
 
 from app.action_schemas.schemas import PARTS
+from app.core.storable import NOT_FINITE, text_problem
 
 MAX_FINDINGS = 20  # of one action: enough to fix it, bounded in size
 
@@ -29,7 +31,26 @@ class SchemaInvalid(Exception):
         self.message = message
 
 
+def _unstorable(value: Any) -> str | None:
+    """Why the database could not store a schema's text (NUL, lone surrogates), or None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and (problem := text_problem(item)):
+            return problem
+        if isinstance(item, float) and not math.isfinite(item):
+            return NOT_FINITE
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def _compile(part: str, schema: dict[str, Any]) -> Any:
+    if (problem := _unstorable(schema)) is not None:
+        raise SchemaInvalid(part, problem)
     try:
         jsonschema_rs.meta.validate(schema)
         return jsonschema_rs.Draft202012Validator(schema, offline=True)

@@ -78,6 +78,7 @@ class TestPutSchema:
             ({"properties": {"id": {"minimum": "one"}}}, "minimum"),
             ({"pattern": "(unclosed"}, "pattern"),
             ({"$ref": "https://schemas.example.com/contact.json"}, "retriev"),
+            ({"properties": {"a\u0000": {}}}, "nul"),
         ],
     )
     async def test_an_invalid_schema_is_refused_saying_why(
