@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
+from app.action_schemas.catalog import SchemaCatalog
+from app.action_schemas.router import router as action_schemas_router
 from app.actions import dependencies as actions
 from app.actions.recorder import ACTION_ROWS, EngineReads
 from app.actions.router import router as actions_router
@@ -71,6 +73,8 @@ from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
 from app.tenants.state import TenantsState
 from app.timeline.router import router as timeline_router
+from app.viewer.pages import install_viewer
+from app.viewer.router import router as viewer_router
 
 DESCRIPTION = """
 Record what your applications did (action logs) and what they changed (audit logs), then
@@ -117,6 +121,7 @@ class AppState(ConsoleState, StreamsState, RetentionState, AuditsState, ActionsS
     tree_heads: TreeHeadScheduler
     destination_keys: KeyRingSource
     destination_worker: DestinationWorker
+    action_schemas: SchemaCatalog
 
 
 def lane_routes(state: AppState) -> dict[str, LaneRoute]:
@@ -158,7 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.retention_scheduler.start()
         state.tree_heads.start()
         state.destination_worker.start()
+        await state.action_schemas.start()
         yield
+        await state.action_schemas.close()
         await state.destination_worker.close()
         await state.tree_heads.stop()
         await state.retention_scheduler.stop()
@@ -232,11 +239,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retention_router,
         otel_router,
         destinations_router,
+        action_schemas_router,
+        viewer_router,
     )
     for router in routers:
         app.include_router(router)
     install_api_docs(app)
     install_console(app, settings)
+    install_viewer(app)
     return app
 
 
@@ -263,6 +273,7 @@ def build_state(settings: Settings) -> AppState:
     pruner = Pruner(
         sessionmaker, payload_rules, signer, locks, RetentionConfig.from_settings(settings)
     )
+    action_schemas = SchemaCatalog(maintenance_engine)
     destination_keys = KeyRingSource(engine, _secret(settings.secrets_encryption_key))
     pool = engine.pool
     return AppState(
@@ -276,7 +287,8 @@ def build_state(settings: Settings) -> AppState:
         throttle=Throttle(settings),
         payload_rules=payload_rules,
         pool_status=lambda: (pool.checkedout(), pool.size()),  # type: ignore[attr-defined]
-        row_builder=RowBuilder(payload_rules, utcnow),
+        row_builder=RowBuilder(payload_rules, utcnow, action_schemas),
+        action_schemas=action_schemas,
         writer=make_writer(
             engine,
             ACTION_ROWS,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import AddConstraint
 
+from app.action_schemas.models import ActionSchema, ActionSchemaVersion
 from app.actions.models import ActionLog
 from app.alerts.models import (
     AlertDelivery,
@@ -41,11 +42,14 @@ from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.models import StreamLease
 from app.tenants.models import ApiKey, Tenant
+from app.viewer.models import ViewerToken
 
 __all__ = [
     "DISTRIBUTION_COLUMN",
     "REFERENCE_TABLES",
     "ActionLog",
+    "ActionSchema",
+    "ActionSchemaVersion",
     "AlertDelivery",
     "AlertDeliveryAttempt",
     "AlertEvent",
@@ -67,6 +71,7 @@ __all__ = [
     "StreamHead",
     "StreamLease",
     "Tenant",
+    "ViewerToken",
     "WebhookEndpoint",
     "distributed_tables",
     "distribution_layout",

@@ -28,6 +28,9 @@ LAYERS = {
     "proofs": 3,
     # delivers the stream with the alerts' webhook signing and address policy
     "destinations": 3.5,
+    "action_schemas": 1,
+    # the embedded console builds on the console (its cookie signer, templates)
+    "viewer": 5,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 

@@ -42,6 +42,7 @@ class ActionFilter:
     min_duration_ms: int | None = None
     max_duration_ms: int | None = None
     q: str | None = None
+    schema_errors: bool | None = None
 
     def given(self) -> list[tuple[str, Any]]:
         """The fields that narrow the selection, with their values."""
@@ -84,6 +85,9 @@ RULES: dict[str, Rule] = {
     "min_duration_ms": Rule(("execution_time_ms",), _one(lambda c, v: c >= v)),
     "max_duration_ms": Rule(("execution_time_ms",), _one(lambda c, v: c <= v)),
     "q": Rule(("action_name", "error_message"), _text_match),
+    "schema_errors": Rule(
+        ("schema_errors",), _one(lambda c, v: c.is_not(None) if v else c.is_(None))
+    ),
 }
 assert RULES.keys() == {f.name for f in fields(ActionFilter)}, "every filter field has a rule"
 
@@ -164,6 +168,10 @@ async def action_filter(
         Text | None,
         Query(min_length=1, max_length=255, description="Text in action_name or error_message"),
     ] = None,
+    schema_errors: Annotated[
+        bool | None,
+        Query(description="true: only actions that broke their type's `warn` schema"),
+    ] = None,
 ) -> ActionFilter:
     """The list filters of a request (every route that filters actions takes these)."""
     if since is not None and until is not None and since > until:
@@ -187,6 +195,7 @@ async def action_filter(
         min_duration_ms=min_duration_ms,
         max_duration_ms=max_duration_ms,
         q=q,
+        schema_errors=schema_errors,
     )
 
 

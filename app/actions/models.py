@@ -50,6 +50,14 @@ class ActionLog(Base):
             sqlite_where=text("parent_id IS NOT NULL"),
         ),
         Index("ix_action_logs_tenant_session_created", "tenant_id", "session_id", "created_at"),
+        # `schema_errors=true` lists the few actions that failed a `warn` schema
+        Index(
+            "ix_action_logs_tenant_schema_errors",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("schema_errors IS NOT NULL"),
+            sqlite_where=text("schema_errors IS NOT NULL"),
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(default=new_id)
@@ -79,6 +87,11 @@ class ActionLog(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # The fingerprint of the body first recorded under a client-generated id (else NULL)
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    # What a `warn` schema of the action type found wrong ([{path, message}]), and the version
+    # of the schema it was checked against (app/action_schemas/); NULL when it matched or when
+    # the type has no schema.
+    schema_errors: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    schema_version: Mapped[int | None] = mapped_column(Integer)
 
 
 # Newest-first listing and keyset pagination walk this index: (tenant, created_at, id) DESC.

@@ -114,6 +114,8 @@ class Recorder:
         cleaner = self.rows.cleaner()
         row = self.rows.row(body, self.rows.clock(), cleaner, ())
         cleaner.raise_errors()
+        if self.rows.checks is not None:
+            self.rows.checks.check(self.tenant_id, [row], batch=False)
         written = Written(201, record_body(row, self.tenant_id))
         return Prepared([row], _answered(written), partial(_fingerprint, "create", [body]))
 
@@ -122,6 +124,8 @@ class Recorder:
         now, cleaner = self.rows.clock(), self.rows.cleaner()
         rows = [self.rows.row(item, now, cleaner, (i,)) for i, item in enumerate(body)]
         cleaner.raise_errors()
+        if self.rows.checks is not None:
+            self.rows.checks.check(self.tenant_id, rows, batch=True)
         _refuse_repeated_ids(body)
         created = BatchCreated(created=len(rows), ids=[row["id"] for row in rows])
         written = Written(201, created.model_dump(mode="json"))

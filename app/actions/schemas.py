@@ -163,6 +163,14 @@ class ActionRead(ActionSummary):
     ip_address: str | None
     user_agent: str | None
     updated_at: datetime
+    schema_errors: list[dict[str, str]] | None = Field(
+        default=None,
+        description="Where the payloads broke their action type's `warn` schema: "
+        "`[{path, message}]` (null when they matched or the type has no schema)",
+    )
+    schema_version: int | None = Field(
+        default=None, description="The version of the schema the action was checked against"
+    )
 
 
 # The body of the batch route: the route and the ingest lane validate it with this one type.

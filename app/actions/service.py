@@ -76,6 +76,8 @@ class ActionService:
             added = cleaner.clean(data.metadata, ("metadata",))
             action.metadata_ = {**(action.metadata_ or {}), **added}
         cleaner.raise_errors()
+        if self.rows.checks is not None:
+            self._check_schema(action, given)
         ends = data.completed_at
         if ends is not None and action.started_at is not None and ends < action.started_at:
             raise invalid(("body", "completed_at"), "completed_at must not be before started_at")
@@ -112,6 +114,18 @@ class ActionService:
         await self.actions.flush()
         await self.actions.announce(action)
         return ActionRead.model_validate(action)
+
+    def _check_schema(self, action: ActionLog, given: set[str]) -> None:
+        """Check the parts the update changed against the type's schema (enforce: 422)."""
+        assert self.rows.checks is not None
+        changed = {"response_data": action.response_data} if "response_data" in given else {}
+        if "metadata" in given and action.metadata_ is not None:
+            changed["metadata"] = action.metadata_
+        result = self.rows.checks.check_update(
+            self.tenant_id, action.action_type, changed, action.schema_errors
+        )
+        if result is not None:
+            action.schema_errors, action.schema_version = result
 
     @staticmethod
     def _ensure_running(action: ActionLog) -> None:

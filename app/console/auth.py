@@ -45,6 +45,9 @@ def live_key_problem(key: Any) -> str | None:
 async def current_session(request: Request) -> ConsoleSession:
     """The request's console session, or SignInRequired."""
     session = signer_of(request).read(request.cookies.get(COOKIE_NAME))
+    if session is None and "token" in request.query_params:
+        # A viewer link's token opens its embedded console (/ui/embed) and nothing else.
+        raise SignInRequired("A viewer token opens only its embedded console, not this page.")
     if session is None:
         raise SignInRequired()
     request.state.console_session = session  # for the sign-out form's token

@@ -34,6 +34,7 @@ from app.console.dependencies import Actions, Audits, Stats, Timelines
 from app.console.destinations import router as destinations_router
 from app.console.render import render
 from app.console.routing import ConsoleRoute
+from app.console.schemas import router as schemas_router
 from app.console.session import COOKIE_NAME, COOKIE_PATH, SessionSigner
 from app.console.state import console_state
 from app.console.views import (
@@ -423,4 +424,5 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     console_state(app).console_signer = SessionSigner(secret, settings.console_session_minutes * 60)
     app.include_router(router)
     app.include_router(destinations_router)
+    app.include_router(schemas_router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")
