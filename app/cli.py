@@ -32,7 +32,7 @@ from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ServiceError
-from app.core.inputs import UtcDatetime
+from app.core.inputs import QueryTime
 from app.core.metrics import MULTIPROC_ENV
 from app.core.redact import PayloadRules
 from app.offboarding.service import Offboarded, offboard_tenant
@@ -413,15 +413,15 @@ def cmd_rollups_rebuild(args: argparse.Namespace, settings: Settings) -> None:
     print(f"rebuilt the rollups of {asyncio.run(run())} tenant(s)")
 
 
-_MOMENT = TypeAdapter(UtcDatetime)
+_MOMENT = TypeAdapter(QueryTime)
 
 
 def _moment(value: str, what: str) -> datetime:
-    """A time as the API's query parameters take it: ISO 8601, a date, UTC when no zone."""
+    """A time as the API's query parameters take it (ISO 8601, a date, Unix seconds, -7d …)."""
     try:
         return _MOMENT.validate_python(value)
     except ValidationError as exc:
-        raise CliError(f"{what}: {exc.errors()[0]['msg']} (e.g. 2030-01-01T00:00:00Z)") from None
+        raise CliError(f"{what}: {exc.errors()[0]['msg']}") from None
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:

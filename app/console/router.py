@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.actions.filters import ActionFilter, Filters
-from app.actions.schemas import ActionRead, Sort, UtcDatetime
+from app.actions.schemas import ActionRead, Sort
 from app.actions.statuses import FAILED
 from app.audits.schemas import AuditFilters, AuditRead
 from app.console.auth import (
@@ -44,6 +44,7 @@ from app.console.views import (
 )
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
+from app.core.inputs import QueryTime
 from app.core.pagination import PageCursor
 from app.streams.service import StreamQuery
 from app.streams.sse import sse_response
@@ -277,8 +278,8 @@ async def audits_page(
     resource_id: Annotated[str | None, Query(max_length=255)] = None,
     user_id: Annotated[str | None, Query(max_length=255)] = None,
     correlation_id: Annotated[str | None, Query(max_length=255)] = None,
-    since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
+    since: QueryTime | None = None,
+    until: QueryTime | None = None,
     cursor: CursorParam = None,
     fragment: bool = False,
 ) -> Response:
@@ -311,7 +312,7 @@ async def trail_page(
     resource_type: Annotated[str, Path(max_length=100)],
     resource_id: Annotated[str, Path(max_length=255)],
     cursor: CursorParam = None,
-    at: UtcDatetime | None = None,
+    at: QueryTime | None = None,
 ) -> Response:
     rows, next_cursor = await audits.trail(
         tenant.tenant_id, resource_type, resource_id, cursor, 0, 100

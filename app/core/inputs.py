@@ -9,10 +9,15 @@ Timestamps: `MIN_TIME <= t < MAX_TIME` (UTC), years 1900 to 8999. Every timestam
 gives — query filters, bodies, cursors, a key's expiry — must lie in it. The margin to Python's
 own limits (years 1 and 9999) leaves room for what queries compute from a given time (a time
 series' buckets, the default 30 days before `until`), so none of that can overflow.
+
+Time filters (`QueryTime`, every time query parameter and the console's time fields) take what
+people type: ISO 8601 date-times and dates, Unix seconds, and times relative to now (`-15m`,
+`-24h`, `-7d`, `now`, `today`, `yesterday`). Bodies stay strict ISO 8601 (`UtcDatetime`): a
+program writes them, and a number there is more likely a mistake than a Unix time.
 """
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -56,6 +61,56 @@ def iso_8601_only(value: Any) -> Any:
     return value
 
 
+TIME_FORMS = (
+    "accepted forms: an ISO 8601 date-time (2026-12-01T09:30:00Z), a date (2026-12-01), "
+    "Unix seconds (1764581400), or a time relative to now (-15m, -24h, -7d, now, today, yesterday)"
+)
+TIME_HELP = "ISO 8601, a date, Unix seconds, or relative (-15m, -24h, -7d, now)"
+_RELATIVE = re.compile(r"^(?:now)?\s*-\s*(\d{1,9})\s*(s|m|h|d|w)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_UNIX = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
+
+
+def _time_problem(value: str) -> PydanticCustomError:
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    return PydanticCustomError(
+        "time_format", "unrecognised time {value!r}; {forms}", {"value": shown, "forms": TIME_FORMS}
+    )
+
+
+def parse_time(value: Any, now: datetime | None = None) -> Any:
+    """A time filter as people type it, as a datetime (UTC when it names no zone).
+
+    Relative forms count back from `now`; `today` and `yesterday` are the start of that UTC day.
+    Anything else that is not a datetime already is refused with the accepted forms.
+    """
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise _time_problem(str(value))
+    text = value.strip().lower()
+    now = now or datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if text == "now":
+        return now
+    if text in ("today", "yesterday"):
+        return midnight - timedelta(days=1 if text == "yesterday" else 0)
+    if match := _RELATIVE.match(text):
+        try:
+            return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        except OverflowError:
+            raise PydanticCustomError("time_range", TIME_RANGE) from None
+    if _UNIX.match(text):
+        seconds = float(text)
+        if seconds >= (MAX_TIME - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds():
+            raise PydanticCustomError("time_range", TIME_RANGE)
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    try:
+        return datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        raise _time_problem(value) from None
+
+
 def storable_text(value: str) -> str:
     """Text the database can store: no NUL character, no lone surrogate (the 422's `msg` is
     the problem itself, as the service's own checks of JSON fields word it)."""
@@ -66,6 +121,7 @@ def storable_text(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(storable_text)]
 UtcDatetime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator(in_time_range)]
+QueryTime = Annotated[datetime, BeforeValidator(parse_time), AfterValidator(in_time_range)]
 Offset = Annotated[
     int, Field(ge=0, le=MAX_OFFSET, description="Rows to skip (prefer `cursor`); at most 10^7")
 ]
