@@ -8,7 +8,7 @@ means 5 %), latencies are milliseconds, counts are numbers of rows in the window
 
 import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -33,14 +33,22 @@ def _finite(value: float | None) -> float | None:
 
 
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"url": "https://hooks.example.com/actionlog", "description": "on-call"}]
+        },
+    )
 
     url: Url = Field(description="http(s) URL that receives the signed notifications")
     description: Description | None = None
 
 
 class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": "on-call (primary)", "enabled": True}]},
+    )
 
     url: Url | None = None
     description: Description | None = None
@@ -71,10 +79,21 @@ class RuleFilters(BaseModel):
     service: Annotated[Text, fits("service")] | None = None
 
 
+RULE_EXAMPLE: dict[str, Any] = {
+    "name": "CRM failures",
+    "metric": "failure_count",
+    "op": ">",
+    "threshold": 3,
+    "window_minutes": 5,
+    "filters": {"action_type": "crm_create"},
+    "cooldown_minutes": 15,
+}
+
+
 class RuleCreate(BaseModel):
     """A rule; with `preset`, the preset's values fill every field not given."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [RULE_EXAMPLE]})
 
     preset: PresetName | None = None
     name: Name | None = None
@@ -100,7 +119,9 @@ class RuleCreate(BaseModel):
 
 
 class RuleUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"threshold": 10, "enabled": False}]}
+    )
 
     name: Name | None = None
     metric: Metric | None = None

@@ -38,7 +38,10 @@ Name = Annotated[Text, StringConstraints(min_length=1, max_length=255, strip_whi
 
 
 class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Example Corp", "retention_days": 90}]},
+    )
 
     name: Name
     slug: Slug | None = Field(default=None, description="Derived from the name when omitted")
@@ -47,7 +50,9 @@ class TenantCreate(BaseModel):
 
 
 class TenantUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Example Inc"}]}
+    )
 
     name: Name | None = None
     slug: Slug | None = None
@@ -75,14 +80,20 @@ class TenantCreated(TenantRead):
 class RetentionPolicy(BaseModel):
     """A tenant's retention: days to keep actions and audit rows (null: keep forever)."""
 
-    model_config = ConfigDict(extra="forbid", from_attributes=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        from_attributes=True,
+        json_schema_extra={"examples": [{"retention_days": 90, "audit_retention_days": 365}]},
+    )
 
     retention_days: RetentionDays | None = None
     audit_retention_days: AuditRetentionDays | None = None
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "dashboard", "scopes": ["read"]}]}
+    )
 
     name: Name
     scopes: Annotated[list[Scope], Field(min_length=1)]
