@@ -1,8 +1,8 @@
 """Request and response bodies of the alerting API.
 
-Rule bodies keep the names of issue 12 (`name`, `metric`, `op`, `threshold`, `window_minutes`,
+Rule bodies use the usual alerting names (`name`, `metric`, `op`, `threshold`, `window_minutes`,
 `min_count`, `filters`, `group_by`, `webhook_ids`, `cooldown_minutes`) and add `preset`
-(start from one of seed 001's thresholds) and `enabled`. `error_rate` is a percentage (5
+(start from one of the preset thresholds) and `enabled`. `error_rate` is a percentage (5
 means 5 %), latencies are milliseconds, counts are numbers of rows in the window.
 """
 

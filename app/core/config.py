@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     retention_duty: float = Field(default=0.25, gt=0, le=1)
     archive: bool = True
     archive_dir: Path = Path("./archive")
-    # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte seed, or a PKCS#8
+    # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte private key, or a PKCS#8
     # PEM. Unset: one is generated on first start and kept in the database.
     audit_signing_key: SecretStr | None = None
 

@@ -24,7 +24,7 @@ class TestListAudits:
         response = await client.get(AUDITS, headers=await scoped_headers(["write"]))
         assert response.status_code == 403
 
-    async def test_newest_first_with_seed_fields(
+    async def test_newest_first_with_every_field(
         self, client: httpx.AsyncClient, tenant: TenantHandle, record: Record
     ) -> None:
         first = await record(tenant, resource_id="a")
