@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.runtime
 
 # Two test processes (pytest-xdist), a test file each at a time: the suite waits on servers,
 # subprocesses and fsync as much as it computes. Every test isolates itself (its own tenants,
@@ -11,16 +12,29 @@ PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: run test lint format bench migrate clean chromium screenshots
 
+# Editable installs: setuptools' notice about folders named like the package is about this
+# very layout, so it is silenced (PYTHONWARNINGS reaches the build backend); bytecode is
+# compiled on first import rather than for every installed file.
+PIP_INSTALL := PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --no-compile
+
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]' -e './sdk/python[test]'
-	touch $(STAMP)
+	$(PIP_INSTALL) -e '.[dev]' -e './sdk/python[test]'
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)  ## migrate the default database, load the demo tenant, serve on :8000
+# `make run` needs only the service and its runtime dependencies (the development extras are
+# for `make test`); a venv made by `make test` already has them.
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the service into $(VENV) …"
+	@$(PIP_INSTALL) -e .
+	@touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)  ## migrate the default database, load the demo tenant, serve on :8000
 	@grep -qs '^ADMIN_TOKEN=' .env || echo "ADMIN_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')" >> .env
-	$(BIN)/actionlog demo
-	$(BIN)/actionlog serve
+	@$(BIN)/actionlog demo
+	@$(BIN)/actionlog serve
 
 # The console's browser tests drive Debian's Chromium (never a downloaded browser); the emoji
 # font draws the status icons.

@@ -435,8 +435,24 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
         result["admin_token"] = settings.admin_token.get_secret_value()
     _print(result, args.json)
     if not args.json:
-        base = f"http://{settings.host}:{settings.port}"
-        print(f"console: open {base}/ui and sign in with the api_key above; API docs: {base}/docs")
+        print(_next_steps(result, f"http://{settings.host}:{settings.port}"))
+
+
+def _next_steps(result: dict[str, Any], base: str) -> str:
+    """What to do once the demo is served: the key, the console, one request."""
+    lines = [
+        "",
+        "Next, in another terminal:",
+        f"  export KEY={result['api_key']}",
+    ]
+    if "admin_token" in result:
+        lines.append(f"  export ADMIN={result['admin_token']}")
+    lines += [
+        f'  curl -s "{base}/api/v1/logs/actions?limit=5" -H "X-API-Key: $KEY"',
+        f"Console: {base}/ui (sign in with the key)   API docs: {base}/docs",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _uuid(value: str, what: str) -> UUID:
