@@ -10,12 +10,13 @@ RUN_STAMP := $(VENV)/.runtime
 # databases and ports), so files run side by side as they would one after another.
 PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
-.PHONY: run test lint format bench migrate clean chromium screenshots
+.PHONY: run test lint format bench migrate clean chromium screenshots docs promtool
 
 # Editable installs: setuptools' notice about folders named like the package is about this
-# very layout, so it is silenced (PYTHONWARNINGS reaches the build backend); bytecode is
+# very layout, so it is silenced (PYTHONWARNINGS reaches the build backend; -qq keeps pip to
+# errors); bytecode is
 # compiled on first import rather than for every installed file.
-PIP_INSTALL := PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --no-compile
+PIP_INSTALL := PYTHONWARNINGS=ignore $(BIN)/pip install -qq --no-compile
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,8 +43,18 @@ chromium:
 	test -x /usr/bin/chromium || (apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji)
 
-test: $(STAMP) chromium  ## lint, types, and every test on SQLite and on PostgreSQL (browser tests included)
+# The alerting rules in deploy/ are checked with Debian's promtool (package `prometheus`).
+promtool:
+	command -v promtool >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
+
+docs: $(STAMP)  ## build the documentation site (MkDocs, Material) into site/
+	$(BIN)/mkdocs build --strict
+
+test: $(STAMP) chromium promtool  ## lint, types, docs, rules, and every test on SQLite and on PostgreSQL
 	$(BIN)/ruff check app tests sdk/python
+	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
+	promtool check rules deploy/prometheus/alerts.yml
 	$(BIN)/mypy
 	$(BIN)/mypy --config-file sdk/python/pyproject.toml sdk/python/actionlog_client sdk/python/tests
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
@@ -68,4 +79,4 @@ migrate: $(STAMP)
 	$(BIN)/actionlog migrate
 
 clean:
-	rm -rf $(VENV) actionlog.db actionlog.db-wal actionlog.db-shm .pytest_cache .ruff_cache
+	rm -rf $(VENV) actionlog.db actionlog.db-wal actionlog.db-shm .pytest_cache .ruff_cache site
