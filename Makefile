@@ -49,11 +49,11 @@ promtool:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
 
 docs: $(STAMP)  ## build the documentation site (MkDocs, Material) into site/
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 test: $(STAMP) chromium promtool  ## lint, types, docs, rules, and every test on SQLite and on PostgreSQL
 	$(BIN)/ruff check app tests sdk/python
-	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 	promtool check rules deploy/prometheus/alerts.yml
 	$(BIN)/mypy
 	$(BIN)/mypy --config-file sdk/python/pyproject.toml sdk/python/actionlog_client sdk/python/tests

@@ -4,7 +4,7 @@ Citus cannot be installed here, so its rules are checked on the metadata the mig
 match (tests/test_migrations.py compares the two): every primary key, unique constraint,
 unique index and foreign key of a distributed table holds `tenant_id`, and every constraint
 and index is named (so migrations can address it on any node). Reference tables are the ones
-read across tenants. The README gives the statements that distribute the schema.
+read across tenants. The documentation gives the statements that distribute the schema.
 """
 
 from pathlib import Path
@@ -19,7 +19,7 @@ from app.models import (
     distribution_sql,
 )
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tenant_tables() -> list[Table]:
@@ -64,8 +64,9 @@ def test_every_constraint_and_index_is_named() -> None:
             assert index.name, (table.name, index)
 
 
-def test_readme_gives_the_distribution_steps() -> None:
-    text = README.read_text()
+def test_docs_give_the_distribution_steps() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    text = "\n".join(page.read_text() for page in pages)
     for statement in distribution_sql():
         assert statement in text, statement
     first_distributed = distribution_sql()[len(REFERENCE_TABLES)]
