@@ -6,7 +6,7 @@ co-located, so one tenant's rows of every table live on one node and every tenan
 on that node; the tables read before a tenant is known (`tenants`, `api_keys`, found by key
 prefix) are reference tables, copied to every node. `tests/test_distribution.py` checks that
 each key of a distributed table holds `tenant_id` (Citus cannot enforce one that does not),
-and the README lists the statements of `distribution_sql()`.
+and docs/scaling.md lists the statements of `distribution_sql()`.
 """
 
 from collections.abc import Callable

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./actionlog.db"
     # A streaming replica for the read routes (lists, records, export, statistics); None: the
-    # primary. Replicas lag: see "Read replicas" in the README.
+    # primary. Replicas lag: see "Read replicas" in docs/scaling.md.
     database_read_url: str | None = None
     admin_token: SecretStr | None = None
 

@@ -162,7 +162,7 @@ def create_engine(
 
     On PostgreSQL its connections switch to `DATABASE_ROLE`, held by row-level security
     (app/core/tenancy.py), unless `as_owner`: migrations and the cross-tenant maintenance
-    listed in the README stay the login role. `pool_size` (0: DB_POOL_SIZE) sizes a pool
+    listed in docs/security.md stay the login role. `pool_size` (0: DB_POOL_SIZE) sizes a pool
     that only background work uses.
     """
     url = url or settings.database_url
