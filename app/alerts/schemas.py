@@ -52,7 +52,9 @@ class WebhookUpdate(BaseModel):
 
     url: Url | None = None
     description: Description | None = None
-    enabled: bool | None = Field(default=None, description="true re-enables a disabled endpoint")
+    enabled: bool | None = Field(
+        default=None, strict=True, description="true re-enables a disabled endpoint"
+    )
 
 
 class WebhookRead(BaseModel):
@@ -113,7 +115,7 @@ class RuleCreate(BaseModel):
         le=MAX_WINDOW_MINUTES,
         description="Least time between two firing notifications of a rule (and group)",
     )
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)  # a JSON true or false, not "yes" or 1
 
     _finite_threshold = field_validator("threshold")(_finite)
 
@@ -133,7 +135,7 @@ class RuleUpdate(BaseModel):
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] | None = Field(default=None, max_length=20)
     cooldown_minutes: int | None = Field(default=None, ge=0, le=MAX_WINDOW_MINUTES)
-    enabled: bool | None = None
+    enabled: bool | None = Field(default=None, strict=True)
 
     _finite_threshold = field_validator("threshold")(_finite)
 

@@ -20,7 +20,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from app.core.storable import text_problem
@@ -68,6 +68,7 @@ TIME_FORMS = (
 TIME_HELP = "ISO 8601, a date, Unix seconds, or relative (-15m, -24h, -7d, now)"
 _RELATIVE = re.compile(r"^(?:now)?\s*-\s*(\d{1,9})\s*(s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_TIME_TEXT = 64  # the longest ISO 8601 form is 32 characters
 _UNIX = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 
 
@@ -86,7 +87,7 @@ def parse_time(value: Any, now: datetime | None = None) -> Any:
     """
     if isinstance(value, datetime):
         return value
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > MAX_TIME_TEXT:
         raise _time_problem(str(value))
     text = value.strip().lower()
     now = now or datetime.now(UTC)
@@ -121,7 +122,21 @@ def storable_text(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(storable_text)]
 UtcDatetime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator(in_time_range)]
-QueryTime = Annotated[datetime, BeforeValidator(parse_time), AfterValidator(in_time_range)]
+# Documented as text: the forms are more than `format: date-time` says (a client or a schema
+# checker that held to that format would refuse `-24h` or Unix seconds).
+QueryTime = Annotated[
+    datetime,
+    BeforeValidator(parse_time),
+    AfterValidator(in_time_range),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": MAX_TIME_TEXT,
+            "description": f"A time: {TIME_HELP}",
+            "examples": ["-24h", "2026-12-01T09:30:00Z", "2026-12-01", "1764581400", "now"],
+        }
+    ),
+]
 Offset = Annotated[
     int, Field(ge=0, le=MAX_OFFSET, description="Rows to skip (prefer `cursor`); at most 10^7")
 ]
