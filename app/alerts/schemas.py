@@ -93,7 +93,10 @@ RULE_EXAMPLE: dict[str, Any] = {
 
 
 class RuleCreate(BaseModel):
-    """A rule; with `preset`, the preset's values fill every field not given."""
+    """A rule; with `preset`, the preset's values fill every field not given.
+
+    Numbers and booleans are strict: `"15"` or `true` is not a count of minutes.
+    """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [RULE_EXAMPLE]})
 
@@ -101,16 +104,20 @@ class RuleCreate(BaseModel):
     name: Name | None = None
     metric: Metric | None = None
     op: Op | None = None
-    threshold: float | None = None
-    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES)
+    threshold: float | None = Field(default=None, strict=True)
+    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES, strict=True)
     min_count: int | None = Field(
-        default=None, ge=1, description="Rows the window must hold before the rule can fire"
+        default=None,
+        ge=1,
+        strict=True,
+        description="Rows the window must hold before the rule can fire",
     )
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] = Field(default_factory=list, max_length=20)
     cooldown_minutes: int | None = Field(
         default=None,
+        strict=True,
         ge=0,
         le=MAX_WINDOW_MINUTES,
         description="Least time between two firing notifications of a rule (and group)",
@@ -128,13 +135,13 @@ class RuleUpdate(BaseModel):
     name: Name | None = None
     metric: Metric | None = None
     op: Op | None = None
-    threshold: float | None = None
-    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES)
-    min_count: int | None = Field(default=None, ge=1)
+    threshold: float | None = Field(default=None, strict=True)
+    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES, strict=True)
+    min_count: int | None = Field(default=None, ge=1, strict=True)
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] | None = Field(default=None, max_length=20)
-    cooldown_minutes: int | None = Field(default=None, ge=0, le=MAX_WINDOW_MINUTES)
+    cooldown_minutes: int | None = Field(default=None, ge=0, le=MAX_WINDOW_MINUTES, strict=True)
     enabled: bool | None = Field(default=None, strict=True)
 
     _finite_threshold = field_validator("threshold")(_finite)
