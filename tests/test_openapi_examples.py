@@ -157,3 +157,21 @@ class TestRefusals:
             url, json={"status": "success", "execution_time_ms": 3000}, headers=tenant.headers
         )
         assert fine.status_code == 200, fine.text
+
+
+async def test_null_cooldown_takes_the_default(
+    client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    body = {"name": "n", "metric": "failure_count", "op": ">", "threshold": 1,
+            "window_minutes": 5, "cooldown_minutes": None}  # fmt: skip
+    created = await client.post("/api/v1/alerts/rules", json=body, headers=tenant.headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["cooldown_minutes"] == 15
+    url = f"/api/v1/alerts/rules/{created.json()['id']}"
+    changed = await client.patch(url, json={"cooldown_minutes": None}, headers=tenant.headers)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["cooldown_minutes"] == 15
+    strict = await client.post(
+        "/api/v1/alerts/rules", json={**body, "cooldown_minutes": "15"}, headers=tenant.headers
+    )
+    assert strict.status_code == 422

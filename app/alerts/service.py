@@ -261,7 +261,8 @@ class AlertService:
         if data.preset is not None:
             values = PRESETS[data.preset].rule.model_dump(exclude_unset=True, exclude={"preset"})
         values.update(given)
-        values.setdefault("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES)
+        if values.get("cooldown_minutes") is None:  # absent or null: the default (NOT NULL)
+            values["cooldown_minutes"] = DEFAULT_COOLDOWN_MINUTES
         self._check_rule(values)
         webhook_ids = list(values.get("webhook_ids") or [])
         await self._check_webhooks(webhook_ids)
@@ -312,8 +313,9 @@ class AlertService:
         rule = await self.rule(rule_id, for_update=True)
         before = _rule_data(rule)
         changes = data.model_dump(exclude_unset=True)
-        if changes.get("enabled", False) is None:  # null means unchanged (the column is NOT NULL)
-            del changes["enabled"]
+        for name in ("enabled", "cooldown_minutes"):  # null means unchanged (NOT NULL columns)
+            if name in changes and changes[name] is None:
+                del changes[name]
         values = {**before, **changes}
         self._check_rule(values)
         if "webhook_ids" in changes:
