@@ -12,10 +12,9 @@ PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: run test lint format bench migrate clean chromium screenshots docs promtool
 
-# Editable installs: setuptools' notice about folders named like the package is about this
-# very layout, so it is silenced (PYTHONWARNINGS reaches the build backend; -qq keeps pip to
-# errors); bytecode is
-# compiled on first import rather than for every installed file.
+# Editable installs, quiet: setuptools' notice about folders named like the package is about
+# this very layout, so it is silenced (PYTHONWARNINGS reaches the build backend), and -qq keeps
+# pip to errors. Bytecode is compiled on first import rather than for every installed file.
 PIP_INSTALL := PYTHONWARNINGS=ignore $(BIN)/pip install -qq --no-compile
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
