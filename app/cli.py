@@ -32,7 +32,7 @@ from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ServiceError
-from app.core.inputs import UtcDatetime
+from app.core.inputs import QueryTime
 from app.core.metrics import MULTIPROC_ENV
 from app.core.redact import PayloadRules
 from app.models import distribution_layout
@@ -432,15 +432,15 @@ def cmd_rollups_rebuild(args: argparse.Namespace, settings: Settings) -> None:
     print(f"rebuilt the rollups of {asyncio.run(run())} tenant(s)")
 
 
-_MOMENT = TypeAdapter(UtcDatetime)
+_MOMENT = TypeAdapter(QueryTime)
 
 
 def _moment(value: str, what: str) -> datetime:
-    """A time as the API's query parameters take it: ISO 8601, a date, UTC when no zone."""
+    """A time as the API's query parameters take it (ISO 8601, a date, Unix seconds, -7d …)."""
     try:
         return _MOMENT.validate_python(value)
     except ValidationError as exc:
-        raise CliError(f"{what}: {exc.errors()[0]['msg']} (e.g. 2030-01-01T00:00:00Z)") from None
+        raise CliError(f"{what}: {exc.errors()[0]['msg']}") from None
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
@@ -454,8 +454,24 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
         result["admin_token"] = settings.admin_token.get_secret_value()
     _print(result, args.json)
     if not args.json:
-        base = f"http://{settings.host}:{settings.port}"
-        print(f"console: open {base}/ui and sign in with the api_key above; API docs: {base}/docs")
+        print(_next_steps(result, f"http://{settings.host}:{settings.port}"))
+
+
+def _next_steps(result: dict[str, Any], base: str) -> str:
+    """What to do once the demo is served: the key, the console, one request."""
+    lines = [
+        "",
+        "Next, in another terminal:",
+        f"  export KEY={result['api_key']}",
+    ]
+    if "admin_token" in result:
+        lines.append(f"  export ADMIN={result['admin_token']}")
+    lines += [
+        f'  curl -s "{base}/api/v1/logs/actions?limit=5" -H "X-API-Key: $KEY"',
+        f"Console: {base}/ui (sign in with the key)   API docs: {base}/docs",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _uuid(value: str, what: str) -> UUID:

@@ -145,7 +145,7 @@ def _action(rng: random.Random, minutes_ago: float) -> tuple[ActionCreate, datet
         started_at=started,
         completed_at=completed,
     )
-    # One session per user and day, for the console's session report (seed 003).
+    # One session per user and day, for the console's session report.
     user = (data.user_id or "system").split("@")[0]
     data = data.model_copy(update={"session_id": f"{user}-{started:%Y%m%d}"})
     return data, completed

@@ -15,7 +15,7 @@ machine spreads over all of them; each figure is the median of its rounds. The v
 baseline (what `actionlog serve` does by default, metrics included), metrics off, a per-key
 rate limit counted in process and in Redis (a limit too high to refuse, so every request pays
 the counting), and 1 worker instead of 2 (the scale curve). When the schema has row-level
-security (`DATABASE_ROLE`, see README "Row-level security"), also RLS off: the service
+security (`DATABASE_ROLE`, see docs/security.md "Row-level security"), also RLS off: the service
 connecting as the tables' owner-superuser, which policies do not apply to.
 
 Run: .venv/bin/python bench/ingest.py   (writes the "Write path: variants" section of

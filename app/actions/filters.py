@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Table, func, or_
 from app.actions.schemas import fits
 from app.actions.statuses import StatusIn
 from app.core.errors import invalid
-from app.core.inputs import MAX_INT32, Text, UtcDatetime
+from app.core.inputs import MAX_INT32, QueryTime, Text
 
 
 @dataclass(frozen=True)
@@ -150,11 +150,16 @@ async def action_filter(
     ] = None,
     parent_id: Annotated[UUID | None, Query(description="Actions inside this one (its id)")] = None,
     since: Annotated[
-        UtcDatetime | None,
-        Query(description="Created at or after (ISO 8601; UTC if no zone; years 1900-8999)"),
+        QueryTime | None,
+        Query(
+            description="Created at or after: ISO 8601 (UTC if no zone), a date, Unix seconds, "
+            "or relative to now (-15m, -24h, -7d, now, today, yesterday)",
+            examples=["-24h"],
+        ),
     ] = None,
     until: Annotated[
-        UtcDatetime | None, Query(description="Created before (exclusive; ISO 8601)")
+        QueryTime | None,
+        Query(description="Created before (exclusive); the same forms as since"),
     ] = None,
     min_duration_ms: Annotated[
         int | None,

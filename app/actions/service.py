@@ -28,6 +28,7 @@ from app.actions.schemas import (
     ActionUpdate,
     Sort,
     StepCreate,
+    duration_conflict,
 )
 from app.actions.statuses import FINAL
 from app.core.errors import Conflict, NotFound, invalid
@@ -81,6 +82,7 @@ class ActionService:
         ends = data.completed_at
         if ends is not None and action.started_at is not None and ends < action.started_at:
             raise invalid(("body", "completed_at"), "completed_at must not be before started_at")
+        self._check_duration(action, data, now)
         for field in ("error_message", "error_type", "completed_at", "execution_time_ms"):
             if field in given:
                 setattr(action, field, getattr(data, field))
@@ -99,6 +101,18 @@ class ActionService:
         await self.actions.recount(before, action)
         await self.actions.announce(action)
         return ActionRead.model_validate(action)
+
+    @staticmethod
+    def _check_duration(action: ActionLog, data: ActionUpdate, now: datetime) -> None:
+        """A given duration must agree with the action's start and its (given or coming) end."""
+        ends = data.completed_at or action.completed_at
+        if ends is None and data.status in FINAL:
+            ends = stamp_end(action.started_at, now)
+        given, started = data.execution_time_ms, action.started_at
+        if given is None or started is None or ends is None:
+            return
+        if (problem := duration_conflict(started, ends, given)) is not None:
+            raise invalid(("body", "execution_time_ms"), problem)
 
     async def add_step(self, action: ActionLog, data: StepCreate) -> ActionRead:
         """Append one execution step to a running action."""

@@ -140,7 +140,7 @@ async def test_webhook(endpoint_id: EndpointId, service: Admin) -> DeliveryRead:
 
 @router.get("/presets", response_model=list[PresetRead])
 async def list_presets(_: Admin) -> list[PresetRead]:
-    """Seed 001's thresholds, ready to create with `{"preset": name, "webhook_ids": [...]}`."""
+    """The preset thresholds, ready to create with `{"preset": name, "webhook_ids": [...]}`."""
     return list(PRESETS.values())
 
 

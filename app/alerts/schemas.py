@@ -1,8 +1,8 @@
 """Request and response bodies of the alerting API.
 
-Rule bodies name `name`, `metric`, `op`, `threshold`, `window_minutes`, `min_count`,
-`filters`, `group_by`, `webhook_ids`, `cooldown_minutes`, `preset` (start from one of the
-ready-made thresholds) and `enabled`. `error_rate` is a percentage (5
+Rule bodies use the usual alerting names (`name`, `metric`, `op`, `threshold`, `window_minutes`,
+`min_count`, `filters`, `group_by`, `webhook_ids`, `cooldown_minutes`) and add `preset`
+(start from one of the preset thresholds) and `enabled`. `error_rate` is a percentage (5
 means 5 %), latencies are milliseconds, counts are numbers of rows in the window.
 """
 
@@ -35,18 +35,28 @@ def _finite(value: float | None) -> float | None:
 
 
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"url": "https://hooks.example.com/actionlog", "description": "on-call"}]
+        },
+    )
 
     url: Url = Field(description="http(s) URL that receives the signed notifications")
     description: Description | None = None
 
 
 class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": "on-call (primary)", "enabled": True}]},
+    )
 
     url: Url | None = None
     description: Description | None = None
-    enabled: bool | None = Field(default=None, description="true re-enables a disabled endpoint")
+    enabled: bool | None = Field(
+        default=None, strict=True, description="true re-enables a disabled endpoint"
+    )
 
 
 class WebhookRead(BaseModel):
@@ -71,6 +81,17 @@ class RuleFilters(BaseModel):
     action_type: Annotated[Text, fits("action_type")] | None = None
     provider_name: Annotated[Text, fits("provider_name")] | None = None
     service: Annotated[Text, fits("service")] | None = None
+
+
+RULE_EXAMPLE: dict[str, Any] = {
+    "name": "CRM failures",
+    "metric": "failure_count",
+    "op": ">",
+    "threshold": 3,
+    "window_minutes": 5,
+    "filters": {"action_type": "crm_create"},
+    "cooldown_minutes": 15,
+}
 
 
 # A rule needs a preset, or else every field that a preset would give (the schema says so)
@@ -120,23 +141,29 @@ class RuleCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra=lambda schema: schema.update(_PRESET_OR_FIELDS, **_NOT_GROUPED),
+        json_schema_extra=lambda schema: schema.update(
+            _PRESET_OR_FIELDS, **_NOT_GROUPED, examples=[RULE_EXAMPLE]
+        ),
     )
 
     preset: PresetName | None = None
     name: Name | None = None
     metric: Metric | None = None
     op: Op | None = None
-    threshold: float | None = None
-    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES)
+    threshold: float | None = Field(default=None, strict=True)
+    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES, strict=True)
     min_count: int | None = Field(
-        default=None, ge=1, description="Rows the window must hold before the rule can fire"
+        default=None,
+        ge=1,
+        strict=True,
+        description="Rows the window must hold before the rule can fire",
     )
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] = Field(default_factory=list, max_length=20)
     cooldown_minutes: int | None = Field(
         default=None,
+        strict=True,
         ge=0,
         le=MAX_WINDOW_MINUTES,
         description="Least time between two firing notifications of a rule (and group)",
@@ -156,7 +183,10 @@ class RuleUpdate(BaseModel):
     metric, op, threshold and window, so those cannot be null (the schema says so)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra=lambda schema: schema.update(_NOT_GROUPED)
+        extra="forbid",
+        json_schema_extra=lambda schema: schema.update(
+            _NOT_GROUPED, examples=[{"threshold": 10, "enabled": False}]
+        ),
     )
 
     name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)

@@ -314,8 +314,9 @@ class AlertService:
         rule = await self.rule(rule_id, for_update=True)
         before = _rule_data(rule)
         changes = data.model_dump(exclude_unset=True)
-        if changes.get("enabled", False) is None:  # null means unchanged (the column is NOT NULL)
-            del changes["enabled"]
+        for name in ("enabled", "cooldown_minutes"):  # null means unchanged (NOT NULL columns)
+            if name in changes and changes[name] is None:
+                del changes[name]
         values = {**before, **changes}
         if _groups_audit_changes(values) and not _groups_audit_changes(changes):
             # valid as a body, not with what the rule holds: the rule's state is in the way

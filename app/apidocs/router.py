@@ -26,6 +26,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.apidocs.examples import install_body_examples
+
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_URL = "/docs-static"
 
@@ -80,3 +82,4 @@ def install_api_docs(app: FastAPI) -> None:
     """Serve /docs, /redoc and their assets (create the app with docs_url=None, redoc_url=None)."""
     app.include_router(router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="docs-static")
+    install_body_examples(app)

@@ -86,9 +86,10 @@ async def extend_tenant_chain(
     """The per-tenant part of a chain extension: every statement that touches one tenant.
 
     Locks the tenant's head once (creating it when absent), gives each event in order its id,
-    sequence, created_at (taken after the lock, so that time follows the chain), prev_hash and
-    hash, inserts the rows, moves the head, and records the stream events; all of it as the
-    tenant of the transaction, for row-level security.
+    sequence, created_at (taken after the lock, so that time follows the chain; an event built
+    with its own, as the demo's back-dated trail is, keeps it), prev_hash and hash, inserts
+    the rows, moves the head, and records the stream events; all of it as the tenant of the
+    transaction, for row-level security.
     """
     await set_tenant(connection, tenant_id)
     head = await _lock_head(connection, tenant_id)
@@ -101,7 +102,7 @@ async def extend_tenant_chain(
             "id": new_id(),
             "tenant_id": tenant_id,
             "sequence": sequence,
-            "created_at": utcnow(),
+            "created_at": event.get("created_at") or utcnow(),
         }
         row["prev_hash"], row["hash"] = prev_hash, row_hash(prev_hash, row)
         prev_hash = row["hash"]

@@ -39,7 +39,7 @@ from app.core.errors import (
     error_responses,
 )
 from app.core.idempotency import IdempotencyHeader
-from app.core.inputs import Offset, Text, UtcDatetime
+from app.core.inputs import TIME_HELP, Offset, QueryTime, Text
 from app.core.pagination import PAGED, set_next_page
 from app.core.state import core_state
 
@@ -144,10 +144,10 @@ async def list_audits(
         Text | None, Query(max_length=255, description="Correlation id, exact")
     ] = None,
     since: Annotated[
-        UtcDatetime | None, Query(description="From this time (inclusive; ISO 8601)")
+        QueryTime | None, Query(description=f"From this time (inclusive): {TIME_HELP}")
     ] = None,
     until: Annotated[
-        UtcDatetime | None, Query(description="Before this time (exclusive; ISO 8601)")
+        QueryTime | None, Query(description=f"Before this time (exclusive): {TIME_HELP}")
     ] = None,
     skip: Skip = 0,
     limit: Limit = 100,
@@ -185,8 +185,8 @@ async def resource_state(
     resource_type: Annotated[Text, Path(max_length=100, description="e.g. contact")],
     resource_id: Annotated[Text, Path(max_length=255, description="e.g. 4812")],
     at: Annotated[
-        UtcDatetime | None,
-        Query(description="The time (ISO 8601; UTC if no zone); default: now"),
+        QueryTime | None,
+        Query(description=f"The time ({TIME_HELP}); default: now"),
     ] = None,
 ) -> ResourceState:
     """A resource's fields at time `at`, rebuilt from its trail, and the event they rest on."""

@@ -1,6 +1,6 @@
-"""Seed 002's routes, `/action-logs/*`, scoped to the tenant of the API key.
+"""The in-process action log's routes, `/action-logs/*`, scoped to the tenant of the API key.
 
-The responses keep that seed's shapes (`{"actions": [...]}`, `{"stats": {...}}`,
+The responses keep that log's shapes (`{"actions": [...]}`, `{"stats": {...}}`,
 `{"message": ...}`), so its dashboards and scripts work by pointing them here and adding a
 key. `clear` needs the `admin` scope: it deletes data.
 """
@@ -21,7 +21,7 @@ from app.stats.service import StatsService
 
 router = APIRouter(
     prefix="/action-logs",
-    tags=["action-logs (seed 002)"],
+    tags=["action-logs (in-process log compatible)"],
     responses=error_responses(Unauthorized, Forbidden, Unprocessable),
 )
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.actions.filters import ActionFilter, Filters
-from app.actions.schemas import ActionRead, Sort, UtcDatetime
+from app.actions.schemas import ActionRead, Sort
 from app.actions.statuses import FAILED
 from app.audits.schemas import AuditFilters, AuditRead
 from app.console.auth import (
@@ -48,6 +48,7 @@ from app.console.views import (
 from app.console.waterfall import waterfall
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
+from app.core.inputs import QueryTime
 from app.core.pagination import PageCursor
 from app.core.state import core_state
 from app.streams.service import StreamQuery
@@ -287,8 +288,8 @@ async def audits_page(
     resource_id: Annotated[str | None, Query(max_length=255)] = None,
     user_id: Annotated[str | None, Query(max_length=255)] = None,
     correlation_id: Annotated[str | None, Query(max_length=255)] = None,
-    since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
+    since: QueryTime | None = None,
+    until: QueryTime | None = None,
     cursor: CursorParam = None,
     fragment: bool = False,
 ) -> Response:
@@ -321,7 +322,7 @@ async def trail_page(
     resource_type: Annotated[str, Path(max_length=100)],
     resource_id: Annotated[str, Path(max_length=255)],
     cursor: CursorParam = None,
-    at: UtcDatetime | None = None,
+    at: QueryTime | None = None,
 ) -> Response:
     rows, next_cursor = await audits.trail(
         tenant.tenant_id, resource_type, resource_id, cursor, 0, 100

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./actionlog.db"
     # A streaming replica for the read routes (lists, records, export, statistics); None: the
-    # primary. Replicas lag: see "Read replicas" in the README.
+    # primary. Replicas lag: see "Read replicas" in docs/scaling.md.
     database_read_url: str | None = None
     admin_token: SecretStr | None = None
 
@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     retention_duty: float = Field(default=0.25, gt=0, le=1)
     archive: bool = True
     archive_dir: Path = Path("./archive")
-    # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte seed, or a PKCS#8
+    # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte private key, or a PKCS#8
     # PEM. Unset: one is generated on first start and kept in the database.
     audit_signing_key: SecretStr | None = None
     # How often each tenant's Merkle tree head is signed and kept (app/proofs); 0: never.

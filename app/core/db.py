@@ -92,7 +92,7 @@ def new_id() -> UUID:
     """A time-ordered UUID, version 7 (RFC 9562): new rows land at the right edge of the index.
 
     48 bits of Unix milliseconds, then 74 random bits. Ids need to be unique, not secret, so
-    the bits come from a generator seeded once from the OS instead of a system call per id.
+    the bits come from a generator initialised once from the OS instead of a system call per id.
     """
     value = (time.time_ns() // 1_000_000) << 80 | _random.getrandbits(80)
     value &= ~(0xF000 << 64) & ~(0xC << 60)  # clear the version and variant bits
@@ -178,7 +178,7 @@ def create_engine(
 
     On PostgreSQL its connections switch to `DATABASE_ROLE`, held by row-level security
     (app/core/tenancy.py), unless `as_owner`: migrations and the cross-tenant maintenance
-    listed in the README stay the login role. `pool_size` (0: DB_POOL_SIZE) sizes a pool
+    listed in docs/security.md stay the login role. `pool_size` (0: DB_POOL_SIZE) sizes a pool
     that only background work uses.
     """
     url = url or settings.database_url

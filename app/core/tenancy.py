@@ -33,7 +33,7 @@ What stays the login role (engines built `as_owner`): migrations, the CLI (the o
 tool, as `migrate` is), and the cross-tenant queues of background work, on a small
 maintenance pool: claiming due webhook deliveries, finding tenants with alert rules, pruning
 old stream events, the operator's every-tenant archive listing. What they then do for one
-tenant runs as the service role under that tenant's setting. README, "Row-level security".
+tenant runs as the service role under that tenant's setting. docs/security.md, "Row-level security".
 
 SQLite has neither roles nor policies: everything here is a no-op there.
 """

@@ -31,6 +31,7 @@ from uuid import UUID
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.tenancy import set_tenant, tenant_connection, tenant_transaction
@@ -90,7 +91,9 @@ class Subscription:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.overflowed = True
+            metrics.STREAM_OVERFLOWS.inc()
             return False
+        metrics.STREAM_QUEUED.set(self.queue.qsize())  # how far this client is behind
         return True
 
     def discard(self) -> None:

@@ -39,7 +39,10 @@ Name = Annotated[Text, StringConstraints(min_length=1, max_length=255, strip_whi
 
 
 class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Example Corp", "retention_days": 90}]},
+    )
 
     name: Name
     slug: Slug | None = Field(default=None, description="Derived from the name when omitted")
@@ -56,7 +59,9 @@ class TenantUpdate(BaseModel):
     """The fields to change; a field left out keeps its value. A tenant always has a name and
     a slug, so those cannot be null (the schema says so)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Example Inc"}]}
+    )
 
     name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
     slug: Slug | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
@@ -84,14 +89,20 @@ class TenantCreated(TenantRead):
 class RetentionPolicy(BaseModel):
     """A tenant's retention: days to keep actions and audit rows (null: keep forever)."""
 
-    model_config = ConfigDict(extra="forbid", from_attributes=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        from_attributes=True,
+        json_schema_extra={"examples": [{"retention_days": 90, "audit_retention_days": 365}]},
+    )
 
     retention_days: RetentionDays | None = None
     audit_retention_days: AuditRetentionDays | None = None
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "dashboard", "scopes": ["read"]}]}
+    )
 
     name: Name
     scopes: Annotated[list[Scope], Field(min_length=1)]

@@ -1,4 +1,5 @@
-"""Seed 002's `/action-logs/*` routes answer in that seed's shapes, for the key's tenant only."""
+"""The `/action-logs/*` routes answer in the in-process action log's shapes, for the key's
+tenant only."""
 
 import httpx
 
@@ -9,7 +10,7 @@ from tests.conftest import TenantHandle
 BASE = "/action-logs"
 
 
-async def seed(record_many: RecordMany, tenant: TenantHandle) -> None:
+async def record_sample(record_many: RecordMany, tenant: TenantHandle) -> None:
     await record_many(
         tenant,
         [
@@ -28,10 +29,10 @@ async def seed(record_many: RecordMany, tenant: TenantHandle) -> None:
     )
 
 
-async def test_recent_in_seed_002_shape(
+async def test_recent_in_the_in_process_log_shape(
     client: httpx.AsyncClient, tenant: TenantHandle, record_many: RecordMany
 ) -> None:
-    await seed(record_many, tenant)
+    await record_sample(record_many, tenant)
     response = await client.get(f"{BASE}/recent", params={"limit": 3}, headers=tenant.headers)
     assert response.status_code == 200, response.text
     actions = response.json()["actions"]
@@ -57,7 +58,7 @@ async def test_recent_in_seed_002_shape(
 async def test_failed_service_and_stats(
     client: httpx.AsyncClient, tenant: TenantHandle, record_many: RecordMany
 ) -> None:
-    await seed(record_many, tenant)
+    await record_sample(record_many, tenant)
     failed = (await client.get(f"{BASE}/failed", headers=tenant.headers)).json()["actions"]
     assert sorted(a["service"] for a in failed) == ["AuthenticationService", "ChatService"]
     assert all(a["status"] == "failed" for a in failed)
@@ -76,7 +77,7 @@ async def test_failed_service_and_stats(
 async def test_clear_purges_audits_and_keeps_stats_exact(
     client: httpx.AsyncClient, tenant: TenantHandle, record_many: RecordMany
 ) -> None:
-    await seed(record_many, tenant)
+    await record_sample(record_many, tenant)
     response = await client.post(f"{BASE}/clear", headers=tenant.headers)
     assert response.status_code == 200, response.text
     assert response.json() == {"message": "Action logs cleared successfully", "deleted": 4}
@@ -109,7 +110,7 @@ async def test_another_tenant_sees_none_of_it(
     other_tenant: TenantHandle,
     record_many: RecordMany,
 ) -> None:
-    await seed(record_many, tenant)
+    await record_sample(record_many, tenant)
     for path in ("recent", "failed", "service/CaseService"):
         response = await client.get(f"{BASE}/{path}", headers=other_tenant.headers)
         assert response.json() == {"actions": []}, path

@@ -1,8 +1,8 @@
-"""Each seed's own usage examples, copied from its document unchanged but for the import, run
-against the real service; then what they recorded is read back.
+"""Each replaced logger's own usage examples, copied from its documentation unchanged but for
+the import, run against the real service; then what they recorded is read back.
 
 The examples call the application's own functions (`collect_data()`, `s3_manager`, …): the
-test defines those, as the application did. Seed 002's route example (`async def
+test defines those, as the application did. The in-process log's route example (`async def
 create_case(...)`) is not valid Python as printed and is left out; its `log_action` lines run.
 """
 
@@ -19,7 +19,7 @@ from .conftest import Tenant
 
 
 def run(example: str, namespace: dict[str, Any]) -> dict[str, Any]:
-    exec(compile(textwrap.dedent(example), "<seed example>", "exec"), namespace)
+    exec(compile(textwrap.dedent(example), "<example>", "exec"), namespace)
     return namespace
 
 
@@ -35,8 +35,8 @@ def configured(monkeypatch: pytest.MonkeyPatch, tenant: Tenant) -> Iterator[Tena
     actionlog_client.set_action_logger(None)
 
 
-# Seed 000 (politician-trading-tracker), "Usage Examples" 1 to 3.
-SEED_000_EXAMPLE_1 = """
+# The job logger (module-level log_action, start_action, …), "Usage Examples" 1 to 3.
+JOB_LOGGER_EXAMPLE_1 = """
 from actionlog_client import start_action, complete_action, fail_action
 
 # Start tracking
@@ -75,7 +75,7 @@ except Exception as e:
     )
 """
 
-SEED_000_EXAMPLE_2 = """
+JOB_LOGGER_EXAMPLE_2 = """
 from actionlog_client import log_action
 
 log_action(
@@ -88,7 +88,7 @@ log_action(
 )
 """
 
-SEED_000_EXAMPLE_3 = """
+JOB_LOGGER_EXAMPLE_3 = """
 from actionlog_client import get_action_logger
 
 logger = get_action_logger()
@@ -110,7 +110,7 @@ summary = logger.get_action_summary(days=7)
 """
 
 
-def test_seed_000_examples(configured: Tenant) -> None:
+def test_job_logger_examples(configured: Tenant) -> None:
     outcomes: list[dict[str, int] | Exception] = [
         {"count": 12, "duplicates": 1},
         RuntimeError("Senate site down"),
@@ -122,10 +122,10 @@ def test_seed_000_examples(configured: Tenant) -> None:
             raise outcome
         return outcome
 
-    ok = run(SEED_000_EXAMPLE_1, {"collect_data": collect_data})
-    failed = run(SEED_000_EXAMPLE_1, {"collect_data": collect_data})
-    run(SEED_000_EXAMPLE_2, {})
-    read = run(SEED_000_EXAMPLE_3, {})
+    ok = run(JOB_LOGGER_EXAMPLE_1, {"collect_data": collect_data})
+    failed = run(JOB_LOGGER_EXAMPLE_1, {"collect_data": collect_data})
+    run(JOB_LOGGER_EXAMPLE_2, {})
+    read = run(JOB_LOGGER_EXAMPLE_3, {})
     assert [a["id"] for a in read["failed_actions"]] == [failed["action_id"]]
     assert read["failed_actions"][0]["action_details"] == {
         "sources": ["us_congress"],
@@ -138,8 +138,8 @@ def test_seed_000_examples(configured: Tenant) -> None:
     assert read["summary"]["total_actions"] == 3 and read["summary"]["failed_actions"] == 1
 
 
-# Seed 002 (action-logs routes), "Public API for Logging".
-SEED_002_EXAMPLE = """
+# The in-process action log (log_action(service, action, …)), "Public API for Logging".
+ACTION_LOGS_EXAMPLE = """
 from actionlog_client.compat.action_logs import log_action
 
 # Log successful action
@@ -151,10 +151,10 @@ log_action("ChatService", "sendMessage", "failed", 250,
 """
 
 
-def test_seed_002_example(configured: Tenant) -> None:
+def test_action_logs_example(configured: Tenant) -> None:
     from actionlog_client.compat import action_logs
 
-    run(SEED_002_EXAMPLE, {})
+    run(ACTION_LOGS_EXAMPLE, {})
     recent = action_logs.get_recent_actions(limit=10)
     assert [(a["service"], a["action"], a["status"], a["duration"]) for a in recent] == [
         ("ChatService", "sendMessage", "failed", 250),
@@ -177,8 +177,8 @@ def test_seed_002_example(configured: Tenant) -> None:
     assert action_logs.get_recent_actions() == []
 
 
-# Seed 003 (ActivityLogger): "Operation Lifecycle Tracking" and both integration examples.
-SEED_003_LIFECYCLE = """
+# ActivityLogger: "Operation Lifecycle Tracking" and both integration examples.
+ACTIVITY_LOGGER_LIFECYCLE = """
 # Start long-running operation
 logger.start_operation('s3_export', {'files': 11})
 
@@ -186,7 +186,7 @@ logger.start_operation('s3_export', {'files': 11})
 logger.complete_operation(success=True, details={'uploaded': 11})
 """
 
-SEED_003_S3_EXPORT = """
+ACTIVITY_LOGGER_S3_EXPORT = """
 # Start tracking
 activity_logger.start_operation('s3_export')
 
@@ -208,7 +208,7 @@ except Exception as e:
     activity_logger.log_s3_operation('export', success=False, error=str(e))
 """
 
-SEED_003_SUBMIT = """
+ACTIVITY_LOGGER_SUBMIT = """
 # Document generation
 activity_logger.start_operation('document_generation')
 
@@ -239,7 +239,7 @@ class S3Manager:
         return {"file_count": 11, "s3_path": "s3://felix-s3-bucket/20241114_123456_document"}
 
 
-def test_seed_003_examples(configured: Tenant) -> None:
+def test_activity_logger_examples(configured: Tenant) -> None:
     from actionlog_client.compat.activity_logger import ActivityLogger
 
     activity_logger = ActivityLogger(session_id="review-session-1")
@@ -251,10 +251,10 @@ def test_seed_003_examples(configured: Tenant) -> None:
         "filename": "reviewed.docx",
         "comments": ["a", "b", "c"],
     }
-    run(SEED_003_LIFECYCLE, namespace)
-    run(SEED_003_S3_EXPORT, namespace)  # succeeds
-    run(SEED_003_S3_EXPORT, namespace)  # Access denied
-    run(SEED_003_SUBMIT, namespace)
+    run(ACTIVITY_LOGGER_LIFECYCLE, namespace)
+    run(ACTIVITY_LOGGER_S3_EXPORT, namespace)  # succeeds
+    run(ACTIVITY_LOGGER_S3_EXPORT, namespace)  # Access denied
+    run(ACTIVITY_LOGGER_SUBMIT, namespace)
     summary = activity_logger.get_summary()
     # the lifecycle operation, two exports (operation and s3 record each), one document
     assert summary["total_activities"] == 6
@@ -276,8 +276,8 @@ def test_seed_003_examples(configured: Tenant) -> None:
     }
 
 
-# Seed 004 (AI resolution attempts), "Usage Examples" 1 to 3.
-SEED_004_EXAMPLE_1 = """
+# The attempt logger (ActionLogger().start_action_attempt), "Usage Examples" 1 to 3.
+ATTEMPT_LOGGER_EXAMPLE_1 = """
 from actionlog_client.compat.action_attempts import ActionLogger
 
 action_logger = ActionLogger()
@@ -291,7 +291,7 @@ attempt = action_logger.start_action_attempt(
 )
 """
 
-SEED_004_EXAMPLE_2 = """
+ATTEMPT_LOGGER_EXAMPLE_2 = """
 # Log execution progress
 attempt.log_step("validation", "in_progress", {"checking": "connection_pool"})
 attempt.log_step("execution", "started", {"restarting": "database_service"})
@@ -302,7 +302,7 @@ attempt.mark_success({"connection_pool_size": 10, "response_time": "22ms"})
 attempt.mark_failure("Connection refused", {"error_code": "ECONNREFUSED"})
 """
 
-SEED_004_EXAMPLE_3 = """
+ATTEMPT_LOGGER_EXAMPLE_3 = """
 # Get recent statistics
 stats = action_logger.get_action_statistics(days_back=7)
 print(f"Success rate: {stats['success_rate']:.2%}")
@@ -314,11 +314,11 @@ for attempt in attempts:
 """
 
 
-def test_seed_004_examples(configured: Tenant, capsys: pytest.CaptureFixture[str]) -> None:
-    namespace = run(SEED_004_EXAMPLE_1, {})
+def test_attempt_logger_examples(configured: Tenant, capsys: pytest.CaptureFixture[str]) -> None:
+    namespace = run(ATTEMPT_LOGGER_EXAMPLE_1, {})
     attempt = namespace["attempt"]
-    run(SEED_004_EXAMPLE_2, namespace)  # both marks, as printed: the first one wins
-    run(SEED_004_EXAMPLE_3, namespace)
+    run(ATTEMPT_LOGGER_EXAMPLE_2, namespace)  # both marks, as printed: the first one wins
+    run(ATTEMPT_LOGGER_EXAMPLE_3, namespace)
     printed = capsys.readouterr().out.splitlines()
     assert printed == [
         "Success rate: 100.00%",

@@ -1,4 +1,4 @@
-"""Seed 000's API end to end, the issue's "Done means" test among them.
+"""The job logger's module-level API end to end.
 
 Only the module-level functions and `get_action_logger()` are used, configured from
 ACTIONLOG_URL and ACTIONLOG_API_KEY as an application would be.
@@ -36,7 +36,7 @@ def from_environment(monkeypatch: pytest.MonkeyPatch, tenant: Tenant) -> Iterato
 def test_done_means(from_environment: Tenant, running: Service) -> None:
     tenant = from_environment
 
-    # A start/complete flow and a failure, as seed 000's Example 1 writes them.
+    # A start/complete flow and a failure, as the job logger's first example writes them.
     action_id = start_action(
         action_type="data_collection_start",
         action_name="US Congress Data Collection",
@@ -114,7 +114,7 @@ def test_done_means(from_environment: Tenant, running: Service) -> None:
     assert stats["queued"] == 0 and stats["sent"] == 102 and stats["dropped"] == 0
 
 
-def test_mapping_of_seed_fields(from_environment: Tenant) -> None:
+def test_mapping_of_job_logger_fields(from_environment: Tenant) -> None:
     tenant = from_environment
     action_id = log_action(
         "job_execution",
@@ -140,10 +140,10 @@ def test_mapping_of_seed_fields(from_environment: Tenant) -> None:
         "cron/1.0",
         "s-1",
     )
-    seed: Any = get_action_logger().get_recent_actions(
+    legacy: Any = get_action_logger().get_recent_actions(
         job_execution_id="3f1c9a52-0000-4000-8000-000000000001"
     )
-    assert seed[0]["job_id"] == "daily_collection" and seed[0]["duration_seconds"] == 1.25
+    assert legacy[0]["job_id"] == "daily_collection" and legacy[0]["duration_seconds"] == 1.25
 
 
 def test_unconfigured_environment_drops_without_raising(
