@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.action_schemas.repository import change_mark, every_schema
 from app.action_schemas.validation import CompiledSchema
+from app.core.background import stopping
 from app.core.errors import Unprocessable
 
 RELOAD_SECONDS = 0.5
@@ -70,6 +71,8 @@ class SchemaCatalog:
             try:
                 await self.reload()
             except Exception as exc:
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 logger.warning("action schemas not reloaded: %s", exc.__class__.__name__)
 
     async def reload(self, force: bool = False) -> None:

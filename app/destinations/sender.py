@@ -35,6 +35,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.background import stopping
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.tenancy import tenant_connection, tenant_transaction
@@ -332,6 +333,8 @@ class DestinationWorker:
             try:
                 await self.scan()
             except Exception as exc:
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 failures += 1
                 if failures == 1:
                     logger.warning("destination scan failed: %s: %s", type(exc).__name__, exc)
