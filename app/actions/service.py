@@ -82,7 +82,7 @@ class ActionService:
         ends = data.completed_at
         if ends is not None and action.started_at is not None and ends < action.started_at:
             raise invalid(("body", "completed_at"), "completed_at must not be before started_at")
-        self._check_duration(action, data, now)
+        self._check_duration(action, data)
         for field in ("error_message", "error_type", "completed_at", "execution_time_ms"):
             if field in given:
                 setattr(action, field, getattr(data, field))
@@ -103,12 +103,13 @@ class ActionService:
         return ActionRead.model_validate(action)
 
     @staticmethod
-    def _check_duration(action: ActionLog, data: ActionUpdate, now: datetime) -> None:
-        """A given duration must agree with the action's start and its (given or coming) end."""
-        ends = data.completed_at or action.completed_at
-        if ends is None and data.status in FINAL:
-            ends = stamp_end(action.started_at, now)
-        given, started = data.execution_time_ms, action.started_at
+    def _check_duration(action: ActionLog, data: ActionUpdate) -> None:
+        """A duration given with a `completed_at` must agree with it and the stored start.
+
+        Without a `completed_at` the end is the server's clock, and often the start was too:
+        a client that reports how long its work took, later, contradicts neither.
+        """
+        given, started, ends = data.execution_time_ms, action.started_at, data.completed_at
         if given is None or started is None or ends is None:
             return
         if (problem := duration_conflict(started, ends, given)) is not None:
