@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from app.action_schemas.catalog import SchemaCatalog
 from app.action_schemas.router import router as action_schemas_router
+from app.action_schemas.state import SchemasState
 from app.actions import dependencies as actions
 from app.actions.recorder import ACTION_ROWS, EngineReads
 from app.actions.router import router as actions_router
@@ -114,14 +115,21 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @dataclass(kw_only=True, eq=False)
-class AppState(ConsoleState, StreamsState, RetentionState, AuditsState, ActionsState, TenantsState):
+class AppState(
+    SchemasState,
+    ConsoleState,
+    StreamsState,
+    RetentionState,
+    AuditsState,
+    ActionsState,
+    TenantsState,
+):
     """Everything the application shares between requests, typed (app/core/state.py)."""
 
     alert_worker: AlertWorker
     tree_heads: TreeHeadScheduler
     destination_keys: KeyRingSource
     destination_worker: DestinationWorker
-    action_schemas: SchemaCatalog
 
 
 def lane_routes(state: AppState) -> dict[str, LaneRoute]:

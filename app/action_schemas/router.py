@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from app.action_schemas.schemas import SchemaPut, SchemaRead
 from app.action_schemas.service import SchemaService
+from app.action_schemas.state import schema_catalog
 from app.core.auth import AdminTenant, ReadSessionDep, ReadTenant, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from app.core.inputs import Text
@@ -23,11 +24,11 @@ ActionType = Annotated[
 
 
 async def writing(request: Request, tenant: AdminTenant, session: SessionDep) -> SchemaService:
-    return SchemaService(session, tenant.tenant_id, request.app.state.action_schemas)
+    return SchemaService(session, tenant.tenant_id, schema_catalog(request.app))
 
 
 async def reading(request: Request, tenant: ReadTenant, session: ReadSessionDep) -> SchemaService:
-    return SchemaService(session, tenant.tenant_id, request.app.state.action_schemas)
+    return SchemaService(session, tenant.tenant_id, schema_catalog(request.app))
 
 
 Writing = Annotated[SchemaService, Depends(writing)]

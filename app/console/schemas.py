@@ -7,6 +7,7 @@ service; each type links to its actions that failed a `warn` schema (`schema_err
 from fastapi import APIRouter, Request, Response
 
 from app.action_schemas.service import SchemaService
+from app.action_schemas.state import schema_catalog
 from app.actions.filters import ActionFilter
 from app.console.auth import ConsoleTenant
 from app.console.dependencies import Stats
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=Fal
 async def schemas_page(
     request: Request, tenant: ConsoleTenant, stats: Stats, session: ReadSessionDep
 ) -> Response:
-    service = SchemaService(session, tenant.tenant_id, request.app.state.action_schemas)
+    service = SchemaService(session, tenant.tenant_id, schema_catalog(request.app))
     schemas = {schema.action_type: schema for schema in await service.current()}
     summary = await stats.summary(ActionFilter())
     counts = {name: row.count for name, row in summary.by_type.items()}

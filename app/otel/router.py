@@ -30,6 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from app.actions.dependencies import RecorderDep
 from app.core.errors import BadRequest, Forbidden, Unauthorized, error_response, error_responses
+from app.core.state import core_state
 from app.otel.decode import (
     JSON,
     PROTOBUF,
@@ -70,7 +71,7 @@ class OtlpRoute(APIRoute):
             try:
                 return await handler(request)
             except Exception as exc:
-                retry_after = str(request.app.state.settings.retry_after_seconds)
+                retry_after = str(core_state(request.app).settings.retry_after_seconds)
                 rendered = error_response(exc, retry_after)
                 try:
                     encoding = encoding_of(request.headers.get("content-type"))
@@ -135,7 +136,7 @@ router = APIRouter(prefix="/v1", tags=["opentelemetry"], route_class=OtlpRoute)
 
 async def _read(request: Request, message: type[Any]) -> tuple[Encoding, Any]:
     encoding = encoding_of(request.headers.get("content-type"))
-    limit = request.app.state.settings.max_batch_body_bytes
+    limit = core_state(request.app).settings.max_batch_body_bytes
     body = inflate(await request.body(), request.headers.get("content-encoding"), limit)
     return encoding, decode(message, body, encoding)
 

@@ -35,10 +35,12 @@ from app.audits.schemas import AuditFilters, AuditRead
 from app.audits.service import AuditService
 from app.console.render import ENVIRONMENT, TEMPLATES
 from app.console.routing import security_headers
+from app.console.state import console_signer
 from app.console.views import Range, breakdowns, ranged
 from app.core.auth import Actor, ReadSessionDep, SessionDep, TenantContext
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, ServiceError
+from app.core.state import core_state
 from app.core.tenancy import bind_request_tenant
 from app.stats.service import StatsService
 from app.streams.service import StreamQuery
@@ -129,7 +131,7 @@ router = APIRouter(prefix="/ui/embed", route_class=ViewerRoute, include_in_schem
 
 
 def _signer(request: Request) -> Any:
-    return request.app.state.console_signer
+    return console_signer(request.app)
 
 
 async def viewer_scope(request: Request, db: ReadSessionDep) -> ViewerScope:
@@ -191,7 +193,7 @@ async def open_link(
         "filters": scope.filters.model_dump(exclude_none=True),
         "kinds": list(scope.kinds),
     }
-    await AuditService(db, request.app.state.payload_rules).log(
+    await AuditService(db, core_state(request.app).payload_rules).log(
         scope.tenant_id, "session_start", "viewer_link", str(scope.token_id), actor=actor,
         metadata=opened,
     )  # fmt: skip
@@ -222,7 +224,7 @@ async def _stats(scope: Scope, db: ReadSessionDep) -> StatsService:
 
 
 async def _audits(request: Request, scope: Scope, db: ReadSessionDep) -> AuditService:
-    return AuditService(db, request.app.state.payload_rules)
+    return AuditService(db, core_state(request.app).payload_rules)
 
 
 Actions = Annotated[ActionService, Depends(_actions)]
@@ -368,7 +370,7 @@ async def export(
     if not scope.can_export:
         raise Forbidden("this viewer link does not allow export")
     await db.close()  # the export reads in sessions of its own (SQLite has one connection)
-    sessionmaker = request.app.state.read_sessionmaker
+    sessionmaker = core_state(request.app).read_sessionmaker
     job = ActionExport(sessionmaker, scope.tenant_id, scope.actions(filters), "desc", fmt)
     return StreamingResponse(
         await job.open(),

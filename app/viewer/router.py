@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from app.core.auth import AdminTenant, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
+from app.core.state import core_state
 from app.viewer.schemas import ViewerTokenCreate, ViewerTokenCreated, ViewerTokenRead
 from app.viewer.service import ViewerTokenService, read
 
@@ -26,7 +27,7 @@ Tokens = Annotated[ViewerTokenService, Depends(viewer_tokens)]
 
 
 def _base_url(request: Request) -> str:
-    configured = request.app.state.settings.public_url
+    configured = core_state(request.app).settings.public_url
     return str(configured or request.base_url).rstrip("/")
 
 
