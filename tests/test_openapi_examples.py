@@ -50,8 +50,16 @@ async def test_every_write_body_has_an_example_that_records(
         headers=tenant.headers,
     )
     assert rule.status_code == 201, rule.text
+    destination = await client.post(
+        "/api/v1/destinations",
+        json=body_example(spec["paths"]["/api/v1/destinations"]["post"]),
+        headers=tenant.headers,
+    )
+    assert destination.status_code == 201, destination.text
     scratch = await create_tenant(client, "Example scratch")
     values = {
+        "{destination_id}": destination.json()["id"],
+        "{action_type}": "example_schema_type",
         "{action_id}": running.json()["id"],
         "{endpoint_id}": webhook.json()["id"],
         "{rule_id}": rule.json()["id"],

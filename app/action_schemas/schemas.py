@@ -12,7 +12,21 @@ PARTS = ("request_payload", "response_data", "metadata")
 class SchemaPut(BaseModel):
     """A new version of an action type's schema: one JSON Schema (2020-12) per checked part."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "mode": "warn",
+                    "request_payload": {
+                        "type": "object",
+                        "required": ["contact"],
+                        "properties": {"contact": {"type": "object"}},
+                    },
+                }
+            ]
+        },
+    )
 
     mode: Mode = Field(
         description="enforce: refuse an action that does not match (422); "

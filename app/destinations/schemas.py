@@ -120,7 +120,18 @@ CONFIG_DESCRIPTION = (
 )
 
 
+DESTINATION_EXAMPLE: dict[str, Any] = {
+    "name": "Security data lake",
+    "type": "http",
+    "config": {"url": "https://siem.example.com/actionlog"},
+    "kinds": ["action", "audit"],
+    "status": ["failure", "timeout"],
+}
+
+
 class DestinationCreate(Filters):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DESTINATION_EXAMPLE]})
+
     name: str = Field(min_length=1, max_length=255)
     type: DestinationType
     config: dict[str, Any] = Field(description=CONFIG_DESCRIPTION)
@@ -129,7 +140,7 @@ class DestinationCreate(Filters):
 
 
 class DestinationUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"state": "paused"}]})
 
     name: str | None = Field(default=None, min_length=1, max_length=255)
     config: dict[str, Any] | None = Field(

@@ -97,6 +97,72 @@ def _detail(body: bytes | memoryview) -> Any:
     return json.loads(bytes(body))["detail"]
 
 
+_RESOURCE = {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]}
+# Bodies Swagger UI's "Try it out" can send as they are: one span, one log record (OTLP JSON).
+_EXAMPLES: dict[str, Any] = {
+    "ExportTraceServiceRequest": {
+        "resourceSpans": [
+            {
+                "resource": _RESOURCE,
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                                "name": "chat gpt-4o",
+                                "startTimeUnixNano": "1764581400000000000",
+                                "endTimeUnixNano": "1764581401250000000",
+                                "attributes": [
+                                    {
+                                        "key": "gen_ai.operation.name",
+                                        "value": {"stringValue": "chat"},
+                                    },
+                                    {
+                                        "key": "gen_ai.provider.name",
+                                        "value": {"stringValue": "openai"},
+                                    },
+                                    {
+                                        "key": "gen_ai.request.model",
+                                        "value": {"stringValue": "gpt-4o"},
+                                    },
+                                    {
+                                        "key": "gen_ai.usage.input_tokens",
+                                        "value": {"intValue": "812"},
+                                    },
+                                ],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    },
+    "ExportLogsServiceRequest": {
+        "resourceLogs": [
+            {
+                "resource": _RESOURCE,
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {
+                                "timeUnixNano": "1764581400000000000",
+                                "severityText": "INFO",
+                                "severityNumber": 9,
+                                "body": {"stringValue": "order 1042 exported"},
+                                "attributes": [
+                                    {"key": "event.name", "value": {"stringValue": "s3_export"}}
+                                ],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    },
+}
+
+
 def _openapi(request: str) -> dict[str, Any]:
     """The request body of an OTLP route in OpenAPI (read by the route itself, not FastAPI)."""
     described = f"An OTLP {request} message: binary protobuf, or its JSON encoding (hex ids)"
@@ -106,7 +172,7 @@ def _openapi(request: str) -> dict[str, Any]:
             "description": described + "; `Content-Encoding: gzip` accepted",
             "content": {
                 PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
-                JSON: {"schema": {"type": "object"}},
+                JSON: {"schema": {"type": "object"}, "example": _EXAMPLES[request]},
             },
         }
     }

@@ -62,7 +62,19 @@ def _origin(value: str | None) -> str | None:
 
 
 class ViewerTokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "filters": {"user_id": "customer-42"},
+                    "kinds": ["action", "audit"],
+                    "expires_in": 600,
+                    "embed_origin": "https://app.example.com",
+                }
+            ]
+        },
+    )
 
     filters: ViewerFilters = Field(default_factory=ViewerFilters)
     kinds: list[Kind] | None = Field(
