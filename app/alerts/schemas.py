@@ -11,11 +11,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from app.actions.schemas import Text, fits
+from app.core.inputs import whole_number
 
 Metric = Literal["failure_count", "error_rate", "latency_avg", "latency_p95", "audit_changes"]
 Op = Literal[">", ">=", "<", "<="]
@@ -26,6 +33,14 @@ Name = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
 Description = Annotated[Text, StringConstraints(max_length=1024)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 MAX_WINDOW_MINUTES = 7 * 24 * 60
+# counts: an integral JSON number is one, `true` or `"5"` is not (lax mode would take them)
+WindowMinutes = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_WINDOW_MINUTES), BeforeValidator(whole_number)
+]
+MinCount = Annotated[int, Field(strict=True, ge=1), BeforeValidator(whole_number)]
+CooldownMinutes = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_WINDOW_MINUTES), BeforeValidator(whole_number)
+]
 
 
 def _finite(value: float | None) -> float | None:
@@ -128,17 +143,15 @@ class RuleCreate(BaseModel):
     metric: Metric | None = None
     op: Op | None = None
     threshold: float | None = None
-    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES)
-    min_count: int | None = Field(
-        default=None, ge=1, description="Rows the window must hold before the rule can fire"
+    window_minutes: WindowMinutes | None = None
+    min_count: MinCount | None = Field(
+        default=None, description="Rows the window must hold before the rule can fire"
     )
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] = Field(default_factory=list, max_length=20)
-    cooldown_minutes: int | None = Field(
+    cooldown_minutes: CooldownMinutes | None = Field(
         default=None,
-        ge=0,
-        le=MAX_WINDOW_MINUTES,
         description="Least time between two firing notifications of a rule (and group)",
     )
     enabled: Annotated[bool, Field(strict=True)] = True
@@ -151,6 +164,11 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+def _kept() -> Any:
+    """The default of a field that keeps its value when left out, and is not null."""
+    return Field(default=None, json_schema_extra=_no_default)
+
+
 class RuleUpdate(BaseModel):
     """The fields to change; a field left out keeps its value. A rule always has a name,
     metric, op, threshold and window, so those cannot be null (the schema says so)."""
@@ -159,20 +177,18 @@ class RuleUpdate(BaseModel):
         extra="forbid", json_schema_extra=lambda schema: schema.update(_NOT_GROUPED)
     )
 
-    name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
-    metric: Metric | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
-    op: Op | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
-    threshold: float | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
-    window_minutes: Annotated[int, Field(ge=1, le=MAX_WINDOW_MINUTES)] | SkipJsonSchema[None] = (
-        Field(default=None, json_schema_extra=_no_default)
-    )
-    min_count: int | None = Field(default=None, ge=1)
+    # typed without None (Field's default is not validated): the schema does not offer null,
+    # and an explicit null is refused by `_not_null` with a message that says why
+    name: Name = _kept()
+    metric: Metric = _kept()
+    op: Op = _kept()
+    threshold: float = _kept()
+    window_minutes: WindowMinutes = _kept()
+    min_count: MinCount | None = None
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] | None = Field(default=None, max_length=20)
-    cooldown_minutes: Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES)] | SkipJsonSchema[None] = (
-        Field(default=None, json_schema_extra=_no_default)
-    )
+    cooldown_minutes: CooldownMinutes = _kept()
     enabled: Annotated[bool, Field(strict=True)] | None = None
 
     _finite_threshold = field_validator("threshold")(_finite)

@@ -112,6 +112,9 @@ def whole_number(value: Any) -> Any:
     return value
 
 
+# A count: an integral JSON number is one, `true` or `"5"` is not (lax mode would take them)
+WholeNumber = Annotated[int, Field(strict=True), BeforeValidator(whole_number)]
+
 # strict after `whole_number`: a JSON `false` or `"12"` is not a count of milliseconds (lax
 # mode would take them), an integral number is
 Int32 = Annotated[int, Field(ge=0, le=MAX_INT32, strict=True), BeforeValidator(whole_number)]
