@@ -33,6 +33,8 @@ Name = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
 Description = Annotated[Text, StringConstraints(max_length=1024)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 MAX_WINDOW_MINUTES = 7 * 24 * 60
+# a number, never a boolean (lax mode would read `false` as 0.0)
+Threshold = Annotated[float, Field(strict=True)]
 # counts: an integral JSON number is one, `true` or `"5"` is not (lax mode would take them)
 WindowMinutes = Annotated[
     int, Field(strict=True, ge=1, le=MAX_WINDOW_MINUTES), BeforeValidator(whole_number)
@@ -121,7 +123,16 @@ _NOT_GROUPED = {
                 "required": [key, "filters"],
                 "properties": {
                     key: {"enum": [value]},
-                    "filters": {"type": "object", "minProperties": 1},
+                    "filters": {
+                        "type": "object",
+                        "anyOf": [
+                            {
+                                "required": [name],
+                                "properties": {name: {"type": "string", "minLength": 1}},
+                            }
+                            for name in ("action_type", "provider_name", "service")
+                        ],
+                    },
                 },
             }
             for key, value in (("metric", "audit_changes"), ("preset", "audit_activity"))
@@ -142,7 +153,7 @@ class RuleCreate(BaseModel):
     name: Name | None = None
     metric: Metric | None = None
     op: Op | None = None
-    threshold: float | None = None
+    threshold: Threshold | None = None
     window_minutes: WindowMinutes | None = None
     min_count: MinCount | None = Field(
         default=None, description="Rows the window must hold before the rule can fire"
@@ -182,7 +193,7 @@ class RuleUpdate(BaseModel):
     name: Name = _kept()
     metric: Metric = _kept()
     op: Op = _kept()
-    threshold: float = _kept()
+    threshold: Threshold = _kept()
     window_minutes: WindowMinutes = _kept()
     min_count: MinCount | None = None
     filters: RuleFilters | None = None
