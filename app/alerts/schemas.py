@@ -11,11 +11,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from app.actions.schemas import Text, fits
+from app.core.inputs import whole_number
 
 Metric = Literal["failure_count", "error_rate", "latency_avg", "latency_p95", "audit_changes"]
 Op = Literal[">", ">=", "<", "<="]
@@ -26,6 +33,16 @@ Name = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
 Description = Annotated[Text, StringConstraints(max_length=1024)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 MAX_WINDOW_MINUTES = 7 * 24 * 60
+# a number, never a boolean (lax mode would read `false` as 0.0)
+Threshold = Annotated[float, Field(strict=True)]
+# counts: an integral JSON number is one, `true` or `"5"` is not (lax mode would take them)
+WindowMinutes = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_WINDOW_MINUTES), BeforeValidator(whole_number)
+]
+MinCount = Annotated[int, Field(strict=True, ge=1), BeforeValidator(whole_number)]
+CooldownMinutes = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_WINDOW_MINUTES), BeforeValidator(whole_number)
+]
 
 
 def _finite(value: float | None) -> float | None:
@@ -127,7 +144,16 @@ _NOT_GROUPED = {
                 "required": [key, "filters"],
                 "properties": {
                     key: {"enum": [value]},
-                    "filters": {"type": "object", "minProperties": 1},
+                    "filters": {
+                        "type": "object",
+                        "anyOf": [
+                            {
+                                "required": [name],
+                                "properties": {name: {"type": "string", "minLength": 1}},
+                            }
+                            for name in ("action_type", "provider_name", "service")
+                        ],
+                    },
                 },
             }
             for key, value in (("metric", "audit_changes"), ("preset", "audit_activity"))
@@ -150,22 +176,16 @@ class RuleCreate(BaseModel):
     name: Name | None = None
     metric: Metric | None = None
     op: Op | None = None
-    threshold: float | None = Field(default=None, strict=True)
-    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES, strict=True)
-    min_count: int | None = Field(
-        default=None,
-        ge=1,
-        strict=True,
-        description="Rows the window must hold before the rule can fire",
+    threshold: Threshold | None = None
+    window_minutes: WindowMinutes | None = None
+    min_count: MinCount | None = Field(
+        default=None, description="Rows the window must hold before the rule can fire"
     )
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] = Field(default_factory=list, max_length=20)
-    cooldown_minutes: int | None = Field(
+    cooldown_minutes: CooldownMinutes | None = Field(
         default=None,
-        strict=True,
-        ge=0,
-        le=MAX_WINDOW_MINUTES,
         description="Least time between two firing notifications of a rule (and group)",
     )
     enabled: Annotated[bool, Field(strict=True)] = True
@@ -176,6 +196,11 @@ class RuleCreate(BaseModel):
 def _no_default(schema: dict[str, Any]) -> None:
     """Leave the default (None: unchanged) out of a field whose schema does not allow null."""
     schema.pop("default", None)
+
+
+def _kept() -> Any:
+    """The default of a field that keeps its value when left out, and is not null."""
+    return Field(default=None, json_schema_extra=_no_default)
 
 
 class RuleUpdate(BaseModel):
@@ -189,20 +214,18 @@ class RuleUpdate(BaseModel):
         ),
     )
 
-    name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
-    metric: Metric | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
-    op: Op | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
-    threshold: float | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
-    window_minutes: Annotated[int, Field(ge=1, le=MAX_WINDOW_MINUTES)] | SkipJsonSchema[None] = (
-        Field(default=None, json_schema_extra=_no_default)
-    )
-    min_count: int | None = Field(default=None, ge=1)
+    # typed without None (Field's default is not validated): the schema does not offer null,
+    # and an explicit null is refused by `_not_null` with a message that says why
+    name: Name = _kept()
+    metric: Metric = _kept()
+    op: Op = _kept()
+    threshold: Threshold = _kept()
+    window_minutes: WindowMinutes = _kept()
+    min_count: MinCount | None = None
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] | None = Field(default=None, max_length=20)
-    cooldown_minutes: Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES)] | SkipJsonSchema[None] = (
-        Field(default=None, json_schema_extra=_no_default)
-    )
+    cooldown_minutes: CooldownMinutes = _kept()
     enabled: Annotated[bool, Field(strict=True)] | None = None
 
     _finite_threshold = field_validator("threshold")(_finite)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 
 from app.core.auth import AdminTenant, Operator, SessionDep
 from app.core.deps import PayloadRulesDep
-from app.core.errors import Conflict, NotFound, Unauthorized, error_responses
+from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.inputs import Offset, Text
 from app.tenants.models import Tenant
 from app.tenants.schemas import (
@@ -26,7 +26,9 @@ admin_router = APIRouter(
     tags=["admin"],
     responses=error_responses(Unauthorized, NotFound),
 )
-keys_router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+keys_router = APIRouter(
+    prefix="/api/v1/keys", tags=["keys"], responses=error_responses(Unauthorized, Forbidden)
+)
 KeyId = Annotated[UUID, Path(description="The API key's id")]
 
 

@@ -89,7 +89,9 @@ class ViewerTokenCreate(BaseModel):
         max_length=255,
         description="The site allowed to frame the viewer, e.g. https://app.example.com",
     )
-    can_export: bool = Field(default=False, description="Whether the viewer may download CSV")
+    can_export: bool = Field(
+        default=False, strict=True, description="Whether the viewer may download CSV"
+    )
 
     _embed_origin = field_validator("embed_origin")(classmethod(lambda cls, v: _origin(v)))
 
