@@ -6,6 +6,7 @@ no tenant filter at all, as a forgetful query would: only the setting decides wh
 (The rest of the suite, run on PostgreSQL, shows that every path of the service sets it.)
 """
 
+import dataclasses
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -240,14 +241,15 @@ class TestRequestSessions:
                 await anext(sessions)
 
     async def test_a_pooled_connection_keeps_no_tenant_after_a_read(
-        self, settings: Settings, tenant: TenantHandle
+        self, app: Any, settings: Settings, tenant: TenantHandle
     ) -> None:
         """Reads are transactions: their tenant ends with them, before the connection is
         pooled again."""
         engine = create_engine(settings.model_copy(update={"db_pool_size": 1}))
         try:
             reads = create_sessionmaker(engine)
-            request = _request(SimpleNamespace(state=SimpleNamespace(read_sessionmaker=reads)))
+            state = dataclasses.replace(app.state, read_sessionmaker=reads)
+            request = _request(SimpleNamespace(state=state))
             sessions = get_read_session(request)
             session = await anext(sessions)
             bind_request_tenant(request.state, UUID(tenant.id))
