@@ -20,6 +20,7 @@ from app.apidocs.router import install_api_docs
 from app.audits.events import EventBuilder
 from app.audits.ingest import RECORD_AUDIT, RECORD_AUDITS, AuditLane
 from app.audits.router import router as audits_router
+from app.audits.service import AuditService
 from app.audits.signing import SignerSource
 from app.audits.writer import DirectAuditWriter, GroupCommitAuditWriter
 from app.compat.router import router as compat_router
@@ -50,6 +51,7 @@ from app.stats.router import router as stats_router
 from app.streams.hub import StreamHub
 from app.streams.retention import StreamPruner
 from app.streams.router import router as streams_router
+from app.subjects.router import router as subjects_router
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
 from app.timeline.router import router as timeline_router
@@ -170,6 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else DirectWriter(app.state.engine)
     )
     app.state.audit_events = EventBuilder(app.state.payload_rules)
+    # how domains above nothing but core audit their changes (app/subjects/service.py)
+    app.state.self_audit = lambda session: AuditService(session, app.state.payload_rules)
     app.state.audit_writer = (
         GroupCommitAuditWriter(app.state.engine, settings.group_commit_max_rows)
         if settings.group_commit and not settings.is_sqlite
@@ -246,6 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         timeline_router,
         retention_router,
+        subjects_router,
     )
     for router in routers:
         app.include_router(router)

@@ -34,6 +34,7 @@ from app.proofs.models import AuditTreeHead
 from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.models import StreamLease
+from app.subjects.models import SubjectConfig, SubjectKey, SubjectWrappingKey
 from app.tenants.models import ApiKey, Tenant
 
 __all__ = [
@@ -58,6 +59,9 @@ __all__ = [
     "StreamEvent",
     "StreamHead",
     "StreamLease",
+    "SubjectConfig",
+    "SubjectKey",
+    "SubjectWrappingKey",
     "Tenant",
     "WebhookEndpoint",
     "distributed_tables",
@@ -68,8 +72,9 @@ __all__ = [
 DISTRIBUTION_COLUMN = "tenant_id"
 # Looked up across tenants (the tenant itself; an API key by its prefix, before the tenant is
 # known; the service's audit signing keys, which sign every tenant's checkpoints): small and
-# read everywhere, so copied to every node.
-REFERENCE_TABLES = ("tenants", "api_keys", "audit_signing_keys")
+# read everywhere, so copied to every node. Likewise the service key that wraps every data
+# subject's key (app/subjects).
+REFERENCE_TABLES = ("tenants", "api_keys", "audit_signing_keys", "subject_wrapping_keys")
 
 
 def in_schema_of(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:

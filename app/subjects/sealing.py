@@ -1,0 +1,200 @@
+"""Sealing the personal fields of audit rows before they are hashed and stored, and opening
+them when they are read.
+
+A tenant declares dotted paths (`user_id`, `ip_address`, `user_agent`, `resource_id`,
+`changes.before.email`, `changes.after.email`, `metadata.customer.name`) and the path that names
+a row's data subject (default `user_id`). Sealing a row replaces each declared value by a
+placeholder — by the keyed digest for `user_id` and `resource_id`, which lists filter on — and
+keeps the ciphertexts in the row's `sealed` column: `{"subject": digest, "fields": [[path,
+ciphertext], …]}`. A path under `changes.before` (or `after`) also seals the `old` (or `new`)
+of the diff entry of the same field. The chain and the Merkle leaves hash the stored row, so
+they never need the plaintext, and erasure (destroying the subject's key) changes no stored
+byte. A row without a subject (its subject path empty) is stored as given.
+
+Opening puts each value back, or `"[ERASED]"` where the subject's key is gone.
+"""
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from app.subjects.crypto import InvalidTag, ServiceKey, open_sealed, seal
+from app.subjects.repository import Handle, SubjectRepository, service_key
+
+ENCRYPTED = "[ENCRYPTED]"
+ERASED = "[ERASED]"
+DIGESTED = ("user_id", "resource_id")  # columns that listings filter on
+COLUMNS = ("user_id", "ip_address", "user_agent", "resource_id")
+JSON_ROOTS = ("metadata", "changes.before", "changes.after")
+
+Row = dict[str, Any]
+Path = list[Any]
+
+
+def path_problem(path: str) -> str | None:
+    """Why `path` cannot be declared personal (None: it can)."""
+    if path in COLUMNS:
+        return None
+    for root in JSON_ROOTS:
+        if path.startswith(root + ".") and all(path[len(root) + 1 :].split(".")):
+            return None
+    return (
+        f"{path!r} is not a personal-data path: use one of {', '.join(COLUMNS)}, or a dotted "
+        "path under metadata., changes.before. or changes.after."
+    )
+
+
+def subject_path_problem(path: str) -> str | None:
+    if path in ("user_id", "resource_id") or (
+        path.startswith("metadata.") and all(path[9:].split("."))
+    ):
+        return None
+    return f"{path!r} cannot name the subject: use user_id, resource_id or a metadata. path"
+
+
+def _get(row: Row, path: Path) -> Any:
+    value: Any = row
+    for part in path:
+        if (isinstance(value, dict) and part in value) or (
+            isinstance(value, list) and isinstance(part, int) and part < len(value)
+        ):
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def _set(row: Row, path: Path, value: Any) -> None:
+    parent = _get(row, path[:-1])
+    parent[path[-1]] = value
+
+
+def _subject(row: Row, subject_path: str) -> str | None:
+    value = _get(row, subject_path.split("."))
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
+def _targets(row: Row, fields: Sequence[str]) -> list[Path]:
+    """Where the declared fields of `row` hold a value (the diff's entries included)."""
+    found: list[Path] = []
+    for field in fields:
+        path: Path = field.split(".")
+        if _get(row, path) is not None:
+            found.append(path)
+        if path[:1] == ["changes"] and path[1] in ("before", "after"):
+            side = "old" if path[1] == "before" else "new"
+            dotted = ".".join(path[2:])
+            for index, entry in enumerate(_get(row, ["changes", "diff"]) or []):
+                if not isinstance(entry, dict) or entry.get("path") != dotted:
+                    continue
+                if entry.get(side) is not None:
+                    found.append(["changes", "diff", index, side])
+    return found
+
+
+async def seal_rows(handle: Handle, tenant_id: UUID, rows: list[Row]) -> list[Row]:
+    """The rows as they are stored: each one's personal fields sealed under its subject's key
+    (created when new). `rows` are left as they are; without a declaration they are returned."""
+    repository = SubjectRepository(handle, tenant_id)
+    declared = await repository.config()
+    if declared is None or not declared[1]:
+        return rows
+    subject_path, fields = declared
+    key = await service_key(handle)
+    subjects = [_subject(row, subject_path) for row in rows]
+    digests = {s: key.digest(tenant_id, s) for s in subjects if s is not None}
+    data_keys = await _data_keys(repository, key, set(digests.values()))
+    stored = []
+    for row, subject in zip(rows, subjects, strict=True):
+        if subject is None:
+            stored.append(row)
+            continue
+        digest = digests[subject]
+        out = copy.deepcopy(row)
+        sealed = []
+        for path in _targets(out, fields):
+            value = _get(out, path)
+            sealed.append([path, seal(data_keys[digest], tenant_id, digest, path, value)])
+            if path[0] in DIGESTED and len(path) == 1:
+                out[path[0]] = key.digest(tenant_id, value)
+            else:
+                _set(out, path, ENCRYPTED)
+        out["sealed"] = {"subject": digest, "fields": sealed} if sealed else None
+        stored.append(out)
+    return stored
+
+
+async def _data_keys(
+    repository: SubjectRepository, key: ServiceKey, digests: set[str]
+) -> dict[str, bytes]:
+    tenant_id = repository.tenant_id
+    known = await repository.wrapped_keys(digests)
+    new = {d: key.new_wrapped_key(tenant_id, d) for d in digests if d not in known}
+    if new:
+        await repository.add_keys(new)
+    for digest, wrapped in known.items():
+        if wrapped is None:  # erased, and seen again: a new key for the new events
+            known[digest] = key.new_wrapped_key(tenant_id, digest)
+            await repository.renew_key(digest, known[digest])  # type: ignore[arg-type]
+    wrapped_keys = {**known, **new}
+    return {d: key.unwrap(tenant_id, d, w) for d, w in wrapped_keys.items() if w is not None}
+
+
+async def open_rows(handle: Handle, tenant_id: UUID, rows: Sequence[Row]) -> list[Row]:
+    """The rows as readers see them: sealed fields opened, or "[ERASED]" without their key.
+    Rows without sealed fields come back as they are."""
+    digests = {row["sealed"]["subject"] for row in rows if row.get("sealed")}
+    if not digests:
+        return list(rows)
+    repository = SubjectRepository(handle, tenant_id)
+    key = await service_key(handle)
+    wrapped = await repository.wrapped_keys(digests)
+    keys = {d: key.unwrap(tenant_id, d, w) for d, w in wrapped.items() if w is not None}
+    opened = []
+    for row in rows:
+        if not row.get("sealed"):
+            opened.append(row)
+            continue
+        out = copy.deepcopy(row)
+        digest = row["sealed"]["subject"]
+        for path, ciphertext in row["sealed"]["fields"]:
+            _set(out, path, _open(keys.get(digest), tenant_id, digest, path, ciphertext))
+        opened.append(out)
+    return opened
+
+
+def _open(key: bytes | None, tenant_id: UUID, digest: str, path: Path, ciphertext: str) -> Any:
+    if key is None:
+        return ERASED
+    try:
+        return open_sealed(key, tenant_id, digest, path, ciphertext)
+    except InvalidTag:  # sealed under a key erased since (the subject has a new one)
+        return ERASED
+
+
+def masked(row: Row) -> Row:
+    """A stored row with its digests shown as the placeholder: what the live stream carries,
+    which therefore never holds a sealed field's value."""
+    if not row.get("sealed"):
+        return row
+    out = dict(row)
+    for path, _ in row["sealed"]["fields"]:
+        if len(path) == 1 and path[0] in DIGESTED:
+            out[path[0]] = ENCRYPTED
+    return out
+
+
+async def filter_values(handle: Handle, tenant_id: UUID, value: str) -> list[str]:
+    """What a filter on a digested column matches: the value itself (rows stored before the
+    field was declared, or without a subject) and its digest."""
+    declared = await SubjectRepository(handle, tenant_id).config()
+    if declared is None or not set(declared[1]) & set(DIGESTED):
+        return [value]
+    return [value, (await service_key(handle)).digest(tenant_id, value)]
+
+
+async def subject_digest(handle: Handle, tenant_id: UUID, subject_id: str) -> str:
+    return (await service_key(handle)).digest(tenant_id, subject_id)
