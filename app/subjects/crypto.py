@@ -12,11 +12,11 @@ against a stored digest without storing the value.
 import base64
 import hashlib
 import hmac
-import json
 import os
 from typing import Any
 from uuid import UUID
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -48,23 +48,21 @@ class ServiceKey:
         return self._wrap.decrypt(raw[:NONCE], raw[NONCE:], tenant_id.bytes + digest.encode())
 
 
-def _aad(tenant_id: UUID, digest: str, path: list[Any]) -> bytes:
-    return tenant_id.bytes + digest.encode() + json.dumps(path).encode()
+def _aad(tenant_id: UUID, digest: str, path: str) -> bytes:
+    return tenant_id.bytes + digest.encode() + b"\0" + path.encode()
 
 
-def seal(key: bytes, tenant_id: UUID, digest: str, path: list[Any], value: Any) -> str:
+def seal(key: AESGCM, tenant_id: UUID, digest: str, path: str, value: Any) -> str:
+    """`value` (JSON) sealed under a subject's key, bound to the tenant, subject and path."""
     nonce = os.urandom(NONCE)
-    plain = json.dumps(value, separators=(",", ":")).encode()
-    return base64.b64encode(
-        nonce + AESGCM(key).encrypt(nonce, plain, _aad(tenant_id, digest, path))
-    ).decode()
+    sealed = key.encrypt(nonce, orjson.dumps(value), _aad(tenant_id, digest, path))
+    return base64.b64encode(nonce + sealed).decode()
 
 
-def open_sealed(key: bytes, tenant_id: UUID, digest: str, path: list[Any], sealed: str) -> Any:
+def open_sealed(key: AESGCM, tenant_id: UUID, digest: str, path: str, sealed: str) -> Any:
     """The value sealed in `sealed`; InvalidTag when the key is not the one it was sealed with."""
     raw = base64.b64decode(sealed)
-    plain = AESGCM(key).decrypt(raw[:NONCE], raw[NONCE:], _aad(tenant_id, digest, path))
-    return json.loads(plain)
+    return orjson.loads(key.decrypt(raw[:NONCE], raw[NONCE:], _aad(tenant_id, digest, path)))
 
 
-__all__ = ["InvalidTag", "ServiceKey", "open_sealed", "seal"]
+__all__ = ["AESGCM", "InvalidTag", "ServiceKey", "open_sealed", "seal"]

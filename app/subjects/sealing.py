@@ -5,8 +5,9 @@ A tenant declares dotted paths (`user_id`, `ip_address`, `user_agent`, `resource
 `changes.before.email`, `changes.after.email`, `metadata.customer.name`) and the path that names
 a row's data subject (default `user_id`). Sealing a row replaces each declared value by a
 placeholder — by the keyed digest for `user_id` and `resource_id`, which lists filter on — and
-keeps the ciphertexts in the row's `sealed` column: `{"subject": digest, "fields": [[path,
-ciphertext], …]}`. A path under `changes.before` (or `after`) also seals the `old` (or `new`)
+keeps the ciphertexts in the row's `sealed` column: `{"subject": digest, "fields": {path:
+ciphertext, …}}`, a path dotted as declared (`changes.diff.3.old` for a diff entry's value).
+A path under `changes.before` (or `after`) also seals the `old` (or `new`)
 of the diff entry of the same field. The chain and the Merkle leaves hash the stored row, so
 they never need the plaintext, and erasure (destroying the subject's key) changes no stored
 byte. A row without a subject (its subject path empty) is stored as given.
@@ -14,12 +15,11 @@ byte. A row without a subject (its subject path empty) is stored as given.
 Opening puts each value back, or `"[ERASED]"` where the subject's key is gone.
 """
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from app.subjects.crypto import InvalidTag, ServiceKey, open_sealed, seal
+from app.subjects.crypto import AESGCM, InvalidTag, ServiceKey, open_sealed, seal
 from app.subjects.repository import Handle, SubjectRepository, service_key
 
 ENCRYPTED = "[ENCRYPTED]"
@@ -70,6 +70,30 @@ def _set(row: Row, path: Path, value: Any) -> None:
     parent[path[-1]] = value
 
 
+def _path(dotted: str) -> Path:
+    parts: Path = dotted.split(".")
+    if parts[:2] == ["changes", "diff"]:
+        parts[2] = int(parts[2])
+    return parts
+
+
+def _copy(value: Any) -> Any:
+    """A copy of JSON (dicts and lists copied, the rest shared): far cheaper than deepcopy."""
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value
+
+
+def _copied(row: Row, paths: list[Path]) -> Row:
+    """`row` with the JSON columns that `paths` reach copied, so they can be changed."""
+    out = dict(row)
+    for column in {path[0] for path in paths if len(path) > 1}:
+        out[column] = _copy(row[column])
+    return out
+
+
 def _subject(row: Row, subject_path: str) -> str | None:
     value = _get(row, subject_path.split("."))
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
@@ -109,27 +133,30 @@ async def seal_rows(handle: Handle, tenant_id: UUID, rows: list[Row]) -> list[Ro
     data_keys = await _data_keys(repository, key, set(digests.values()))
     stored = []
     for row, subject in zip(rows, subjects, strict=True):
-        if subject is None:
+        targets = _targets(row, fields) if subject is not None else []
+        if not targets:
             stored.append(row)
             continue
-        digest = digests[subject]
-        out = copy.deepcopy(row)
-        sealed = []
-        for path in _targets(out, fields):
+        digest = digests[subject]  # type: ignore[index]
+        cipher = data_keys[digest]
+        out = _copied(row, targets)
+        sealed = {}
+        for path in targets:
             value = _get(out, path)
-            sealed.append([path, seal(data_keys[digest], tenant_id, digest, path, value)])
-            if path[0] in DIGESTED and len(path) == 1:
+            dotted = ".".join(map(str, path))
+            sealed[dotted] = seal(cipher, tenant_id, digest, dotted, value)
+            if len(path) == 1 and path[0] in DIGESTED:
                 out[path[0]] = key.digest(tenant_id, value)
             else:
                 _set(out, path, ENCRYPTED)
-        out["sealed"] = {"subject": digest, "fields": sealed} if sealed else None
+        out["sealed"] = {"subject": digest, "fields": sealed}
         stored.append(out)
     return stored
 
 
 async def _data_keys(
     repository: SubjectRepository, key: ServiceKey, digests: set[str]
-) -> dict[str, bytes]:
+) -> dict[str, AESGCM]:
     tenant_id = repository.tenant_id
     known = await repository.wrapped_keys(digests)
     new = {d: key.new_wrapped_key(tenant_id, d) for d in digests if d not in known}
@@ -140,7 +167,9 @@ async def _data_keys(
             known[digest] = key.new_wrapped_key(tenant_id, digest)
             await repository.renew_key(digest, known[digest])  # type: ignore[arg-type]
     wrapped_keys = {**known, **new}
-    return {d: key.unwrap(tenant_id, d, w) for d, w in wrapped_keys.items() if w is not None}
+    return {
+        d: AESGCM(key.unwrap(tenant_id, d, w)) for d, w in wrapped_keys.items() if w is not None
+    }
 
 
 async def open_rows(handle: Handle, tenant_id: UUID, rows: Sequence[Row]) -> list[Row]:
@@ -152,21 +181,23 @@ async def open_rows(handle: Handle, tenant_id: UUID, rows: Sequence[Row]) -> lis
     repository = SubjectRepository(handle, tenant_id)
     key = await service_key(handle)
     wrapped = await repository.wrapped_keys(digests)
-    keys = {d: key.unwrap(tenant_id, d, w) for d, w in wrapped.items() if w is not None}
+    keys = {d: AESGCM(key.unwrap(tenant_id, d, w)) for d, w in wrapped.items() if w is not None}
     opened = []
     for row in rows:
         if not row.get("sealed"):
             opened.append(row)
             continue
-        out = copy.deepcopy(row)
         digest = row["sealed"]["subject"]
-        for path, ciphertext in row["sealed"]["fields"]:
-            _set(out, path, _open(keys.get(digest), tenant_id, digest, path, ciphertext))
+        fields = row["sealed"]["fields"]
+        out = _copied(row, [_path(dotted) for dotted in fields])
+        for dotted, ciphertext in fields.items():
+            value = _open(keys.get(digest), tenant_id, digest, dotted, ciphertext)
+            _set(out, _path(dotted), value)
         opened.append(out)
     return opened
 
 
-def _open(key: bytes | None, tenant_id: UUID, digest: str, path: Path, ciphertext: str) -> Any:
+def _open(key: AESGCM | None, tenant_id: UUID, digest: str, path: str, ciphertext: str) -> Any:
     if key is None:
         return ERASED
     try:
@@ -181,9 +212,9 @@ def masked(row: Row) -> Row:
     if not row.get("sealed"):
         return row
     out = dict(row)
-    for path, _ in row["sealed"]["fields"]:
-        if len(path) == 1 and path[0] in DIGESTED:
-            out[path[0]] = ENCRYPTED
+    for dotted in row["sealed"]["fields"]:
+        if dotted in DIGESTED:
+            out[dotted] = ENCRYPTED
     return out
 
 
