@@ -48,21 +48,23 @@ class ServiceKey:
         return self._wrap.decrypt(raw[:NONCE], raw[NONCE:], tenant_id.bytes + digest.encode())
 
 
-def _aad(tenant_id: UUID, digest: str, path: str) -> bytes:
-    return tenant_id.bytes + digest.encode() + b"\0" + path.encode()
+def _aad(tenant_id: UUID, digest: str, row_id: UUID) -> bytes:
+    return tenant_id.bytes + digest.encode() + row_id.bytes
 
 
-def seal(key: AESGCM, tenant_id: UUID, digest: str, path: str, value: Any) -> str:
-    """`value` (JSON) sealed under a subject's key, bound to the tenant, subject and path."""
+def seal(key: AESGCM, tenant_id: UUID, digest: str, row_id: UUID, values: list[Any]) -> str:
+    """The personal values of one row (JSON) sealed under its subject's key, bound to the
+    tenant, the subject and the row."""
     nonce = os.urandom(NONCE)
-    sealed = key.encrypt(nonce, orjson.dumps(value), _aad(tenant_id, digest, path))
+    sealed = key.encrypt(nonce, orjson.dumps(values), _aad(tenant_id, digest, row_id))
     return base64.b64encode(nonce + sealed).decode()
 
 
-def open_sealed(key: AESGCM, tenant_id: UUID, digest: str, path: str, sealed: str) -> Any:
-    """The value sealed in `sealed`; InvalidTag when the key is not the one it was sealed with."""
+def open_sealed(key: AESGCM, tenant_id: UUID, digest: str, row_id: UUID, sealed: str) -> Any:
+    """The values sealed in `sealed`; InvalidTag when the key is not the one they were sealed
+    with."""
     raw = base64.b64decode(sealed)
-    return orjson.loads(key.decrypt(raw[:NONCE], raw[NONCE:], _aad(tenant_id, digest, path)))
+    return orjson.loads(key.decrypt(raw[:NONCE], raw[NONCE:], _aad(tenant_id, digest, row_id)))
 
 
 __all__ = ["AESGCM", "InvalidTag", "ServiceKey", "open_sealed", "seal"]

@@ -5,8 +5,9 @@ A tenant declares dotted paths (`user_id`, `ip_address`, `user_agent`, `resource
 `changes.before.email`, `changes.after.email`, `metadata.customer.name`) and the path that names
 a row's data subject (default `user_id`). Sealing a row replaces each declared value by a
 placeholder — by the keyed digest for `user_id` and `resource_id`, which lists filter on — and
-keeps the ciphertexts in the row's `sealed` column: `{"subject": digest, "fields": {path:
-ciphertext, …}}`, a path dotted as declared (`changes.diff.3.old` for a diff entry's value).
+keeps them in the row's `sealed` column: `{"subject": digest, "fields": [path, …], "values":
+ciphertext}`, paths dotted as declared (`changes.diff.3.old` for a diff entry's value), the
+values sealed together in the order of the paths.
 A path under `changes.before` (or `after`) also seals the `old` (or `new`)
 of the diff entry of the same field. The chain and the Merkle leaves hash the stored row, so
 they never need the plaintext, and erasure (destroying the subject's key) changes no stored
@@ -101,11 +102,10 @@ def _subject(row: Row, subject_path: str) -> str | None:
     return str(value)
 
 
-def _targets(row: Row, fields: Sequence[str]) -> list[Path]:
+def _targets(row: Row, fields: Sequence[Path]) -> list[Path]:
     """Where the declared fields of `row` hold a value (the diff's entries included)."""
     found: list[Path] = []
-    for field in fields:
-        path: Path = field.split(".")
+    for path in fields:
         if _get(row, path) is not None:
             found.append(path)
         if path[:1] == ["changes"] and path[1] in ("before", "after"):
@@ -126,7 +126,7 @@ async def seal_rows(handle: Handle, tenant_id: UUID, rows: list[Row]) -> list[Ro
     declared = await repository.config()
     if declared is None or not declared[1]:
         return rows
-    subject_path, fields = declared
+    subject_path, fields = declared[0], [field.split(".") for field in declared[1]]
     key = await service_key(handle)
     subjects = [_subject(row, subject_path) for row in rows]
     digests = {s: key.digest(tenant_id, s) for s in subjects if s is not None}
@@ -138,18 +138,20 @@ async def seal_rows(handle: Handle, tenant_id: UUID, rows: list[Row]) -> list[Ro
             stored.append(row)
             continue
         digest = digests[subject]  # type: ignore[index]
-        cipher = data_keys[digest]
         out = _copied(row, targets)
-        sealed = {}
+        values = []
         for path in targets:
             value = _get(out, path)
-            dotted = ".".join(map(str, path))
-            sealed[dotted] = seal(cipher, tenant_id, digest, dotted, value)
+            values.append(value)
             if len(path) == 1 and path[0] in DIGESTED:
                 out[path[0]] = key.digest(tenant_id, value)
             else:
                 _set(out, path, ENCRYPTED)
-        out["sealed"] = {"subject": digest, "fields": sealed}
+        out["sealed"] = {
+            "subject": digest,
+            "fields": [".".join(map(str, path)) for path in targets],
+            "values": seal(data_keys[digest], tenant_id, digest, row["id"], values),
+        }
         stored.append(out)
     return stored
 
@@ -187,23 +189,26 @@ async def open_rows(handle: Handle, tenant_id: UUID, rows: Sequence[Row]) -> lis
         if not row.get("sealed"):
             opened.append(row)
             continue
-        digest = row["sealed"]["subject"]
-        fields = row["sealed"]["fields"]
-        out = _copied(row, [_path(dotted) for dotted in fields])
-        for dotted, ciphertext in fields.items():
-            value = _open(keys.get(digest), tenant_id, digest, dotted, ciphertext)
-            _set(out, _path(dotted), value)
+        digest, fields = row["sealed"]["subject"], row["sealed"]["fields"]
+        paths = [_path(dotted) for dotted in fields]
+        values = _open(keys.get(digest), tenant_id, digest, row, len(paths))
+        out = _copied(row, paths)
+        for path, value in zip(paths, values, strict=True):
+            _set(out, path, value)
         opened.append(out)
     return opened
 
 
-def _open(key: AESGCM | None, tenant_id: UUID, digest: str, path: str, ciphertext: str) -> Any:
-    if key is None:
-        return ERASED
-    try:
-        return open_sealed(key, tenant_id, digest, path, ciphertext)
-    except InvalidTag:  # sealed under a key erased since (the subject has a new one)
-        return ERASED
+def _open(key: AESGCM | None, tenant_id: UUID, digest: str, row: Row, count: int) -> list[Any]:
+    if key is not None:
+        try:
+            values: list[Any] = open_sealed(
+                key, tenant_id, digest, row["id"], row["sealed"]["values"]
+            )
+            return values
+        except InvalidTag:  # sealed under a key erased since (the subject has a new one)
+            pass
+    return [ERASED] * count
 
 
 def masked(row: Row) -> Row:
