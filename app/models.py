@@ -72,9 +72,8 @@ __all__ = [
 DISTRIBUTION_COLUMN = "tenant_id"
 # Looked up across tenants (the tenant itself; an API key by its prefix, before the tenant is
 # known; the service's audit signing keys, which sign every tenant's checkpoints): small and
-# read everywhere, so copied to every node. Likewise the service key that wraps every data
-# subject's key (app/subjects).
-REFERENCE_TABLES = ("tenants", "api_keys", "audit_signing_keys", "subject_wrapping_keys")
+# read everywhere, so copied to every node.
+REFERENCE_TABLES = ("tenants", "api_keys", "audit_signing_keys")
 
 
 def in_schema_of(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:

@@ -1,8 +1,8 @@
 """Personal fields of audit events sealed per data subject: the declaration, the subjects'
 keys, the service key that wraps them, and the column of an audit row's sealed fields.
 
-`subject_configs` and `subject_keys` are tenant tables under the tenant policy of 0010;
-`subject_wrapping_keys` is the service's (a reference table, as `audit_signing_keys`).
+`subject_configs`, `subject_keys` and `subject_wrapping_keys` (the tenant's key that wraps its
+subjects' keys) are tenant tables under the tenant policy of 0010.
 `audit_logs.sealed` is NULL on every existing row, which therefore hashes as before.
 
 Revision ID: 0022_subjects
@@ -69,14 +69,15 @@ def upgrade() -> None:
     )
     op.create_table(
         WRAPPING,
-        sa.Column("key_id", sa.String(16), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column("secret", sa.String(64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("key_id", name=f"pk_{WRAPPING}"),
+        _tenant_fk(WRAPPING),
+        sa.PrimaryKeyConstraint("tenant_id", name=f"pk_{WRAPPING}"),
     )
     op.add_column("audit_logs", sa.Column("sealed", JSON, nullable=True))
     if op.get_bind().dialect.name == "postgresql":
-        for table in (CONFIGS, KEYS):
+        for table in (CONFIGS, KEYS, WRAPPING):
             _row_level_security().enable_tenant_policy(table)
 
 

@@ -1,6 +1,6 @@
 """SQL of personal-data protection: a tenant's declaration, its subjects' keys, the service key.
 
-Built for one tenant (the service key excepted: one per service, a reference table). Works on
+Built for one tenant. Works on
 the write path's connection (keys are created in the transaction that seals the rows, after the
 chain head is locked, so a tenant's writers never race to create one key) and on a request's
 session (reads, configuration, erasure).
@@ -33,16 +33,18 @@ def _dialect(handle: Handle) -> str:
     return handle.dialect.name
 
 
-async def service_key(handle: Handle) -> ServiceKey:
-    """The service key, generated and stored by the first caller (insert-if-absent, read)."""
-    secret = await handle.scalar(select(WRAPPING.c.secret).order_by(WRAPPING.c.created_at))
+async def service_key(handle: Handle, tenant_id: UUID) -> ServiceKey:
+    """The tenant's service key, generated and stored by the first caller (insert-if-absent,
+    then read, so that concurrent first writers agree)."""
+    mine = WRAPPING.c.tenant_id == tenant_id
+    secret = await handle.scalar(select(WRAPPING.c.secret).where(mine))
     if secret is None:
         await handle.execute(
             upsert_insert(_dialect(handle), WRAPPING)
-            .values(key_id="v1", secret=secrets.token_hex(32), created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["key_id"])
+            .values(tenant_id=tenant_id, secret=secrets.token_hex(32), created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["tenant_id"])
         )
-        secret = await handle.scalar(select(WRAPPING.c.secret).where(WRAPPING.c.key_id == "v1"))
+        secret = await handle.scalar(select(WRAPPING.c.secret).where(mine))
     assert secret is not None, "the service key exists after an insert"
     return ServiceKey(bytes.fromhex(secret))
 

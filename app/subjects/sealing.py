@@ -127,7 +127,7 @@ async def seal_rows(handle: Handle, tenant_id: UUID, rows: list[Row]) -> list[Ro
     if declared is None or not declared[1]:
         return rows
     subject_path, fields = declared[0], [field.split(".") for field in declared[1]]
-    key = await service_key(handle)
+    key = await service_key(handle, tenant_id)
     subjects = [_subject(row, subject_path) for row in rows]
     digests = {s: key.digest(tenant_id, s) for s in subjects if s is not None}
     data_keys = await _data_keys(repository, key, set(digests.values()))
@@ -181,7 +181,7 @@ async def open_rows(handle: Handle, tenant_id: UUID, rows: Sequence[Row]) -> lis
     if not digests:
         return list(rows)
     repository = SubjectRepository(handle, tenant_id)
-    key = await service_key(handle)
+    key = await service_key(handle, tenant_id)
     wrapped = await repository.wrapped_keys(digests)
     keys = {d: AESGCM(key.unwrap(tenant_id, d, w)) for d, w in wrapped.items() if w is not None}
     opened = []
@@ -229,8 +229,8 @@ async def filter_values(handle: Handle, tenant_id: UUID, value: str) -> list[str
     declared = await SubjectRepository(handle, tenant_id).config()
     if declared is None or not set(declared[1]) & set(DIGESTED):
         return [value]
-    return [value, (await service_key(handle)).digest(tenant_id, value)]
+    return [value, (await service_key(handle, tenant_id)).digest(tenant_id, value)]
 
 
 async def subject_digest(handle: Handle, tenant_id: UUID, subject_id: str) -> str:
-    return (await service_key(handle)).digest(tenant_id, subject_id)
+    return (await service_key(handle, tenant_id)).digest(tenant_id, subject_id)

@@ -16,7 +16,7 @@ from app.core.auth import Actor
 from app.core.db import utcnow
 from app.core.errors import NotFound, invalid
 from app.core.tenancy import use_tenant
-from app.subjects.repository import SubjectRepository
+from app.subjects.repository import SubjectRepository, service_key
 from app.subjects.schemas import Erasure, SubjectConfigBody
 from app.subjects.sealing import path_problem, subject_digest, subject_path_problem
 
@@ -61,6 +61,7 @@ class SubjectService:
         before = await self.config()
         fields = list(dict.fromkeys(body.fields))
         await self.repository.set_config(body.subject_path, fields)
+        await service_key(self.session, self.tenant_id)  # so that reads never have to make it
         after = SubjectConfigBody(subject_path=body.subject_path, fields=fields)
         await self.audit.log(
             self.tenant_id,
