@@ -231,3 +231,40 @@ async def test_archives_verify_after_erasure(retained: Retained) -> None:
         for path in (retained.archive_dir / tenant.id).rglob("*.ndjson.gz")
     )
     assert b"alice@" not in archived and b"bob@" not in archived and b"203.0.113.7" not in archived
+
+
+async def test_resource_id_as_the_subject(
+    client: httpx.AsyncClient, tenant: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    body = {"fields": ["resource_id", "metadata.email"], "subject_path": "resource_id"}
+    response = await client.put(f"{SUBJECTS}/config", json=body, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    for n in range(2):
+        event = {
+            "action": "create" if n == 0 else "update",
+            "resource_type": "account",
+            "resource_id": "acct-1",
+            "after": {"plan": f"p{n}"},
+            "metadata": {"email": "owner@example.com", "n": n},
+        }
+        created = await client.post(AUDITS, json=event, headers=tenant.headers)
+        assert created.status_code == 201, created.text
+    # filters and the trail match the digested resource_id
+    assert len(await listed(client, tenant.headers, resource_id="acct-1")) == 2
+    trail = await client.get(f"{AUDITS}/resource/account/acct-1", headers=tenant.headers)
+    assert [r["metadata"]["email"] for r in trail.json()] == ["owner@example.com"] * 2
+    # another tenant neither sees nor erases it
+    other = await client.get(f"{AUDITS}/resource/account/acct-1", headers=other_tenant.headers)
+    assert other.json() == [] or other.status_code == 404
+    response = await client.post(f"{SUBJECTS}/acct-1/erase", headers=other_tenant.headers)
+    assert response.status_code == 404
+
+    assert (
+        await client.post(f"{SUBJECTS}/acct-1/erase", headers=tenant.headers)
+    ).status_code == 200
+    trail = await client.get(f"{AUDITS}/resource/account/acct-1", headers=tenant.headers)
+    assert [(r["resource_id"], r["metadata"]) for r in trail.json()] == [
+        (ERASED, {"email": ERASED, "n": 0}),
+        (ERASED, {"email": ERASED, "n": 1}),
+    ]
+    assert [r["changes"]["after"] for r in trail.json()] == [{"plan": "p0"}, {"plan": "p1"}]
