@@ -24,7 +24,7 @@ from app.core.db import insert_json_rows, new_id, upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
 from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
-from app.subjects.sealing import masked, seal_rows
+from app.subjects.sealing import masked, seal_rows, stream_payload
 
 AUDITS = cast(Table, AuditLog.__table__)
 HEADS = cast(Table, AuditChainHead.__table__)
@@ -42,8 +42,12 @@ class ChainHead:
 
 def stream_entry(row: AuditRow) -> dict[str, Any]:
     """The live-stream event of a stored audit row: the row as the audit list shows it, its
-    personal fields as stored (placeholders): the stream never holds their values."""
-    payload = AuditRead.of_row(masked(row)).model_dump_json()
+    personal fields as stored (placeholders and their ciphertext): the stream never holds their
+    values, which its readers open while the subject's key exists (`open_payloads`)."""
+    if row.get("sealed"):
+        payload = stream_payload(AuditRead.of_row(masked(row)).model_dump(mode="json"), row)
+    else:
+        payload = AuditRead.of_row(row).model_dump_json()
     return streamlog.entry(
         "audit", row["id"], payload, user_id=row["user_id"], correlation_id=row["correlation_id"]
     )

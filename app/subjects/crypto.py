@@ -12,6 +12,7 @@ against a stored digest without storing the value.
 import base64
 import hashlib
 import hmac
+import json
 import os
 from typing import Any
 from uuid import UUID
@@ -48,6 +49,22 @@ class ServiceKey:
         return self._wrap.decrypt(raw[:NONCE], raw[NONCE:], tenant_id.bytes + digest.encode())
 
 
+def dumps(value: Any) -> bytes:
+    """Compact JSON; integers beyond 64 bits (which orjson refuses) through the standard
+    library."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def _aad(tenant_id: UUID, digest: str, row_id: UUID) -> bytes:
     return tenant_id.bytes + digest.encode() + row_id.bytes
 
@@ -56,7 +73,7 @@ def seal(key: AESGCM, tenant_id: UUID, digest: str, row_id: UUID, values: list[A
     """The personal values of one row (JSON) sealed under its subject's key, bound to the
     tenant, the subject and the row."""
     nonce = os.urandom(NONCE)
-    sealed = key.encrypt(nonce, orjson.dumps(values), _aad(tenant_id, digest, row_id))
+    sealed = key.encrypt(nonce, dumps(values), _aad(tenant_id, digest, row_id))
     return base64.b64encode(nonce + sealed).decode()
 
 
@@ -64,7 +81,7 @@ def open_sealed(key: AESGCM, tenant_id: UUID, digest: str, row_id: UUID, sealed:
     """The values sealed in `sealed`; InvalidTag when the key is not the one they were sealed
     with."""
     raw = base64.b64decode(sealed)
-    return orjson.loads(key.decrypt(raw[:NONCE], raw[NONCE:], _aad(tenant_id, digest, row_id)))
+    return loads(key.decrypt(raw[:NONCE], raw[NONCE:], _aad(tenant_id, digest, row_id)))
 
 
-__all__ = ["AESGCM", "InvalidTag", "ServiceKey", "open_sealed", "seal"]
+__all__ = ["AESGCM", "InvalidTag", "ServiceKey", "dumps", "loads", "open_sealed", "seal"]

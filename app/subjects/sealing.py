@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from app.subjects.crypto import AESGCM, InvalidTag, ServiceKey, open_sealed, seal
+from app.subjects.crypto import AESGCM, InvalidTag, ServiceKey, dumps, loads, open_sealed, seal
 from app.subjects.repository import Handle, SubjectRepository, service_key
 
 ENCRYPTED = "[ENCRYPTED]"
@@ -234,3 +234,32 @@ async def filter_values(handle: Handle, tenant_id: UUID, value: str) -> list[str
 
 async def subject_digest(handle: Handle, tenant_id: UUID, subject_id: str) -> str:
     return (await service_key(handle, tenant_id)).digest(tenant_id, subject_id)
+
+
+SEALED_KEY = "sealed"  # where a stream payload carries its row's sealed fields
+
+
+def stream_payload(shown: Row, stored: Row) -> str:
+    """The JSON of a live-stream event: the row as shown, with its sealed fields when it has
+    them (opened, and removed, by `open_payloads` when the stream is read)."""
+    if stored.get("sealed"):
+        shown = {**shown, SEALED_KEY: stored["sealed"]}
+    return dumps(shown).decode()
+
+
+async def open_payloads(handle: Handle, tenant_id: UUID, payloads: list[str]) -> list[str]:
+    """Stream payloads as readers see them: the sealed fields of audit events opened (or
+    "[ERASED]"), the ciphertext left out. Other payloads come back as they are."""
+    marker = f'"{SEALED_KEY}":{{'
+    found = [i for i, payload in enumerate(payloads) if marker in payload]
+    if not found:
+        return payloads
+    rows = [loads(payloads[i]) for i in found]
+    for row in rows:
+        row["id"] = UUID(row["id"])
+    opened = await open_rows(handle, tenant_id, rows)
+    out = list(payloads)
+    for i, row in zip(found, opened, strict=True):
+        row.pop(SEALED_KEY, None)
+        out[i] = dumps(row).decode()
+    return out

@@ -116,12 +116,27 @@ class TestAccess:
         assert response.status_code == 422 and "subject_path" in first_error(response)
 
 
+async def streamed(app: Any, tenant: TenantHandle) -> list[dict[str, Any]]:
+    """The tenant's live-stream audit events of contact c-1, as a stream reader gets them."""
+    events = await app.state.stream_hub.read(UUID(tenant.id), 0, 1000)
+    payloads = [json.loads(e.payload) for e in events if e.kind == "audit"]
+    return [p for p in payloads if p["resource_id"] == "c-1"]
+
+
 async def test_erasure_keeps_the_proofs(
-    client: httpx.AsyncClient, tenant: TenantHandle, other_tenant: TenantHandle, engine: AsyncEngine
+    app: Any,
+    client: httpx.AsyncClient,
+    tenant: TenantHandle,
+    other_tenant: TenantHandle,
+    engine: AsyncEngine,
 ) -> None:
     await declare(client, tenant)
     await record(client, tenant)
     reader = {"X-API-Key": await create_key(client, tenant, ["read"])}
+    live = await streamed(app, tenant)
+    assert [e["user_id"] for e in live] == ["alice", "alice"]
+    assert live[0]["changes"]["before"]["email"] == "alice@example.com"
+    assert "sealed" not in live[0]
 
     # before erasure: plaintext for readers, and the digested user_id still filters
     alice = await listed(client, reader, user_id="alice")
@@ -196,7 +211,9 @@ async def test_erasure_keeps_the_proofs(
             data, proof.json()["leaf_index"], size, proof.json()["audit_path"], root
         )
 
-    # the live stream never stored a sealed value
+    # the live stream shows her fields erased, and never stored their values
+    for row in await streamed(app, tenant):
+        assert_erased(row)
     async with tenant_connection(engine, UUID(tenant.id)) as connection:
         payloads = (
             await connection.scalars(
