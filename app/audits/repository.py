@@ -44,10 +44,7 @@ def stream_entry(row: AuditRow) -> dict[str, Any]:
     """The live-stream event of a stored audit row: the row as the audit list shows it, its
     personal fields as stored (placeholders and their ciphertext): the stream never holds their
     values, which its readers open while the subject's key exists (`open_payloads`)."""
-    if row.get("sealed"):
-        payload = stream_payload(AuditRead.of_row(masked(row)).model_dump(mode="json"), row)
-    else:
-        payload = AuditRead.of_row(row).model_dump_json()
+    payload = stream_payload(AuditRead.of_row(masked(row)).model_dump_json(), row)
     return streamlog.entry(
         "audit", row["id"], payload, user_id=row["user_id"], correlation_id=row["correlation_id"]
     )

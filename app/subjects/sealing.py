@@ -239,12 +239,13 @@ async def subject_digest(handle: Handle, tenant_id: UUID, subject_id: str) -> st
 SEALED_KEY = "sealed"  # where a stream payload carries its row's sealed fields
 
 
-def stream_payload(shown: Row, stored: Row) -> str:
-    """The JSON of a live-stream event: the row as shown, with its sealed fields when it has
-    them (opened, and removed, by `open_payloads` when the stream is read)."""
-    if stored.get("sealed"):
-        shown = {**shown, SEALED_KEY: stored["sealed"]}
-    return dumps(shown).decode()
+def stream_payload(shown: str, stored: Row) -> str:
+    """The JSON of a live-stream event: the row as shown (a JSON object), with its sealed
+    fields when it has them (opened, and removed, by `open_payloads` when the stream is
+    read)."""
+    if not stored.get("sealed"):
+        return shown
+    return f'{shown[:-1]},"{SEALED_KEY}":{dumps(stored["sealed"]).decode()}}}'
 
 
 async def open_payloads(handle: Handle, tenant_id: UUID, payloads: list[str]) -> list[str]:
