@@ -66,6 +66,18 @@ class SubjectRepository:
         ).one_or_none()
         return (row.subject_path, list(row.fields)) if row else None
 
+    async def config_and_secret(self) -> tuple[str, list[str], str | None] | None:
+        """The declaration and the tenant's key secret in one read (the write path's)."""
+        row = (
+            await self.handle.execute(
+                select(CONFIGS.c.subject_path, CONFIGS.c.fields, WRAPPING.c.secret)
+                .select_from(CONFIGS)
+                .outerjoin(WRAPPING, WRAPPING.c.tenant_id == CONFIGS.c.tenant_id)
+                .where(CONFIGS.c.tenant_id == self.tenant_id)
+            )
+        ).one_or_none()
+        return (row.subject_path, list(row.fields), row.secret) if row else None
+
     async def set_config(self, subject_path: str, fields: list[str]) -> None:
         values: dict[str, Any] = {"subject_path": subject_path, "fields": fields}
         changed = await self.handle.execute(

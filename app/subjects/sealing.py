@@ -123,11 +123,12 @@ async def seal_rows(handle: Handle, tenant_id: UUID, rows: list[Row]) -> list[Ro
     """The rows as they are stored: each one's personal fields sealed under its subject's key
     (created when new). `rows` are left as they are; without a declaration they are returned."""
     repository = SubjectRepository(handle, tenant_id)
-    declared = await repository.config()
+    declared = await repository.config_and_secret()
     if declared is None or not declared[1]:
         return rows
     subject_path, fields = declared[0], [field.split(".") for field in declared[1]]
-    key = await service_key(handle, tenant_id)
+    secret = declared[2]
+    key = ServiceKey(bytes.fromhex(secret)) if secret else await service_key(handle, tenant_id)
     subjects = [_subject(row, subject_path) for row in rows]
     digests = {s: key.digest(tenant_id, s) for s in subjects if s is not None}
     data_keys = await _data_keys(repository, key, set(digests.values()))
