@@ -27,14 +27,15 @@ from app.alerts import cli as alerts_cli
 from app.audits.schemas import ChainVerification
 from app.audits.service import verify_chain
 from app.audits.signing import SignerSource
-from app.core import migrations
+from app.core import citus, migrations
 from app.core.auth import ALL_SCOPES, Actor
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ServiceError
-from app.core.inputs import UtcDatetime
+from app.core.inputs import QueryTime
 from app.core.metrics import MULTIPROC_ENV
 from app.core.redact import PayloadRules
+from app.models import distribution_layout
 from app.offboarding.service import Offboarded, offboard_tenant
 from app.proofs import cli as proofs_cli
 from app.retention.archive import KINDS, Kind, read_lines
@@ -126,6 +127,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(_migrate(settings))
     print("database is at the latest schema")
+
+
+def cmd_distribute(args: argparse.Namespace, settings: Settings) -> None:
+    async def run() -> list[str]:
+        if settings.is_sqlite:
+            raise CliError("distribute needs a PostgreSQL database with Citus; this is SQLite")
+        engine = create_engine(settings, as_owner=True)
+        try:
+            return await citus.distribute(engine, distribution_layout(), settings.database_role)
+        except citus.DistributionError as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await engine.dispose()
+
+    for step in asyncio.run(run()):
+        print(step)
+    print("the database is distributed; serve it with `actionlog serve`")
 
 
 def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> None:
@@ -414,15 +432,15 @@ def cmd_rollups_rebuild(args: argparse.Namespace, settings: Settings) -> None:
     print(f"rebuilt the rollups of {asyncio.run(run())} tenant(s)")
 
 
-_MOMENT = TypeAdapter(UtcDatetime)
+_MOMENT = TypeAdapter(QueryTime)
 
 
 def _moment(value: str, what: str) -> datetime:
-    """A time as the API's query parameters take it: ISO 8601, a date, UTC when no zone."""
+    """A time as the API's query parameters take it (ISO 8601, a date, Unix seconds, -7d …)."""
     try:
         return _MOMENT.validate_python(value)
     except ValidationError as exc:
-        raise CliError(f"{what}: {exc.errors()[0]['msg']} (e.g. 2030-01-01T00:00:00Z)") from None
+        raise CliError(f"{what}: {exc.errors()[0]['msg']}") from None
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
@@ -436,8 +454,24 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
         result["admin_token"] = settings.admin_token.get_secret_value()
     _print(result, args.json)
     if not args.json:
-        base = f"http://{settings.host}:{settings.port}"
-        print(f"console: open {base}/ui and sign in with the api_key above; API docs: {base}/docs")
+        print(_next_steps(result, f"http://{settings.host}:{settings.port}"))
+
+
+def _next_steps(result: dict[str, Any], base: str) -> str:
+    """What to do once the demo is served: the key, the console, one request."""
+    lines = [
+        "",
+        "Next, in another terminal:",
+        f"  export KEY={result['api_key']}",
+    ]
+    if "admin_token" in result:
+        lines.append(f"  export ADMIN={result['admin_token']}")
+    lines += [
+        f'  curl -s "{base}/api/v1/logs/actions?limit=5" -H "X-API-Key: $KEY"',
+        f"Console: {base}/ui (sign in with the key)   API docs: {base}/docs",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _uuid(value: str, what: str) -> UUID:
@@ -458,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     commands.add_parser("migrate", help="apply migrations").set_defaults(handler=cmd_migrate)
+    commands.add_parser(
+        "distribute", help="shard the migrated schema over a Citus cluster (idempotent)"
+    ).set_defaults(handler=cmd_distribute)
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
         dest="tenant_command", required=True

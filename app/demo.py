@@ -11,7 +11,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.actions.recorder import Recorder, SessionStore
+from app.actions.recorder import session_recorder
 from app.actions.rows import RowBuilder
 from app.actions.schemas import ActionCreate, StepCreate
 from app.audits.demo import load_demo_audits
@@ -145,7 +145,7 @@ def _action(rng: random.Random, minutes_ago: float) -> tuple[ActionCreate, datet
         started_at=started,
         completed_at=completed,
     )
-    # One session per user and day, for the console's session report (seed 003).
+    # One session per user and day, for the console's session report.
     user = (data.user_id or "system").split("@")[0]
     data = data.model_copy(update={"session_id": f"{user}-{started:%Y%m%d}"})
     return data, completed
@@ -161,11 +161,10 @@ async def _load_actions(
     """Record the demo actions through the same recorder as `POST /api/v1/logs/actions`,
     each at the time it happened, in the session's transaction."""
     rng = random.Random(7)
-    store = SessionStore(session)
     for _ in range(rows):
         data, recorded_at = _action(rng, minutes_ago=rng.uniform(0, 7 * 24 * 60))
         builder = RowBuilder(rules, functools.partial(_at, recorded_at))
-        await Recorder(tenant_id, builder, store).record(data)
+        await session_recorder(tenant_id, builder, session).record(data)
     return rows
 
 

@@ -4,30 +4,40 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
-from app.actions.ingest import RECORD, RECORD_BATCH, IngestLane
+from app.action_schemas.catalog import SchemaCatalog
+from app.action_schemas.router import router as action_schemas_router
+from app.action_schemas.state import SchemasState
+from app.actions import dependencies as actions
+from app.actions.recorder import ACTION_ROWS, EngineReads
 from app.actions.router import router as actions_router
 from app.actions.rows import RowBuilder
-from app.actions.writer import DirectWriter, GroupCommitWriter
+from app.actions.state import ActionsState
 from app.alerts.router import router as alerts_router
 from app.alerts.worker import AlertWorker
 from app.apidocs.router import install_api_docs
+from app.audits import dependencies as audits
 from app.audits.events import EventBuilder
-from app.audits.ingest import RECORD_AUDIT, RECORD_AUDITS, AuditLane
+from app.audits.recorder import AUDIT_EVENTS
 from app.audits.router import router as audits_router
 from app.audits.service import AuditService
 from app.audits.signing import SignerSource
-from app.audits.writer import DirectAuditWriter, GroupCommitAuditWriter
+from app.audits.state import AuditsState
 from app.compat.router import router as compat_router
 from app.console.router import install_console
+from app.console.state import ConsoleState
+from app.core.body import BodyReader
+from app.core.citus import check_at_start
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.errors import ErrorBody, install_error_handlers
+from app.core.lane import FastLane, LaneRoute
 from app.core.limits import Throttle
 from app.core.logging import configure_logging
 from app.core.middleware import (
@@ -38,23 +48,37 @@ from app.core.middleware import (
     security_headers,
 )
 from app.core.redact import PayloadRules
+from app.core.routing import LiteralPathsFirst
 from app.core.tenancy import warn_unless_bypassing
+from app.core.writer import make_writer
+from app.destinations.repository import stream_holds
+from app.destinations.router import router as destinations_router
+from app.destinations.secrets import KeyRingSource
+from app.destinations.sender import DestinationWorker
 from app.offboarding.router import router as offboarding_router
 from app.ops.router import router as ops_router
+from app.otel.router import PATHS as OTLP_PATHS
+from app.otel.router import router as otel_router
 from app.proofs.router import router as proofs_router
 from app.proofs.scheduler import TreeHeadScheduler
 from app.retention.locks import RetentionLocks
 from app.retention.router import router as retention_router
 from app.retention.scheduler import RetentionScheduler
 from app.retention.service import Pruner, RetentionConfig
+from app.retention.state import RetentionState
 from app.stats.router import router as stats_router
 from app.streams.hub import StreamHub
 from app.streams.retention import StreamPruner
 from app.streams.router import router as streams_router
+from app.streams.state import StreamsState
 from app.subjects.router import router as subjects_router
+from app.subjects.state import SubjectsState
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
+from app.tenants.state import TenantsState
 from app.timeline.router import router as timeline_router
+from app.viewer.pages import install_viewer
+from app.viewer.router import router as viewer_router
 
 DESCRIPTION = """
 Record what your applications did (action logs) and what they changed (audit logs), then
@@ -93,8 +117,39 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-# Served by the fast lanes, before routing.
-LANE_PATHS = frozenset({RECORD, RECORD_BATCH, RECORD_AUDIT, RECORD_AUDITS})
+@dataclass(kw_only=True, eq=False)
+class AppState(
+    SubjectsState,
+    SchemasState,
+    ConsoleState,
+    StreamsState,
+    RetentionState,
+    AuditsState,
+    ActionsState,
+    TenantsState,
+):
+    """Everything the application shares between requests, typed (app/core/state.py)."""
+
+    alert_worker: AlertWorker
+    tree_heads: TreeHeadScheduler
+    destination_keys: KeyRingSource
+    destination_worker: DestinationWorker
+
+
+def lane_routes(state: AppState) -> dict[str, LaneRoute]:
+    """The ordinary recording POSTs that the ingest lane serves before routing."""
+    return {**actions.lane_routes(state), **audits.lane_routes(state)}
+
+
+def lane_options(state: AppState) -> dict[str, Any]:
+    """The ingest lane's arguments besides the app behind it (`FastLane(app, **options)`)."""
+    return {
+        "routes": lane_routes(state),
+        "keys": state.keys,
+        "throttle": state.throttle,
+        "retry_after": str(state.settings.retry_after_seconds),
+        "body_timeout": state.settings.body_timeout_seconds,
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -109,29 +164,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         try:  # generated and stored on first start; loaded at first use if the database is down
-            await app.state.signer.get()
+            await state.signer.get()
         except Exception as exc:
             logger.warning("audit signing key not loaded yet: %s", exc.__class__.__name__)
         if not settings.is_sqlite and settings.database_role:
-            await warn_unless_bypassing(app.state.maintenance_engine)
-        app.state.alert_worker.start()
-        app.state.stream_pruner.start()
-        app.state.retention_scheduler.start()
-        app.state.tree_heads.start()
+            await warn_unless_bypassing(state.maintenance_engine)
+        await check_at_start(state.engine, settings.database_role)  # a Citus cluster's needs
+        state.alert_worker.start()
+        state.stream_pruner.start()
+        state.retention_scheduler.start()
+        state.tree_heads.start()
+        state.destination_worker.start()
+        await state.action_schemas.start()
         yield
-        await app.state.tree_heads.stop()
-        await app.state.retention_scheduler.stop()
-        await app.state.stream_pruner.close()
-        await app.state.alert_worker.close()
-        await app.state.writer.close()
-        await app.state.audit_writer.close()
-        await app.state.stream_hub.close()
-        await app.state.keys.close()
-        await app.state.engine.dispose()
-        if app.state.maintenance_engine is not app.state.engine:
-            await app.state.maintenance_engine.dispose()
-        if app.state.read_engine is not app.state.engine:
-            await app.state.read_engine.dispose()
+        await state.action_schemas.close()
+        await state.destination_worker.close()
+        await state.tree_heads.stop()
+        await state.retention_scheduler.stop()
+        await state.stream_pruner.close()
+        await state.alert_worker.close()
+        await state.writer.close()
+        await state.audit_writer.close()
+        await state.stream_hub.close()
+        await state.keys.close()
+        await state.engine.dispose()
+        if state.maintenance_engine is not state.engine:
+            await state.maintenance_engine.dispose()
+        if state.read_engine is not state.engine:
+            await state.read_engine.dispose()
 
     app = FastAPI(
         title="Action Log Service",
@@ -142,76 +202,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         responses=COMMON_RESPONSES,
     )
-    app.state.settings = settings
-    app.state.engine = create_engine(settings)
-    app.state.sessionmaker = create_sessionmaker(app.state.engine)
-    # Read routes may go to a replica; key lookups, writes and audit reads stay on the primary
-    # (a revoked key must fail at once; a trail is read to check what was just written).
-    app.state.read_engine = (
-        create_engine(settings, settings.database_read_url)
-        if settings.database_read_url
-        else app.state.engine
-    )
-    app.state.read_sessionmaker = create_sessionmaker(
-        app.state.read_engine.execution_options(isolation_level="AUTOCOMMIT")
-    )
-    # Cross-tenant queues (due webhook deliveries, which tenants have alert rules, stream
-    # events past their retention) are read as the login role, which row-level security does
-    # not hold; everything of one tenant runs as DATABASE_ROLE (see app/core/tenancy.py).
-    app.state.maintenance_engine = (
-        app.state.engine
-        if settings.is_sqlite
-        else create_engine(settings, as_owner=True, pool_size=2)
-    )
-    app.state.keys = KeyLookups(app.state.engine)
-    app.state.payload_rules = PayloadRules.from_settings(settings)
-    app.state.row_builder = RowBuilder(app.state.payload_rules, utcnow)
-    app.state.writer = (
-        GroupCommitWriter(app.state.engine, settings.group_commit_max_rows)
-        if settings.group_commit and not settings.is_sqlite
-        else DirectWriter(app.state.engine)
-    )
-    app.state.audit_events = EventBuilder(app.state.payload_rules)
-    # how domains above nothing but core audit their changes (app/subjects/service.py)
-    app.state.self_audit = lambda session: AuditService(session, app.state.payload_rules)
-    app.state.audit_writer = (
-        GroupCommitAuditWriter(app.state.engine, settings.group_commit_max_rows)
-        if settings.group_commit and not settings.is_sqlite
-        else DirectAuditWriter(app.state.engine)
-    )
-
-    app.state.signer = SignerSource(app.state.sessionmaker, _secret(settings.audit_signing_key))
-    locks = RetentionLocks(app.state.engine)
-    app.state.pruner = Pruner(
-        app.state.sessionmaker,
-        app.state.payload_rules,
-        app.state.signer,
-        locks,
-        RetentionConfig.from_settings(settings),
-    )
-    app.state.retention_scheduler = RetentionScheduler(
-        app.state.sessionmaker, app.state.pruner, locks, settings.retention_interval_minutes
-    )
-    app.state.tree_heads = TreeHeadScheduler(
-        app.state.sessionmaker,
-        app.state.maintenance_engine,
-        app.state.signer,
-        settings.tree_head_interval_minutes,
-    )
-    app.state.throttle = Throttle(settings)
-    app.state.stream_hub = StreamHub(app.state.engine, settings)
-    app.state.stream_pruner = StreamPruner(app.state.maintenance_engine, settings)
-    app.state.alert_worker = AlertWorker(
-        app.state.engine, app.state.sessionmaker, settings, app.state.maintenance_engine
-    )
+    state = build_state(settings)
+    # The typed state takes the place of Starlette's untyped `State` (app/core/state.py).
+    app.state = state  # type: ignore[assignment]
 
     install_error_handlers(app)
-    app.add_middleware(IngestLane)
-    app.add_middleware(AuditLane)
+    app.add_middleware(BodyReader)
+    app.add_middleware(LiteralPathsFirst)
+    app.add_middleware(FastLane, **lane_options(state))
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         max_batch_bytes=settings.max_batch_body_bytes,
+        batch_paths=OTLP_PATHS,
     )
     app.add_middleware(JsonBodyMiddleware)
     if settings.cors_origin_list:
@@ -223,15 +226,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "X-Next-Cursor", "Link", "Retry-After"],
             max_age=600,
         )
-    pool = app.state.engine.pool
-    app.state.pool_status = lambda: (pool.checkedout(), pool.size())
     app.add_middleware(
         RequestContextMiddleware,
         headers=security_headers(settings.public_url),
         retry_after=str(settings.retry_after_seconds),
-        metrics=RequestMetrics(
-            app.state.pool_status, frozenset({RECORD, RECORD_BATCH, RECORD_AUDIT, RECORD_AUDITS})
-        )
+        metrics=RequestMetrics(state.pool_status, frozenset(lane_routes(state)))
         if settings.metrics_enabled
         else None,
     )
@@ -251,9 +250,87 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timeline_router,
         retention_router,
         subjects_router,
+        otel_router,
+        destinations_router,
+        action_schemas_router,
+        viewer_router,
     )
     for router in routers:
         app.include_router(router)
     install_api_docs(app)
     install_console(app, settings)
+    install_viewer(app)
     return app
+
+
+def build_state(settings: Settings) -> AppState:
+    """The objects a worker process shares between its requests, built once."""
+    engine = create_engine(settings)
+    # Read routes may go to a replica; key lookups, writes and audit reads stay on the primary
+    # (a revoked key must fail at once; a trail is read to check what was just written).
+    read_engine = (
+        create_engine(settings, settings.database_read_url)
+        if settings.database_read_url
+        else engine
+    )
+    # Cross-tenant queues (due webhook deliveries, which tenants have alert rules, stream
+    # events past their retention) are read as the login role, which row-level security does
+    # not hold; everything of one tenant runs as DATABASE_ROLE (see app/core/tenancy.py).
+    maintenance_engine = (
+        engine if settings.is_sqlite else create_engine(settings, as_owner=True, pool_size=2)
+    )
+    sessionmaker = create_sessionmaker(engine)
+    payload_rules = PayloadRules.from_settings(settings)
+    signer = SignerSource(sessionmaker, _secret(settings.audit_signing_key))
+    locks = RetentionLocks(engine)
+    pruner = Pruner(
+        sessionmaker, payload_rules, signer, locks, RetentionConfig.from_settings(settings)
+    )
+    action_schemas = SchemaCatalog(maintenance_engine)
+    destination_keys = KeyRingSource(engine, _secret(settings.secrets_encryption_key))
+    pool = engine.pool
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        read_engine=read_engine,
+        read_sessionmaker=create_sessionmaker(read_engine),
+        maintenance_engine=maintenance_engine,
+        keys=KeyLookups(engine),
+        throttle=Throttle(settings),
+        payload_rules=payload_rules,
+        pool_status=lambda: (pool.checkedout(), pool.size()),  # type: ignore[attr-defined]
+        row_builder=RowBuilder(payload_rules, utcnow, action_schemas),
+        action_schemas=action_schemas,
+        writer=make_writer(
+            engine,
+            ACTION_ROWS,
+            group_commit=settings.group_commit,
+            max_rows=settings.group_commit_max_rows,
+        ),
+        action_reads=EngineReads(engine),
+        audit_events=EventBuilder(payload_rules),
+        # how domains below audits audit their own changes (app/subjects/service.py)
+        self_audit=lambda session: AuditService(session, payload_rules),
+        audit_writer=make_writer(
+            engine,
+            AUDIT_EVENTS,
+            group_commit=settings.group_commit,
+            max_rows=settings.group_commit_max_rows,
+        ),
+        signer=signer,
+        pruner=pruner,
+        retention_scheduler=RetentionScheduler(
+            sessionmaker, pruner, locks, settings.retention_interval_minutes
+        ),
+        stream_hub=StreamHub(engine, settings),
+        stream_pruner=StreamPruner(maintenance_engine, settings, stream_holds),
+        alert_worker=AlertWorker(engine, sessionmaker, settings, maintenance_engine),
+        tree_heads=TreeHeadScheduler(
+            sessionmaker, maintenance_engine, signer, settings.tree_head_interval_minutes
+        ),
+        destination_keys=destination_keys,
+        destination_worker=DestinationWorker(
+            engine, maintenance_engine, settings, destination_keys
+        ),
+    )

@@ -15,7 +15,7 @@ machine spreads over all of them; each figure is the median of its rounds. The v
 baseline (what `actionlog serve` does by default, metrics included), metrics off, a per-key
 rate limit counted in process and in Redis (a limit too high to refuse, so every request pays
 the counting), and 1 worker instead of 2 (the scale curve). When the schema has row-level
-security (`DATABASE_ROLE`, see README "Row-level security"), also RLS off: the service
+security (`DATABASE_ROLE`, see docs/security.md "Row-level security"), also RLS off: the service
 connecting as the tables' owner-superuser, which policies do not apply to.
 
 Run: .venv/bin/python bench/ingest.py   (writes the "Write path: variants" section of
@@ -49,7 +49,7 @@ ROWS = int(os.environ.get("BENCH_INGEST_ROWS", "100000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
-DB_NAME = "actionlog_bench_ingest"
+DB_NAME = os.environ.get("BENCH_DB_NAME", "actionlog_bench_ingest")
 DSN = SERVER.rsplit("/", 1)[0] + "/" + DB_NAME
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 BIN = Path(sys.executable).parent

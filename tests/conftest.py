@@ -8,11 +8,16 @@ production (an outer rollback-only transaction would bypass the commit path unde
 
 PostgreSQL comes from TEST_DATABASE_URL, else postgres@127.0.0.1:5432/test. When it cannot be
 reached its tests are skipped, except under CI=true, where that is a failure.
+
+A third backend, `citus`, runs the files of `CITUS_FILES` on a private Citus cluster (a
+coordinator and two workers, tests/citus.py), migrated and distributed as an operator does it,
+with row-level security on: `TEST_BACKENDS=citus` selects it (`make test-citus`). Without an
+installed Citus its tests are skipped with the way to get one, under CI=true too.
 """
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +28,37 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core import migrations
+from app.core import citus, migrations
 from app.core.config import Settings
 from app.core.db import create_engine
 from app.main import create_app
+from app.models import distribution_layout
+from tests import citus as citus_cluster
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",")
+# The core of the HTTP suite, run on the Citus cluster by `make test-citus`.
+CITUS_FILES = (
+    "tests/actions/test_action_record.py",
+    "tests/actions/test_action_ingest.py",
+    "tests/actions/test_action_client_ids.py",
+    "tests/actions/test_action_idempotency.py",
+    "tests/actions/test_action_lifecycle.py",
+    "tests/actions/test_action_list.py",
+    "tests/actions/test_action_access.py",
+    "tests/actions/test_action_export.py",
+    "tests/audits/test_audit_record.py",
+    "tests/audits/test_audit_batch.py",
+    "tests/audits/test_audit_chain.py",
+    "tests/audits/test_audit_queries.py",
+    "tests/stats/test_stats.py",
+    "tests/streams/test_stream_sse.py",
+    "tests/alerts/test_alert_delivery.py",
+    "tests/retention/test_archives.py",
+    "tests/hardening/test_row_level_security.py",
+    "tests/test_citus.py",
+)
 
 
 def pg_server_url() -> str:
@@ -71,16 +99,55 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def _empty_database(backend: str, directory: Path) -> str:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Citus runs the files of CITUS_FILES only; a test that names its own backends runs on
+    those of them that are selected."""
+    root = Path(str(config.rootpath))
+    kept, dropped = [], []
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        chosen = spec.params.get("backend") if spec is not None else None
+        path = Path(str(item.path)).relative_to(root).as_posix() if root else ""
+        if chosen is not None and (
+            chosen not in BACKENDS or (chosen == "citus" and path not in CITUS_FILES)
+        ):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def citus_nodes() -> Iterator[citus_cluster.CitusCluster]:
+    """A coordinator and two workers for the test session, stopped at its end."""
+    reason = citus_cluster.available()
+    if reason:
+        pytest.skip(reason)  # under CI=true too: Citus is built by hand, never downloaded
+    nodes = citus_cluster.CitusCluster()
+    try:
+        nodes.start()
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+async def _empty_database(backend: str, directory: Path, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{directory / f'actionlog-{uuid.uuid4().hex[:8]}.db'}"
+    if backend == "citus":
+        nodes = request.getfixturevalue("citus_nodes")
+        return await nodes.create_database(f"actionlog_test_{uuid.uuid4().hex[:12]}")
     return await _create_pg_database()
 
 
 @pytest.fixture
-async def empty_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
-    """A new database with no schema at all, dropped after the test."""
-    url = await _empty_database(backend, tmp_path)
+async def empty_database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """A new database with no schema at all (on Citus: with the extension), dropped after."""
+    url = await _empty_database(backend, tmp_path, request)
     yield url
     if backend == "postgresql":
         await _drop_pg_database(url)
@@ -88,13 +155,16 @@ async def empty_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]
 
 @pytest.fixture(scope="session")
 async def database_url(
-    backend: str, tmp_path_factory: pytest.TempPathFactory
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[str]:
-    """A new, migrated database for this backend, for the whole test session."""
-    url = await _empty_database(backend, tmp_path_factory.mktemp("db"))
+    """A new, migrated database for this backend (on Citus: distributed too), for the whole
+    test session."""
+    url = await _empty_database(backend, tmp_path_factory.mktemp("db"), request)
     settings = Settings(database_url=url, environment="test")
     engine = create_engine(settings, as_owner=True)
     await migrations.upgrade(engine)
+    if backend == "citus":
+        await citus.distribute(engine, distribution_layout(), settings.database_role)
     await engine.dispose()
     yield url
     if backend == "postgresql":

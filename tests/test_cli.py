@@ -140,6 +140,14 @@ async def test_demo_loads_data_and_is_idempotent(
     keys = await client.get("/api/v1/keys", headers={"X-API-Key": second["api_key"]})
     assert [k["name"] for k in keys.json() if k["revoked_at"] is None] == ["demo"]
     assert "admin_token" not in second  # none is configured for this database
+    # the audit trail spreads over the same days as the actions, and its chain verifies
+    key = {"X-API-Key": second["api_key"]}
+    audits = await client.get("/api/v1/logs/audits", params={"limit": 1000}, headers=key)
+    days = {row["created_at"][:10] for row in audits.json()}
+    action_days = {row["created_at"][:10] for row in listing.json()}
+    assert len(days) >= 5 and len(days - action_days) <= 1, (days, action_days)
+    verify = await client.get("/api/v1/logs/audits/verify", headers=key)
+    assert verify.json()["valid"] is True
 
 
 async def test_demo_prints_the_configured_admin_token(database_url: str) -> None:

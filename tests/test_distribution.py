@@ -1,10 +1,11 @@
-"""The schema is ready for a distributed PostgreSQL (Citus) sharded by `tenant_id`.
+"""The schema's rules for a distributed PostgreSQL (Citus) sharded by `tenant_id`.
 
-Citus cannot be installed here, so its rules are checked on the metadata the migrations must
-match (tests/test_migrations.py compares the two): every primary key, unique constraint,
-unique index and foreign key of a distributed table holds `tenant_id`, and every constraint
-and index is named (so migrations can address it on any node). Reference tables are the ones
-read across tenants. The README gives the statements that distribute the schema.
+Checked here on the metadata the migrations must match (tests/test_migrations.py compares the
+two): every primary key, unique constraint, unique index and foreign key of a distributed table
+holds `tenant_id`, and every constraint and index is named (so migrations can address it on
+any node). Reference tables are the ones read across tenants. docs/distributed.md gives the
+statements of `actionlog distribute`. The service itself runs on a real Citus cluster in
+tests/test_citus.py and the files of CITUS_FILES (`make test-citus`).
 """
 
 from pathlib import Path
@@ -19,7 +20,7 @@ from app.models import (
     distribution_sql,
 )
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "distributed.md"
 
 
 def tenant_tables() -> list[Table]:
@@ -64,9 +65,23 @@ def test_every_constraint_and_index_is_named() -> None:
             assert index.name, (table.name, index)
 
 
-def test_readme_gives_the_distribution_steps() -> None:
-    text = README.read_text()
-    for statement in distribution_sql():
-        assert statement in text, statement
-    first_distributed = distribution_sql()[len(REFERENCE_TABLES)]
-    assert first_distributed == "SELECT create_distributed_table('action_logs', 'tenant_id');"
+def test_the_guide_gives_the_distribution_steps_in_their_order() -> None:
+    text = GUIDE.read_text()
+    positions = [text.find(statement) for statement in distribution_sql()]
+    missing = [s for s in distribution_sql() if s not in text]
+    assert not missing, missing
+    assert positions == sorted(positions)
+    assert "SELECT create_distributed_table('action_logs', 'tenant_id');" in distribution_sql()
+
+
+def test_a_foreign_key_between_tenant_tables_is_made_again_after_both_are_distributed() -> None:
+    statements = distribution_sql()
+    drop = statements.index(
+        "ALTER TABLE alert_states DROP CONSTRAINT IF EXISTS fk_alert_states_tenant_id_alert_rules;"
+    )
+    add = next(i for i, s in enumerate(statements) if s.startswith("ALTER TABLE alert_states ADD"))
+    tables = [s for s in statements if "create_" in s]
+    assert drop < statements.index(tables[0]) and add > statements.index(tables[-1])
+    assert statements.index("SELECT create_reference_table('tenants');") < statements.index(
+        "SELECT create_distributed_table('action_logs', 'tenant_id');"
+    )

@@ -24,7 +24,13 @@ LAYERS = {
     "timeline": 2,
     "console": 4,
     "offboarding": 4,
+    "otel": 2,
     "proofs": 3,
+    # delivers the stream with the alerts' webhook signing and address policy
+    "destinations": 3.5,
+    "action_schemas": 1,
+    # the embedded console builds on the console (its cookie signer, templates)
+    "viewer": 5,
     # personal fields sealed per data subject: audits seal and open their rows through it
     "subjects": 0.7,
 }

@@ -30,7 +30,7 @@ NOT_TENANT_QUERIES = {
 }
 
 # Tables of the service itself, not of a tenant (Citus: reference tables).
-NOT_TENANT_TABLES = {"tenants", "audit_signing_keys"}
+NOT_TENANT_TABLES = {"tenants", "audit_signing_keys", "secret_keys"}
 
 
 def _schema_diff(connection: Connection) -> list[object]:

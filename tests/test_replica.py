@@ -4,7 +4,7 @@ The test tooling starts a private primary and a replica made from it with `pg_ba
 each on its own port, and stops both at the end (tests/pgcluster.py). Pausing the replica's
 replay shows where each route reads: a row written meanwhile is committed on the primary and
 invisible to the list, the record and the statistics until replay resumes. That is the
-read-your-writes trade-off of a replica (README, "Read replicas").
+read-your-writes trade-off of a replica (docs/scaling.md, "Read replicas").
 """
 
 import asyncio

@@ -11,7 +11,7 @@ leaf of such an event holds the hash of 32 zero bytes in place of the event's ha
 events still sit at their sequence and every proof of a stored event still verifies.
 
 Revision ID: 0019_merkle_and_subjects
-Revises: 0014_text_search_under_rls
+Revises: 0018_destinations
 Create Date: 2026-12-06
 """
 
@@ -27,7 +27,7 @@ from alembic import op
 from app.audits import merkle
 
 revision: str = "0019_merkle_and_subjects"
-down_revision: str | None = "0014_text_search_under_rls"
+down_revision: str | None = "0018_destinations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -33,7 +33,7 @@ ExportFormat = Literal["csv", "ndjson"]
 CHUNK_SIZE = 1000
 # one CSV column per field of a record, in table order
 COLUMNS = tuple(name for name in ACTION_COLUMNS if name in ActionRead.model_fields)
-JSON_COLUMNS = frozenset({"request_payload", "response_data", "metadata", "steps"})
+JSON_COLUMNS = frozenset({"request_payload", "response_data", "metadata", "steps", "schema_errors"})
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Table, func, or_
 from app.actions.schemas import fits
 from app.actions.statuses import StatusIn
 from app.core.errors import invalid
-from app.core.inputs import MAX_INT32, Text, UtcDatetime
+from app.core.inputs import MAX_INT32, QueryTime, Text
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class ActionFilter:
     min_duration_ms: int | None = None
     max_duration_ms: int | None = None
     q: str | None = None
+    schema_errors: bool | None = None
 
     def given(self) -> list[tuple[str, Any]]:
         """The fields that narrow the selection, with their values."""
@@ -84,6 +85,9 @@ RULES: dict[str, Rule] = {
     "min_duration_ms": Rule(("execution_time_ms",), _one(lambda c, v: c >= v)),
     "max_duration_ms": Rule(("execution_time_ms",), _one(lambda c, v: c <= v)),
     "q": Rule(("action_name", "error_message"), _text_match),
+    "schema_errors": Rule(
+        ("schema_errors",), _one(lambda c, v: c.is_not(None) if v else c.is_(None))
+    ),
 }
 assert RULES.keys() == {f.name for f in fields(ActionFilter)}, "every filter field has a rule"
 
@@ -146,11 +150,16 @@ async def action_filter(
     ] = None,
     parent_id: Annotated[UUID | None, Query(description="Actions inside this one (its id)")] = None,
     since: Annotated[
-        UtcDatetime | None,
-        Query(description="Created at or after (ISO 8601; UTC if no zone; years 1900-8999)"),
+        QueryTime | None,
+        Query(
+            description="Created at or after: ISO 8601 (UTC if no zone), a date, Unix seconds, "
+            "or relative to now (-15m, -24h, -7d, now, today, yesterday)",
+            examples=["-24h"],
+        ),
     ] = None,
     until: Annotated[
-        UtcDatetime | None, Query(description="Created before (exclusive; ISO 8601)")
+        QueryTime | None,
+        Query(description="Created before (exclusive); the same forms as since"),
     ] = None,
     min_duration_ms: Annotated[
         int | None,
@@ -163,6 +172,10 @@ async def action_filter(
     q: Annotated[
         Text | None,
         Query(min_length=1, max_length=255, description="Text in action_name or error_message"),
+    ] = None,
+    schema_errors: Annotated[
+        bool | None,
+        Query(description="true: only actions that broke their type's `warn` schema"),
     ] = None,
 ) -> ActionFilter:
     """The list filters of a request (every route that filters actions takes these)."""
@@ -187,6 +200,7 @@ async def action_filter(
         min_duration_ms=min_duration_ms,
         max_duration_ms=max_duration_ms,
         q=q,
+        schema_errors=schema_errors,
     )
 
 

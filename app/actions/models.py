@@ -50,6 +50,14 @@ class ActionLog(Base):
             sqlite_where=text("parent_id IS NOT NULL"),
         ),
         Index("ix_action_logs_tenant_session_created", "tenant_id", "session_id", "created_at"),
+        # `schema_errors=true` lists the few actions that failed a `warn` schema
+        Index(
+            "ix_action_logs_tenant_schema_errors",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("schema_errors IS NOT NULL"),
+            sqlite_where=text("schema_errors IS NOT NULL"),
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(default=new_id)
@@ -79,6 +87,11 @@ class ActionLog(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # The fingerprint of the body first recorded under a client-generated id (else NULL)
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    # What a `warn` schema of the action type found wrong ([{path, message}]), and the version
+    # of the schema it was checked against (app/action_schemas/); NULL when it matched or when
+    # the type has no schema.
+    schema_errors: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    schema_version: Mapped[int | None] = mapped_column(Integer)
 
 
 # Newest-first listing and keyset pagination walk this index: (tenant, created_at, id) DESC.
@@ -186,4 +199,26 @@ action_failure_rollups = Table(
     Column("last_seen", UTCDateTime, nullable=True),
     Column("example_id", Uuid, nullable=True),
     Column("sample", Text, nullable=True),
+)
+
+# Generative-AI calls (actions whose metadata names a model: `gen_ai.request.model`, else
+# `gen_ai.response.model`, as OpenTelemetry's GenAI conventions record them) per tenant, period
+# (a minute, an hour or a day) starting at `start`, rollup dimensions and model: how many, and
+# the sums of their `gen_ai.usage.input_tokens` and `gen_ai.usage.output_tokens`. Kept in step
+# with the rows like action_rollups (app/actions/genai.py); `stats` reads its GenAI figures here.
+action_genai_rollups = Table(
+    "action_genai_rollups",
+    Base.metadata,
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("start", UTCDateTime, primary_key=True),
+    Column("action_type", String(100), primary_key=True),
+    Column("provider_name", String(100), primary_key=True),
+    Column("service", String(100), primary_key=True),
+    Column("source", String(50), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("model", String(255), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
 )

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, Select, delete, insert, select, union_all
+from sqlalchemy import Row, Select, delete, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.actions import rollups
@@ -18,7 +18,7 @@ from app.actions.models import ACTION_COLUMNS, ActionLog, action_logs
 from app.actions.rollups import RollupContribution
 from app.actions.schemas import SUMMARY_FIELDS, Sort
 from app.actions.statuses import FAILED
-from app.core.db import fetch_all, insert_json_rows
+from app.core.db import fetch_all, insert_values
 from app.core.pagination import Cursor, DurationCursor, Order, after_key
 from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
@@ -55,13 +55,12 @@ async def insert_actions(
     rows (a group commit): each tenant's rows and rollups go in under that tenant's row-level
     security setting (app/core/tenancy.py), tenant after tenant in one order, so that
     concurrent writers lock rollup rows in the same order; the stream records each tenant's
-    events under its setting too. The rows go in with one statement per tenant on the
-    connection directly (none of the ORM's per-row work): on PostgreSQL an INSERT from one JSON
-    array of the rows, which the server expands (`json_populate_recordset`), executed once
-    whatever the number of rows — COPY, faster still, is refused on a table under row-level
-    security; elsewhere a multi-row INSERT. Returns the tenants written
-    for; with `announce_now=False` the caller announces them on the stream after its commit
-    (`streamlog.announce`).
+    events under its setting too. The rows go in with one multi-row INSERT per tenant on the
+    connection directly (none of the ORM's per-row work), their values as parameters
+    (`insert_values`): COPY, or an INSERT … SELECT from a set-returning function (which a
+    distributed PostgreSQL runs as a COPY), is refused on a table under row-level security.
+    Returns the tenants written for; with `announce_now=False` the caller announces them on
+    the stream after its commit (`streamlog.announce`).
     """
     by_tenant: dict[UUID, list[dict[str, Any]]] = {}
     for tenant_id, tenant_rows in writes:
@@ -85,15 +84,7 @@ async def insert_actions(
 
 
 async def _insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if connection.dialect.name == "postgresql":
-        await insert_json_rows(connection, "action_logs", ACTION_COLUMNS, rows)
-    else:
-        await connection.execute(insert(action_logs), [_complete(row) for row in rows])
-
-
-def _complete(row: dict[str, Any]) -> dict[str, Any]:
-    """Every column of the row (None where it has none): one statement shape for all rows."""
-    return {name: row.get(name) for name in ACTION_COLUMNS}
+    await insert_values(connection, action_logs, ACTION_COLUMNS, rows)
 
 
 @dataclass(frozen=True)
@@ -271,3 +262,13 @@ class ActionRepository:
         merged = union_all(*(select(*part.c) for part in newest)).subquery()
         query = select(*merged.c).order_by(merged.c.created_at.desc(), merged.c.id.desc())
         return await fetch_all(self.session, query.limit(limit))
+
+    async def children_of(self, parent_ids: Sequence[UUID], limit: int) -> Sequence[Row[Any]]:
+        """Summary rows of the actions inside any of these (one level down), up to `limit`."""
+        query = (
+            select(*SUMMARY_COLUMNS)
+            .where(COLUMNS.tenant_id == self.tenant_id, COLUMNS.parent_id.in_(list(parent_ids)))
+            .order_by(COLUMNS.created_at, COLUMNS.id)
+            .limit(limit)
+        )
+        return await fetch_all(self.session, query)

@@ -43,14 +43,11 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
-import orjson
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Integer,
     Text,
     and_,
-    bindparam,
     case,
     cast,
     delete,
@@ -63,10 +60,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.actions import genai
 from app.actions.models import (
     HISTOGRAM_BUCKETS,
     ROLLUP_DIMENSIONS,
     action_failure_rollups,
+    action_genai_rollups,
     action_logs,
     action_rollups,
     action_user_rollups,
@@ -179,7 +178,7 @@ class Delta:
 RollupKey = tuple[Any, ...]
 CONTRIBUTING = (
     "id", "tenant_id", "created_at", *ROLLUP_DIMENSIONS, "execution_time_ms", "user_id",
-    "error_type", "error_message",
+    "error_type", "error_message", "metadata",
 )  # fmt: skip
 USER_KEY_COLUMNS = ("tenant_id", "period", "start", "user_id")
 USER_VALUE_COLUMNS = ("total", "failed", "last_action_at", "last_action_id", "last_action_type")
@@ -187,7 +186,11 @@ USER_VALUE_COLUMNS = ("total", "failed", "last_action_at", "last_action_id", "la
 
 def contribution(action: Any) -> dict[str, Any]:
     """What an action counts for in the rollups, taken before the action changes."""
-    return {name: getattr(action, name) for name in CONTRIBUTING}
+    # `metadata_` on ORM objects (`metadata` is SQLAlchemy's own)
+    return {name: getattr(action, _ATTRIBUTES.get(name, name)) for name in CONTRIBUTING}
+
+
+_ATTRIBUTES = {"metadata": "metadata_"}
 
 
 RollupContribution = dict[str, Any]
@@ -273,6 +276,7 @@ class Changes:
     combinations: dict[RollupKey, Delta] = field(default_factory=dict)
     users: dict[UserKey, UserDelta] = field(default_factory=dict)
     failures: dict[FailureKey, FailureDelta] = field(default_factory=dict)
+    models: dict[RollupKey, genai.UsageDelta] = field(default_factory=dict)  # GenAI calls
 
     def add_failures(
         self, keys: list[RollupKey], error_type: str, pattern: str, *values: Any
@@ -310,6 +314,13 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
                 if user_delta is None:
                     user_delta = users[user_key] = UserDelta()
                 user_delta.add(row, sign)
+        if (used := genai.usage(row.get("metadata"))) is not None:
+            model, input_tokens, output_tokens = used
+            for key in keys:
+                usage = result.models.get((*key, model))
+                if usage is None:
+                    usage = result.models[(*key, model)] = genai.UsageDelta()
+                usage.add(sign, input_tokens, output_tokens)
         if row["status"] in FAILED:
             message = row.get("error_message")
             error_type, pattern = failure_group(row.get("error_type"), message)
@@ -318,25 +329,19 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
     return result
 
 
-def _insert_rows(dialect: str, table: Any, columns: Sequence[str]) -> Any:
-    """The INSERT of an upsert: its rows as parameters (executemany) or, on PostgreSQL, as one
-    JSON array that `json_populate_recordset` expands, so that a group commit's rollup rows
-    cost one statement, executed once, rather than one execution per row."""
-    statement = upsert_insert(dialect, table)
-    if dialect != "postgresql":
-        return statement
-    rows = func.json_populate_recordset(
-        literal_column(f"NULL::{table.name}"), cast(bindparam("rows", type_=Text), JSON)
-    ).table_valued(*columns)
-    return statement.from_select(list(columns), select(*(rows.c[name] for name in columns)))
+def _insert_rows(dialect: str, table: Any, _columns: Sequence[str]) -> Any:
+    """The INSERT of an upsert, executed with its rows as parameters (executemany).
+
+    The same on every engine: a distributed PostgreSQL routes each row's statement to the
+    tenant's shard, where an INSERT … SELECT from a set-returning function of all the rows
+    would be run as a COPY, which row-level security refuses. The DO UPDATE that follows holds
+    no parameter (Citus could not type one there): only the row's EXCLUDED values and constants.
+    """
+    return upsert_insert(dialect, table)
 
 
 async def _upsert(connection: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    if connection.dialect.name == "postgresql":
-        # default=str: ids read back from the database are the driver's own UUID type
-        await connection.execute(statement, {"rows": orjson.dumps(rows, default=str).decode()})
-    else:
-        await connection.execute(statement, rows)
+    await connection.execute(statement, rows)
 
 
 @cache
@@ -349,7 +354,10 @@ def upsert_statement(dialect: str) -> Any:
     t, new = action_rollups.c, statement.excluded
     counts = {name: t[name] + new[name] for name in ("total", "timed", "time_sum")}
     histogram = {
-        name: case((new[name].is_(None), t[name]), else_=func.coalesce(t[name], 0) + new[name])
+        name: case(
+            (new[name].is_(None), t[name]),
+            else_=func.coalesce(t[name], literal_column("0")) + new[name],
+        )
         for name in HISTOGRAM_COLUMNS
     }
     return statement.on_conflict_do_update(
@@ -476,6 +484,23 @@ async def apply(connection: AsyncConnection, changes: Changes) -> None:
     if failures:
         statement = failure_upsert_statement(connection.dialect.name)
         await _upsert(connection, statement, failure_upsert_rows(failures))
+    models = {k: d for k, d in changes.models.items() if d}
+    if models:
+        statement = genai_upsert_statement(connection.dialect.name)
+        await _upsert(connection, statement, genai.upsert_rows(models))
+
+
+@cache
+def genai_upsert_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE that adds GenAI calls and token sums."""
+    statement = _insert_rows(
+        dialect, action_genai_rollups, (*genai.KEY_COLUMNS, *genai.VALUE_COLUMNS)
+    )
+    t, new = action_genai_rollups.c, statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=list(genai.KEY_COLUMNS),
+        set_={name: t[name] + new[name] for name in genai.VALUE_COLUMNS},
+    )
 
 
 UNITS = {MINUTE: "minute", HOUR: "hour", DAY: "day"}
@@ -502,16 +527,24 @@ def _start_sql(dialect: str, column: Any, period: int) -> ColumnElement[Any]:
 async def rebuild(session: AsyncSession, tenant_id: UUID) -> None:
     """Recompute a tenant's rollups from its rows (after a bulk load or direct SQL changes)."""
     dialect = session.get_bind().dialect.name
-    for table in (action_rollups, action_user_rollups, action_failure_rollups):
+    tables = (action_rollups, action_user_rollups, action_failure_rollups, action_genai_rollups)
+    for table in tables:
         await session.execute(delete(table).where(table.c.tenant_id == tenant_id))
     for period in USER_PERIODS:
         await session.execute(rebuild_users_statement(dialect, tenant_id, period))
     for period in PERIODS:
         await session.execute(rebuild_statement(dialect, period, tenant_id))
+        await session.execute(genai_rebuild_statement(dialect, period, tenant_id))
         groups = await session.execute(failure_groups_query(dialect, period, tenant_id))
         rows = failure_rollup_rows(period, groups)
         for chunk in range(0, len(rows), 1000):
             await session.execute(insert(action_failure_rollups), rows[chunk : chunk + 1000])
+
+
+def genai_rebuild_statement(dialect: str, period: int, tenant_id: UUID) -> Any:
+    """The GenAI rollups of one period of a tenant, from its rows."""
+    start = _start_sql(dialect, action_logs.c.created_at, period)
+    return genai.rebuild_statement(dialect, period, start, tenant_id)
 
 
 def failure_groups_query(dialect: str, period: int, tenant_id: UUID | None) -> Any:

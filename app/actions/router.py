@@ -4,13 +4,10 @@ Every route is scoped to the tenant of the API key: `write` records and changes 
 `read` queries them.
 """
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 
 from app.actions.dependencies import (
     IdempotencyKey,
@@ -23,6 +20,7 @@ from app.actions.dependencies import (
 )
 from app.actions.export import ActionExport, ExportFormat
 from app.actions.filters import Filters
+from app.actions.recorder import PreparedRows, Recorder
 from app.actions.schemas import (
     ActionBatch,
     ActionCreate,
@@ -33,6 +31,7 @@ from app.actions.schemas import (
     Sort,
     StepCreate,
 )
+from app.actions.service import ActionService
 from app.core.auth import ReadTenant
 from app.core.errors import (
     BadRequest,
@@ -40,46 +39,17 @@ from app.core.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
-    ServiceError,
     Unauthorized,
     Unprocessable,
     error_responses,
-    invalid,
 )
 from app.core.inputs import Offset
 from app.core.pagination import PAGED, OrderParam, set_next_page
 from app.core.responses import RowsResponse
 
-
-class ActionRoute(APIRoute):
-    """A route that names the reason when a request body cannot be read.
-
-    FastAPI reports any failure to read a JSON body as a bare 400; a body over the size limit
-    (sent without Content-Length) is a 413 and JSON too deep to parse is a 422.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except HTTPException as exc:
-                if isinstance(exc.__cause__, ServiceError):
-                    raise exc.__cause__ from None
-                if isinstance(exc.__cause__, RecursionError):
-                    limit = request.app.state.settings.max_json_depth
-                    message = f"JSON nested deeper than {limit} levels"
-                    raise invalid(("body",), message, "json_too_deep") from None
-                raise
-
-        return handle
-
-
 router = APIRouter(
     prefix="/api/v1/logs",
     tags=["actions"],
-    route_class=ActionRoute,
     responses=error_responses(Unauthorized, Forbidden),
 )
 WRITE_ERRORS = error_responses(Conflict, PayloadTooLarge, Unprocessable)
@@ -98,9 +68,7 @@ async def record_action(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record one action; answers the stored record (secrets redacted)."""
-    if idempotency_key is None:
-        return (await recorder.record(body)).response()
-    return (await service.record(body, idempotency_key)).response()
+    return await record(recorder.prepare(body), recorder, service, idempotency_key)
 
 
 @router.post(
@@ -116,9 +84,16 @@ async def record_actions(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record up to 1000 actions (a JSON array) at once: all are stored, or none."""
-    if idempotency_key is None:
-        return (await recorder.record_batch(body)).response()
-    return (await service.record_batch(body, idempotency_key)).response()
+    return await record(recorder.prepare_batch(body), recorder, service, idempotency_key)
+
+
+async def record(
+    prepared: PreparedRows, recorder: Recorder, service: ActionService, key: str | None
+) -> Response:
+    """Write prepared rows as the lane does, or once per `Idempotency-Key`."""
+    if key is None:
+        return (await recorder.write(prepared)).response()
+    return (await service.record_once(prepared, key)).response()
 
 
 @router.get(

@@ -15,7 +15,8 @@ given (`insert_actions`), so a row cannot be written for another tenant than the
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 from app.actions.models import ACTION_COLUMNS
 from app.actions.payloads import PayloadCleaner
@@ -62,10 +63,27 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+class PayloadChecks(Protocol):
+    """Checks of new rows against their action types' schemas (app/action_schemas/catalog.py):
+    refuses with a 422, or notes `schema_errors` and `schema_version` on the rows."""
+
+    def check(self, tenant_id: UUID, rows: list[dict[str, Any]], batch: bool) -> None: ...
+
+    def check_update(
+        self, tenant_id: UUID, action_type: str, changed: dict[str, Any], previous: Any
+    ) -> tuple[Any, int | None] | None: ...
+
+
 class RowBuilder:
-    def __init__(self, rules: PayloadRules, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        rules: PayloadRules,
+        clock: Callable[[], datetime],
+        checks: PayloadChecks | None = None,
+    ) -> None:
         self.rules = rules
         self.clock = clock
+        self.checks = checks
 
     def cleaner(self) -> PayloadCleaner:
         return PayloadCleaner(self.rules.redactor, self.rules.max_json_depth)

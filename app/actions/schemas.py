@@ -3,9 +3,18 @@
 String limits come from the columns of `ActionLog`, so a value that would not fit is refused
 with a 422 naming the field instead of failing at the database. Timestamps without a timezone
 are read as UTC, and must lie in the accepted range (app/core/inputs.py).
+
+Each write body carries an example that Swagger UI's "Try it out" sends as it is: no fixed id,
+no fixed date, a duration without times to contradict it, so that a click records a sane row.
+
+A duration may differ from `completed_at - started_at` by at most DURATION_TOLERANCE_MS plus
+DURATION_TOLERANCE_SHARE of that span: a client times its work with its own clock, and its
+timestamps and its stopwatch rarely agree to the millisecond, but a duration outside that
+margin is a mistake that would skew every average it joins (one such row moved a tenant's
+average from ~1.3 s to ~6,800 s), so it is refused with a 422 naming the three fields.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -19,6 +28,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 from sqlalchemy import String
 
 from app.actions.models import action_logs
@@ -30,6 +40,8 @@ from app.core.inputs import UtcDatetime as UtcDatetime
 MAX_BATCH = 1000
 Sort = Literal["created_at", "execution_time_ms"]  # the orders a listing can take
 MAX_STEPS = 1000
+DURATION_TOLERANCE_MS = 1000
+DURATION_TOLERANCE_SHARE = 0.1
 
 
 def fits(column: str, min_length: int = 0) -> StringConstraints:
@@ -42,12 +54,42 @@ def fits(column: str, min_length: int = 0) -> StringConstraints:
 
 JsonObject = dict[str, Any]
 Milliseconds = Int32
+ACTION_EXAMPLE: JsonObject = {
+    "action_type": "crm_create",
+    "action_name": "Create contact",
+    "provider_name": "hubspot",
+    "service": "CrmAdapter",
+    "source": "api",
+    "user_id": "u-42",
+    "status": "success",
+    "request_payload": {"email": "ada@example.com", "lifecyclestage": "lead"},
+    "response_data": {"id": "4812"},
+    "metadata": {"attempt": 1},
+    "execution_time_ms": 240,
+}
+
+
+def duration_conflict(started: datetime, completed: datetime, given_ms: int) -> str | None:
+    """Why `given_ms` contradicts the times it comes with, or None when it agrees with them."""
+    span_ms = (completed - started) / timedelta(milliseconds=1)
+    if abs(given_ms - span_ms) <= DURATION_TOLERANCE_MS + DURATION_TOLERANCE_SHARE * span_ms:
+        return None
+    return (
+        f"execution_time_ms ({given_ms}) contradicts completed_at - started_at "
+        f"({round(span_ms)} ms): they may differ by at most {DURATION_TOLERANCE_MS} ms "
+        f"plus {DURATION_TOLERANCE_SHARE:.0%} of the span"
+    )
 
 
 class StepCreate(BaseModel):
-    """One step of a long action, as seed 004 logs them."""
+    """One step of a long action."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"step": "upload", "status": "done", "details": {"bytes": 1048576}}]
+        },
+    )
 
     step: Annotated[Text, StringConstraints(min_length=1, max_length=255)]
     status: Annotated[Text, StringConstraints(min_length=1, max_length=50)]
@@ -65,7 +107,7 @@ class ActionStep(BaseModel):
 class ActionCreate(BaseModel):
     """One action to record. Only `action_type` is required."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ACTION_EXAMPLE]})
 
     id: UUID | None = Field(
         default=None,
@@ -102,19 +144,44 @@ class ActionCreate(BaseModel):
     ip_address: Annotated[Text, fits("ip_address")] | None = None
     user_agent: Annotated[Text, fits("user_agent")] | None = None
 
+    @field_validator("parent_id")
+    @classmethod
+    def _not_own_parent(cls, value: UUID | None, info: ValidationInfo) -> UUID | None:
+        if value is not None and value == info.data.get("id"):
+            raise PydanticCustomError(
+                "own_parent", "parent_id must not be the action's own id (the id field)"
+            )
+        return value
+
     @field_validator("completed_at")
     @classmethod
     def _not_before_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         started = info.data.get("started_at")
         if value is not None and started is not None and value < started:
             raise ValueError("completed_at must not be before started_at")
+        given = info.data.get("execution_time_ms")
+        if value is None or started is None or given is None:
+            return value
+        if (problem := duration_conflict(started, value, given)) is not None:
+            raise PydanticCustomError("duration_conflict", problem)
         return value
 
 
 class ActionUpdate(BaseModel):
     """Progress, complete or fail a running action; `metadata` is merged into the stored one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "success",
+                    "response_data": {"url": "s3://exports/contacts.csv"},
+                    "metadata": {"rows": 1200},
+                }
+            ]
+        },
+    )
 
     status: StatusIn | None = None
     response_data: Any = None
@@ -126,7 +193,7 @@ class ActionUpdate(BaseModel):
 
 
 class ActionSummary(BaseModel):
-    """An action as listed: seed 001's summary fields and other light ones, no payloads."""
+    """An action as listed: the summary fields and other light ones, no payloads."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -163,10 +230,36 @@ class ActionRead(ActionSummary):
     ip_address: str | None
     user_agent: str | None
     updated_at: datetime
+    schema_errors: list[dict[str, str]] | None = Field(
+        default=None,
+        description="Where the payloads broke their action type's `warn` schema: "
+        "`[{path, message}]` (null when they matched or the type has no schema)",
+    )
+    schema_version: int | None = Field(
+        default=None, description="The version of the schema the action was checked against"
+    )
 
 
 # The body of the batch route: the route and the ingest lane validate it with this one type.
-ActionBatch = Annotated[list[ActionCreate], Body(min_length=1, max_length=MAX_BATCH)]
+BATCH_EXAMPLE = [
+    {"action_type": "email_send", "provider_name": "sendgrid", "execution_time_ms": 85},
+    {
+        "action_type": "crm_update",
+        "provider_name": "hubspot",
+        "status": "failed",
+        "error_type": "RateLimitError",
+        "error_message": "rate limit exceeded (429)",
+        "execution_time_ms": 310,
+    },
+]
+ActionBatch = Annotated[
+    list[ActionCreate],
+    Body(
+        min_length=1,
+        max_length=MAX_BATCH,
+        openapi_examples={"two actions": {"summary": "Two actions", "value": BATCH_EXAMPLE}},
+    ),
+]
 
 
 class BatchCreated(BaseModel):

@@ -1,7 +1,8 @@
 """Rules for action logs after recording: idempotent writes, lifecycle, steps, queries.
 
-Writes without an `Idempotency-Key` go through `Recorder` (app/actions/recorder.py), which
-needs no session. A write with a key commits in the request's session, together with its key.
+Every write is prepared and written by a `Recorder` (app/actions/recorder.py): without an
+`Idempotency-Key` through the worker's writer, which needs no session; with a key in the
+request's session, together with its key (`record_once`).
 A running action (`pending`, `in_progress`, `retry`) is moved on by `PATCH`; reaching a final
 status stamps `completed_at` and computes `execution_time_ms` from `started_at` unless the
 caller gave them. A record in a final status is never changed again.
@@ -16,23 +17,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
 from app.actions.models import ActionLog
-from app.actions.recorder import Prepared, Recorder, SessionStore
+from app.actions.recorder import PreparedRows, session_recorder
 from app.actions.repository import ActionRepository, PageCursor
 from app.actions.rollups import contribution
 from app.actions.rows import RowBuilder, duration_ms, stamp_end
 from app.actions.schemas import (
     MAX_STEPS,
     SUMMARY_FIELDS,
-    ActionCreate,
     ActionRead,
     ActionUpdate,
     Sort,
     StepCreate,
+    duration_conflict,
 )
 from app.actions.statuses import FINAL
 from app.core.errors import Conflict, NotFound, invalid
-from app.core.idempotency import IdempotencyGuard, IdempotencyRepository, Written, request_hash
+from app.core.idempotency import IdempotencyRepository, Written
 from app.core.pagination import Cursor, DurationCursor, Order
+from app.core.recording import record_once
 
 
 class ActionService:
@@ -46,7 +48,7 @@ class ActionService:
         self.ttl_hours = idempotency_ttl_hours
         self.actions = ActionRepository(session, tenant_id)
         self.keys = IdempotencyRepository(session, tenant_id)
-        self.recorder = Recorder(tenant_id, rows, SessionStore(session))
+        self.recorder = session_recorder(tenant_id, rows, session)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -54,33 +56,11 @@ class ActionService:
 
     # Recording with an idempotency key
 
-    async def record(self, data: ActionCreate, idempotency_key: str) -> Written:
-        """Store one action once per key; a retry replays the first answer."""
-        return await self._record_once(
-            idempotency_key, "create", [data], lambda: self.recorder.prepare(data)
+    async def record_once(self, prepared: PreparedRows, idempotency_key: str) -> Written:
+        """Store prepared rows once per key; a retry replays the first answer."""
+        return await record_once(
+            self.keys, idempotency_key, prepared, self.recorder.write, self.clock(), self.ttl_hours
         )
-
-    async def record_batch(self, items: list[ActionCreate], idempotency_key: str) -> Written:
-        """Store every item or none, once per key."""
-        return await self._record_once(
-            idempotency_key, "batch", items, lambda: self.recorder.prepare_batch(items)
-        )
-
-    async def _record_once(
-        self,
-        key: str,
-        operation: str,
-        items: list[ActionCreate],
-        prepare: Callable[[], Prepared],
-    ) -> Written:
-        fingerprint = request_hash(operation, [item.model_dump(mode="json") for item in items])
-        guard = IdempotencyGuard(self.keys, key, fingerprint, self.clock(), self.ttl_hours)
-        if (previous := await guard.previous()) is not None:
-            return previous
-        prepared = prepare()
-        if (winner := await guard.claim(prepared.written)) is not None:
-            return winner
-        return await self.recorder.write(prepared)
 
     # Lifecycle
 
@@ -97,9 +77,12 @@ class ActionService:
             added = cleaner.clean(data.metadata, ("metadata",))
             action.metadata_ = {**(action.metadata_ or {}), **added}
         cleaner.raise_errors()
+        if self.rows.checks is not None:
+            self._check_schema(action, given)
         ends = data.completed_at
         if ends is not None and action.started_at is not None and ends < action.started_at:
             raise invalid(("body", "completed_at"), "completed_at must not be before started_at")
+        self._check_duration(action, data)
         for field in ("error_message", "error_type", "completed_at", "execution_time_ms"):
             if field in given:
                 setattr(action, field, getattr(data, field))
@@ -119,6 +102,19 @@ class ActionService:
         await self.actions.announce(action)
         return ActionRead.model_validate(action)
 
+    @staticmethod
+    def _check_duration(action: ActionLog, data: ActionUpdate) -> None:
+        """A duration given with a `completed_at` must agree with it and the stored start.
+
+        Without a `completed_at` the end is the server's clock, and often the start was too:
+        a client that reports how long its work took, later, contradicts neither.
+        """
+        given, started, ends = data.execution_time_ms, action.started_at, data.completed_at
+        if given is None or started is None or ends is None:
+            return
+        if (problem := duration_conflict(started, ends, given)) is not None:
+            raise invalid(("body", "execution_time_ms"), problem)
+
     async def add_step(self, action: ActionLog, data: StepCreate) -> ActionRead:
         """Append one execution step to a running action."""
         self._ensure_running(action)
@@ -133,6 +129,18 @@ class ActionService:
         await self.actions.flush()
         await self.actions.announce(action)
         return ActionRead.model_validate(action)
+
+    def _check_schema(self, action: ActionLog, given: set[str]) -> None:
+        """Check the parts the update changed against the type's schema (enforce: 422)."""
+        assert self.rows.checks is not None
+        changed = {"response_data": action.response_data} if "response_data" in given else {}
+        if "metadata" in given and action.metadata_ is not None:
+            changed["metadata"] = action.metadata_
+        result = self.rows.checks.check_update(
+            self.tenant_id, action.action_type, changed, action.schema_errors
+        )
+        if result is not None:
+            action.schema_errors, action.schema_version = result
 
     @staticmethod
     def _ensure_running(action: ActionLog) -> None:
@@ -179,3 +187,20 @@ class ActionService:
         since = self.clock() - timedelta(minutes=minutes)
         rows = await self.actions.recent_failures(since, limit)
         return [dict(zip(SUMMARY_FIELDS, row, strict=True)) for row in rows]
+
+    async def descendants(self, action_id: UUID, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Summaries of the actions inside this one, at any depth (a span's whole subtree), in
+        one query per level; at most `limit`, and whether there were more."""
+        found: list[dict[str, Any]] = []
+        seen = {action_id}
+        frontier = [action_id]
+        while frontier and len(found) <= limit:
+            level = []
+            for start in range(0, len(frontier), 1000):  # bounded IN lists
+                rows = await self.actions.children_of(frontier[start : start + 1000], limit + 1)
+                level += [dict(zip(SUMMARY_FIELDS, row, strict=True)) for row in rows]
+            fresh = [row for row in level if row["id"] not in seen]
+            seen.update(row["id"] for row in fresh)
+            found += fresh
+            frontier = [row["id"] for row in fresh]
+        return found[:limit], len(found) > limit

@@ -1,4 +1,5 @@
-"""Statuses of an action: the canonical names, the seeds' aliases, and which ones end an action."""
+"""Statuses of an action: the canonical names, older spellings accepted as aliases, and which
+ones end an action."""
 
 from typing import Annotated, Any, Literal, get_args
 
@@ -16,7 +17,7 @@ SUCCESSFUL = "success"
 
 
 def canonical_status(value: Any) -> Any:
-    """The canonical spelling of a status (case-insensitive, seed aliases accepted)."""
+    """The canonical spelling of a status (case-insensitive, aliases accepted)."""
     if not isinstance(value, str):
         return value
     name = value.strip().lower()

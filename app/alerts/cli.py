@@ -1,4 +1,4 @@
-"""`actionlog alerts …`: seed 001's presets for a tenant, its rules, and a test webhook.
+"""`actionlog alerts …`: the preset rules for a tenant, its rules, and a test webhook.
 
 actionlog alerts presets TENANT [--webhook ID ...]   create the four preset rules
 actionlog alerts rules TENANT [--json]               list the tenant's rules and states
@@ -121,7 +121,7 @@ def add_commands(commands: Any) -> None:
     alerts = commands.add_parser("alerts", help="alert rules and webhooks").add_subparsers(
         dest="alerts_command", required=True
     )
-    presets = alerts.add_parser("presets", help="create seed 001's preset rules for a tenant")
+    presets = alerts.add_parser("presets", help="create the four preset rules for a tenant")
     presets.add_argument("tenant", help="tenant id or slug")
     presets.add_argument("--webhook", action="append", help="webhook endpoint id (repeatable)")
     presets.set_defaults(handler=cmd_presets)

@@ -1,4 +1,4 @@
-"""Seed 001's alerting thresholds as ready-made rules.
+"""Common alerting thresholds as ready-made rules.
 
 - error rate above 5 % in the last hour (at least 20 actions, so 1 failure in 2 is no alert);
 - average latency above 2000 ms for any provider (grouped by provider, last 15 minutes,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from sqlalchemy import Select, Table, and_, func, select, tuple_, update
+from sqlalchemy import Select, Table, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.alerts.models import (
@@ -132,27 +132,38 @@ D = cast(Table, AlertDelivery.__table__)
 async def claim_due(
     connection: AsyncConnection, now: datetime, until: datetime, limit: int
 ) -> Sequence[Any]:
-    """Take up to `limit` due deliveries for this sender until `until` (other senders skip
-    them: SKIP LOCKED on PostgreSQL; SQLite has one process)."""
+    """Take up to `limit` due deliveries for this sender until `until`.
+
+    The due ones are found across tenants without a lock, then claimed tenant by tenant with
+    an UPDATE that holds the tenant and checks again that they are due: of two senders that
+    found the same delivery, the second's UPDATE waits for the first's, then finds it no
+    longer due and skips it. No cross-tenant FOR UPDATE (a distributed PostgreSQL refuses
+    one); each claim routes to its tenant's shard. The same on every engine.
+    """
     due = (
         select(D.c.tenant_id, D.c.id)
         .where(D.c.status == "pending", D.c.next_attempt_at <= now)
         .order_by(D.c.next_attempt_at)
         .limit(limit)
     )
-    if connection.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    keys = (await connection.execute(due)).all()
-    if not keys:
-        return []
-    key = tuple_(D.c.tenant_id, D.c.id)
-    claimed = await connection.execute(
-        update(D)
-        .where(key.in_([tuple(k) for k in keys]))
-        .values(next_attempt_at=until)
-        .returning(*D.c)
-    )
-    return claimed.all()
+    by_tenant: dict[UUID, list[UUID]] = {}
+    for tenant_id, delivery_id in (await connection.execute(due)).all():
+        by_tenant.setdefault(tenant_id, []).append(delivery_id)
+    claimed: list[Any] = []
+    for tenant_id in sorted(by_tenant, key=lambda t: t.bytes):
+        rows = await connection.execute(
+            update(D)
+            .where(
+                D.c.tenant_id == tenant_id,
+                D.c.id.in_(by_tenant[tenant_id]),
+                D.c.status == "pending",
+                D.c.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=until)
+            .returning(*D.c)
+        )
+        claimed += rows.all()
+    return claimed
 
 
 async def endpoint_of(connection: AsyncConnection, tenant_id: UUID, endpoint_id: UUID) -> Any:

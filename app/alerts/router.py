@@ -32,6 +32,7 @@ from app.core.errors import (
     error_responses,
 )
 from app.core.pagination import PAGED, set_next_page
+from app.core.state import core_state
 
 EndpointId = Annotated[UUID, Path(description="The webhook endpoint's id")]
 RuleId = Annotated[UUID, Path(description="The alert rule's id")]
@@ -51,7 +52,7 @@ WRITE = error_responses(NotFound, Conflict, Unprocessable)
 
 
 def _service(request: Request, tenant: TenantContext, session: SessionDep) -> AlertService:
-    state = request.app.state
+    state = core_state(request.app)
     return AlertService(
         session,
         tenant.tenant_id,
@@ -139,7 +140,7 @@ async def test_webhook(endpoint_id: EndpointId, service: Admin) -> DeliveryRead:
 
 @router.get("/presets", response_model=list[PresetRead])
 async def list_presets(_: Admin) -> list[PresetRead]:
-    """Seed 001's thresholds, ready to create with `{"preset": name, "webhook_ids": [...]}`."""
+    """The preset thresholds, ready to create with `{"preset": name, "webhook_ids": [...]}`."""
     return list(PRESETS.values())
 
 

@@ -1,17 +1,19 @@
 """Request and response bodies of the alerting API.
 
-Rule bodies keep the names of issue 12 (`name`, `metric`, `op`, `threshold`, `window_minutes`,
+Rule bodies use the usual alerting names (`name`, `metric`, `op`, `threshold`, `window_minutes`,
 `min_count`, `filters`, `group_by`, `webhook_ids`, `cooldown_minutes`) and add `preset`
-(start from one of seed 001's thresholds) and `enabled`. `error_rate` is a percentage (5
+(start from one of the preset thresholds) and `enabled`. `error_rate` is a percentage (5
 means 5 %), latencies are milliseconds, counts are numbers of rows in the window.
 """
 
 import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from app.actions.schemas import Text, fits
 
@@ -33,18 +35,28 @@ def _finite(value: float | None) -> float | None:
 
 
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"url": "https://hooks.example.com/actionlog", "description": "on-call"}]
+        },
+    )
 
     url: Url = Field(description="http(s) URL that receives the signed notifications")
     description: Description | None = None
 
 
 class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": "on-call (primary)", "enabled": True}]},
+    )
 
     url: Url | None = None
     description: Description | None = None
-    enabled: bool | None = Field(default=None, description="true re-enables a disabled endpoint")
+    enabled: bool | None = Field(
+        default=None, strict=True, description="true re-enables a disabled endpoint"
+    )
 
 
 class WebhookRead(BaseModel):
@@ -71,50 +83,141 @@ class RuleFilters(BaseModel):
     service: Annotated[Text, fits("service")] | None = None
 
 
+RULE_EXAMPLE: dict[str, Any] = {
+    "name": "CRM failures",
+    "metric": "failure_count",
+    "op": ">",
+    "threshold": 3,
+    "window_minutes": 5,
+    "filters": {"action_type": "crm_create"},
+    "cooldown_minutes": 15,
+}
+
+
+# A rule needs a preset, or else every field that a preset would give (the schema says so)
+_PRESET_OR_FIELDS: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
+        {
+            "required": ["name", "metric", "op", "threshold", "window_minutes"],
+            "properties": {
+                "name": {"type": "string"},
+                "metric": {"type": "string"},
+                "op": {"type": "string"},
+                "threshold": {"type": "number"},
+                "window_minutes": {"type": "integer"},
+            },
+        },
+    ]
+}
+
+
+# audit_changes counts audit rows: it takes no filters and no group_by (the schema says so)
+_NOT_GROUPED = {
+    "not": {
+        "anyOf": [
+            {
+                "required": [key, "group_by"],
+                "properties": {key: {"enum": [value]}, "group_by": {"type": "string"}},
+            }
+            for key, value in (("metric", "audit_changes"), ("preset", "audit_activity"))
+        ]
+        + [
+            {
+                "required": [key, "filters"],
+                "properties": {
+                    key: {"enum": [value]},
+                    "filters": {"type": "object", "minProperties": 1},
+                },
+            }
+            for key, value in (("metric", "audit_changes"), ("preset", "audit_activity"))
+        ]
+    }
+}
+
+
 class RuleCreate(BaseModel):
     """A rule; with `preset`, the preset's values fill every field not given."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=lambda schema: schema.update(
+            _PRESET_OR_FIELDS, **_NOT_GROUPED, examples=[RULE_EXAMPLE]
+        ),
+    )
 
     preset: PresetName | None = None
     name: Name | None = None
     metric: Metric | None = None
     op: Op | None = None
-    threshold: float | None = None
-    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES)
+    threshold: float | None = Field(default=None, strict=True)
+    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES, strict=True)
     min_count: int | None = Field(
-        default=None, ge=1, description="Rows the window must hold before the rule can fire"
+        default=None,
+        ge=1,
+        strict=True,
+        description="Rows the window must hold before the rule can fire",
     )
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] = Field(default_factory=list, max_length=20)
     cooldown_minutes: int | None = Field(
         default=None,
+        strict=True,
         ge=0,
         le=MAX_WINDOW_MINUTES,
         description="Least time between two firing notifications of a rule (and group)",
     )
-    enabled: bool = True
+    enabled: Annotated[bool, Field(strict=True)] = True
 
     _finite_threshold = field_validator("threshold")(_finite)
 
 
-class RuleUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _no_default(schema: dict[str, Any]) -> None:
+    """Leave the default (None: unchanged) out of a field whose schema does not allow null."""
+    schema.pop("default", None)
 
-    name: Name | None = None
-    metric: Metric | None = None
-    op: Op | None = None
-    threshold: float | None = None
-    window_minutes: int | None = Field(default=None, ge=1, le=MAX_WINDOW_MINUTES)
+
+class RuleUpdate(BaseModel):
+    """The fields to change; a field left out keeps its value. A rule always has a name,
+    metric, op, threshold and window, so those cannot be null (the schema says so)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=lambda schema: schema.update(
+            _NOT_GROUPED, examples=[{"threshold": 10, "enabled": False}]
+        ),
+    )
+
+    name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    metric: Metric | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    op: Op | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    threshold: float | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    window_minutes: Annotated[int, Field(ge=1, le=MAX_WINDOW_MINUTES)] | SkipJsonSchema[None] = (
+        Field(default=None, json_schema_extra=_no_default)
+    )
     min_count: int | None = Field(default=None, ge=1)
     filters: RuleFilters | None = None
     group_by: GroupBy | None = None
     webhook_ids: list[UUID] | None = Field(default=None, max_length=20)
-    cooldown_minutes: int | None = Field(default=None, ge=0, le=MAX_WINDOW_MINUTES)
-    enabled: bool | None = None
+    cooldown_minutes: Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES)] | SkipJsonSchema[None] = (
+        Field(default=None, json_schema_extra=_no_default)
+    )
+    enabled: Annotated[bool, Field(strict=True)] | None = None
 
     _finite_threshold = field_validator("threshold")(_finite)
+
+    @field_validator(
+        "name", "metric", "op", "threshold", "window_minutes", "cooldown_minutes", mode="before"
+    )
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError(
+                "null_not_allowed",
+                "cannot be null: a rule always has one (leave it out to keep it)",
+            )
+        return value
 
 
 class GroupState(BaseModel):

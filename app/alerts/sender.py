@@ -1,11 +1,11 @@
 """The outbox sender: delivers stored notifications, signed, and retries with backoff.
 
-Every worker runs one. A sender claims due deliveries (PostgreSQL: `FOR UPDATE SKIP
-LOCKED`, so two senders never take the same one) by moving their next attempt past the time
-an attempt can take, sends them, and logs each attempt with its status code and duration.
-A sender that dies mid-attempt leaves the delivery to be claimed again when that time has
-passed: delivery is at least once, and the unchanged `webhook-id` lets receivers drop a
-repeat.
+Every worker runs one. A sender claims due deliveries (one UPDATE per tenant that checks
+they are still due, so two senders never take the same one) by moving their next attempt
+past the time an attempt can take, sends them, and logs each attempt with its status code
+and duration. A sender that dies mid-attempt leaves the delivery to be claimed again when
+that time has passed: delivery is at least once, and the unchanged `webhook-id` lets
+receivers drop a repeat.
 
 Retries follow ALERT_RETRY_SCHEDULE, seconds before each retry; the default, after the first
 attempt, is 5 s, 5 min, 30 min, 2 h, 5 h, 8 h and 8 h: eight attempts over 23 h 35 min, after

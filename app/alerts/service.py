@@ -260,8 +260,10 @@ class AlertService:
         values: dict[str, Any] = {}
         if data.preset is not None:
             values = PRESETS[data.preset].rule.model_dump(exclude_unset=True, exclude={"preset"})
-        values.update(given)
-        values.setdefault("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES)
+        # a null field of a body with a preset is not given: the preset's value stands
+        values.update({k: v for k, v in given.items() if v is not None or k not in values})
+        if values.get("cooldown_minutes") is None:  # null: the default, as when left out
+            values["cooldown_minutes"] = DEFAULT_COOLDOWN_MINUTES
         self._check_rule(values)
         webhook_ids = list(values.get("webhook_ids") or [])
         await self._check_webhooks(webhook_ids)
@@ -312,9 +314,16 @@ class AlertService:
         rule = await self.rule(rule_id, for_update=True)
         before = _rule_data(rule)
         changes = data.model_dump(exclude_unset=True)
-        if changes.get("enabled", False) is None:  # null means unchanged (the column is NOT NULL)
-            del changes["enabled"]
+        for name in ("enabled", "cooldown_minutes"):  # null means unchanged (NOT NULL columns)
+            if name in changes and changes[name] is None:
+                del changes[name]
         values = {**before, **changes}
+        if _groups_audit_changes(values) and not _groups_audit_changes(changes):
+            # valid as a body, not with what the rule holds: the rule's state is in the way
+            raise Conflict(
+                "the rule has filters or group_by, which audit_changes cannot use: "
+                'send "filters": null and "group_by": null with it'
+            )
         self._check_rule(values)
         if "webhook_ids" in changes:
             await self._check_webhooks(data.webhook_ids or [])
@@ -440,4 +449,11 @@ def outbox_row(
         attempts=0,
         next_attempt_at=now,
         created_at=now,
+    )
+
+
+def _groups_audit_changes(values: dict[str, Any]) -> bool:
+    """Whether rule values count audit changes and also filter or group (which they cannot)."""
+    return values.get("metric") == "audit_changes" and bool(
+        values.get("group_by") or any((values.get("filters") or {}).values())
     )

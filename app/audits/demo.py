@@ -1,9 +1,12 @@
 """Demo audit trail: contacts, tickets and settings being created, edited and deleted.
 
-Written through AuditService, so the demo tenant's chain verifies like any other.
+Written through AuditService, so the demo tenant's chain verifies like any other. The events
+are back-dated over the same seven days as the demo actions, in chain order, so that the
+console's audit list and a resource's state at a past time read like a real week.
 """
 
 import random
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audits.service import AuditService
 from app.core.auth import Actor
+from app.core.db import utcnow
 from app.core.redact import PayloadRules
 
 PEOPLE = [
@@ -40,14 +44,37 @@ class _Trail:
         self.tenant_id = tenant_id
         self.rng = rng
         self.written = 0
+        self.now = utcnow()
+        self.moment = self.now - timedelta(days=7)
+
+    async def _write(
+        self,
+        action: str,
+        kind: str,
+        rid: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        metadata: dict[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Build the event as the service does and append it at the trail's next moment."""
+        event = self.audits.events.build(
+            action, kind, rid, before, after, self._who(), metadata,
+            correlation_id=correlation_id,
+        )  # fmt: skip
+        if event is None:
+            return
+        # ~50 events, 1 to 5 hours apart: the week of the demo actions
+        self.moment = min(self.moment + timedelta(hours=self.rng.uniform(1, 5)), self.now)
+        await self.audits.append(self.tenant_id, [{**event, "created_at": self.moment}])
+        self.written += 1
 
     def _who(self) -> Actor:
         user, ip, agent = self.rng.choice(PEOPLE)
         return Actor(user, ip, agent)
 
     async def create(self, kind: str, rid: str, data: dict[str, Any]) -> None:
-        await self.audits.log_create(self.tenant_id, kind, rid, data, self._who())
-        self.written += 1
+        await self._write("create", kind, rid, None, data)
 
     async def update(
         self, kind: str, rid: str, before: dict[str, Any], after: dict[str, Any]
@@ -58,15 +85,10 @@ class _Trail:
         correlation = (
             f"inc_{sum(map(ord, rid)) % 40 + 1:03d}" if meta["source"] == "crm_sync" else None
         )
-        row = await self.audits.log(
-            self.tenant_id, "update", kind, rid, before, after, self._who(), meta,
-            correlation_id=correlation,
-        )  # fmt: skip
-        self.written += row is not None
+        await self._write("update", kind, rid, before, after, meta, correlation)
 
     async def delete(self, kind: str, rid: str, data: dict[str, Any]) -> None:
-        await self.audits.log_delete(self.tenant_id, kind, rid, data, self._who())
-        self.written += 1
+        await self._write("delete", kind, rid, data, None)
 
 
 def _contact(rng: random.Random, n: int) -> dict[str, Any]:

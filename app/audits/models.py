@@ -106,7 +106,7 @@ class AuditCheckpoint(Base):
 
 
 class AuditSigningKey(Base):
-    """A key that signs checkpoints: the service's own (seed kept) or one given as a setting.
+    """A key that signs checkpoints: the service's own (private key kept) or one given as a setting.
 
     Not tenant data: one service, one current key, shared by every worker and host through the
     database. Keys given by the AUDIT_SIGNING_KEY setting are recorded with their public half

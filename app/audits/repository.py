@@ -1,7 +1,7 @@
 """SQL for one tenant's audit rows and the head of its hash chain.
 
 Every audit row is written by `extend_chains`, one event or a group commit's many: the HTTP
-routes through the audit writer (app/audits/writer.py), the service's self-audits in the
+routes through the worker's writer (app/core/writer.py), the service's self-audits in the
 session of the change they describe.
 """
 
@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, Select, Table, insert, select, update
+from sqlalchemy import ColumnElement, Row, Select, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -20,7 +20,7 @@ from app.audits.chain import GENESIS_HASH, row_hash
 from app.audits.events import Event
 from app.audits.models import AuditChainHead, AuditLog
 from app.audits.schemas import AuditFilters, AuditRead
-from app.core.db import insert_json_rows, new_id, upsert_insert, utcnow
+from app.core.db import insert_values, new_id, upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
 from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
@@ -90,9 +90,10 @@ async def extend_tenant_chain(
     """The per-tenant part of a chain extension: every statement that touches one tenant.
 
     Locks the tenant's head once (creating it when absent), gives each event in order its id,
-    sequence, created_at (taken after the lock, so that time follows the chain), prev_hash and
-    hash, inserts the rows, moves the head, and records the stream events; all of it as the
-    tenant of the transaction, for row-level security.
+    sequence, created_at (taken after the lock, so that time follows the chain; an event built
+    with its own, as the demo's back-dated trail is, keeps it), prev_hash and hash, inserts
+    the rows, moves the head, and records the stream events; all of it as the tenant of the
+    transaction, for row-level security.
     """
     await set_tenant(connection, tenant_id)
     head = await _lock_head(connection, tenant_id)
@@ -105,7 +106,7 @@ async def extend_tenant_chain(
             "id": new_id(),
             "tenant_id": tenant_id,
             "sequence": sequence,
-            "created_at": utcnow(),
+            "created_at": event.get("created_at") or utcnow(),
             "sealed": None,
         }
         rows.append(row)
@@ -160,12 +161,10 @@ async def _touch_head(connection: AsyncConnection, tenant_id: UUID) -> ChainHead
 
 
 async def _insert(connection: AsyncConnection, rows: list[AuditRow]) -> None:
-    """The rows in one statement, in the connection's transaction: on PostgreSQL from one JSON
-    array (`insert_json_rows`), elsewhere a multi-row INSERT."""
-    if connection.dialect.name == "postgresql":
-        await insert_json_rows(connection, "audit_logs", AUDIT_COLUMNS, rows)
-    else:
-        await connection.execute(insert(AUDITS), rows)
+    """The rows as one multi-row INSERT (`insert_values`), in the connection's transaction:
+    the form that a distributed PostgreSQL routes to the tenant's shard under row-level
+    security, on every engine."""
+    await insert_values(connection, AUDITS, AUDIT_COLUMNS, rows)
 
 
 def _one_of(column: InstrumentedAttribute[Any], values: Sequence[str]) -> ColumnElement[bool]:

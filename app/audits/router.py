@@ -1,8 +1,8 @@
 """The audit-log API: record a change (or a batch), list and read rows, a resource's trail,
 verify the chain.
 
-Audit rows are append-only: no route changes or deletes one. Recording goes through the audit
-writer (group commit, app/audits/writer.py) unless the request carries an `Idempotency-Key`,
+Audit rows are append-only: no route changes or deletes one. Recording goes through the worker's
+writer (group commit, app/core/writer.py) unless the request carries an `Idempotency-Key`,
 which commits in the request's session with its key (app/audits/service.py `record_once`).
 """
 
@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.audits.dependencies import AuditRecorderDep, AuditServiceDep
-from app.audits.recorder import AuditRecorder, Prepared
+from app.audits.recorder import AuditRecorder, PreparedEvents
 from app.audits.schemas import (
     AuditBatch,
     AuditBatchCreated,
@@ -25,6 +25,7 @@ from app.audits.schemas import (
     ResourceState,
 )
 from app.audits.service import AuditService, published_keys
+from app.audits.state import audits_state
 from app.core.auth import ReadSessionDep, ReadTenant
 from app.core.db import utcnow
 from app.core.errors import (
@@ -38,8 +39,9 @@ from app.core.errors import (
     error_responses,
 )
 from app.core.idempotency import IdempotencyHeader
-from app.core.inputs import Offset, Text, UtcDatetime
+from app.core.inputs import TIME_HELP, Offset, QueryTime, Text
 from app.core.pagination import PAGED, set_next_page
+from app.core.state import core_state
 
 router = APIRouter(
     prefix="/api/v1/logs/audits",
@@ -106,14 +108,14 @@ async def record_audits(
 
 async def _record(
     request: Request,
-    prepared: Prepared,
+    prepared: PreparedEvents,
     recorder: AuditRecorder,
     service: AuditService,
     idempotency_key: str | None,
 ) -> Response:
     if idempotency_key is None:
         return (await recorder.write(prepared)).response()
-    ttl_hours = request.app.state.settings.idempotency_ttl_hours
+    ttl_hours = core_state(request.app).settings.idempotency_ttl_hours
     written = await service.record_once(recorder.tenant_id, idempotency_key, prepared, ttl_hours)
     return written.response()
 
@@ -142,10 +144,10 @@ async def list_audits(
         Text | None, Query(max_length=255, description="Correlation id, exact")
     ] = None,
     since: Annotated[
-        UtcDatetime | None, Query(description="From this time (inclusive; ISO 8601)")
+        QueryTime | None, Query(description=f"From this time (inclusive): {TIME_HELP}")
     ] = None,
     until: Annotated[
-        UtcDatetime | None, Query(description="Before this time (exclusive; ISO 8601)")
+        QueryTime | None, Query(description=f"Before this time (exclusive): {TIME_HELP}")
     ] = None,
     skip: Skip = 0,
     limit: Limit = 100,
@@ -169,7 +171,7 @@ async def verify_chain(tenant: ReadTenant, service: AuditServiceDep) -> ChainVer
 @router.get("/public-key", response_model=PublicKeys)
 async def public_key(request: Request, tenant: ReadTenant, session: ReadSessionDep) -> PublicKeys:
     """The Ed25519 keys that sign audit checkpoints (the current one first)."""
-    return await published_keys(session, await request.app.state.signer.get())
+    return await published_keys(session, await audits_state(request.app).signer.get())
 
 
 @router.get(
@@ -183,8 +185,8 @@ async def resource_state(
     resource_type: Annotated[Text, Path(max_length=100, description="e.g. contact")],
     resource_id: Annotated[Text, Path(max_length=255, description="e.g. 4812")],
     at: Annotated[
-        UtcDatetime | None,
-        Query(description="The time (ISO 8601; UTC if no zone); default: now"),
+        QueryTime | None,
+        Query(description=f"The time ({TIME_HELP}); default: now"),
     ] = None,
 ) -> ResourceState:
     """A resource's fields at time `at`, rebuilt from its trail, and the event they rest on."""

@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from app.audits.diff import DiffKind
 from app.core.inputs import Text
@@ -27,7 +35,11 @@ def _text_only(value: Any) -> Any:
 
 
 # an address as text only: pydantic would also take an integer (as IPv4) or bytes
-IpAddress = Annotated[IPvAnyAddress, BeforeValidator(_text_only)]
+IpAddress = Annotated[
+    IPvAnyAddress,
+    BeforeValidator(_text_only),
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+]
 
 
 @dataclass(frozen=True)
@@ -43,10 +55,23 @@ class AuditFilters:
     correlation_id: str | None = None
 
 
+AUDIT_EXAMPLE: dict[str, Any] = {
+    "action": "update",
+    "resource_type": "contact",
+    "resource_id": "4812",
+    "user_id": "alice@example.com",
+    "ip_address": "203.0.113.7",
+    "before": {"email": "a@old.example", "address": {"city": "Lyon"}},
+    "after": {"email": "a@new.example", "address": {"city": "Paris", "zip": "75001"}},
+    "metadata": {"reason": "support ticket 991"},
+    "correlation_id": "inc-991",
+}
+
+
 class AuditCreate(BaseModel):
     """One change to a resource. The tenant is the API key's; it is never read from the body."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [AUDIT_EXAMPLE]})
 
     action: Action = Field(description="create, update, delete, or any verb")
     resource_type: ResourceType = Field(examples=["contact"])
@@ -111,7 +136,21 @@ class AuditRead(BaseModel):
 class AuditBatch(BaseModel):
     """Up to 1000 audit events, recorded in order, all or none."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {"action": "create", "resource_type": "deal", "resource_id": "d-1",
+                         "after": {"stage": "lead"}},
+                        {"action": "update", "resource_type": "deal", "resource_id": "d-1",
+                         "before": {"stage": "lead"}, "after": {"stage": "won"}},
+                    ]
+                }
+            ]
+        },
+    )  # fmt: skip
 
     events: list[AuditCreate] = Field(
         min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} events, in order"

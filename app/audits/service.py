@@ -4,7 +4,8 @@ The service audits its own changes (tenants, keys, alert rules, retention) in th
 the change, so that the row commits or rolls back with it; `log` builds the event
 (app/audits/events.py) and extends the chain with it through the one chain extension
 (`extend_chains`), which the HTTP routes' writer also uses. A write sent with an
-`Idempotency-Key` commits here too, in the request's session, together with its key.
+`Idempotency-Key` commits here too, in the request's session, together with its key: through
+the same `AuditRecorder.write` as every other recorded event, with a writer on the session.
 """
 
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from app.audits.chain import GENESIS_HASH
 from app.audits.checkpoints import CheckpointRepository
 from app.audits.events import Event, EventBuilder
 from app.audits.models import AuditLog
-from app.audits.recorder import Prepared
+from app.audits.recorder import AUDIT_EVENTS, AuditRecorder, PreparedEvents
 from app.audits.repository import AuditRepository, AuditRow, ChainHead, extend_chains
 from app.audits.schemas import (
     AuditFilters,
@@ -35,10 +36,12 @@ from app.core import metrics
 from app.core.auth import Actor
 from app.core.db import utcnow
 from app.core.errors import NotFound, invalid
-from app.core.idempotency import IdempotencyGuard, IdempotencyRepository, Written
+from app.core.idempotency import IdempotencyRepository, Written
 from app.core.pagination import Cursor, SequenceCursor
+from app.core.recording import record_once
 from app.core.redact import PayloadRules
 from app.core.tenancy import use_tenant
+from app.core.writer import SessionWriter
 from app.subjects.sealing import filter_values, open_rows
 
 # ORM attribute of each column of an audit row (`metadata` is `metadata_`).
@@ -137,24 +140,18 @@ class AuditService:
         return rows
 
     async def record_once(
-        self, tenant_id: UUID, key: str, prepared: Prepared, ttl_hours: int
+        self, tenant_id: UUID, key: str, prepared: PreparedEvents, ttl_hours: int
     ) -> Written:
         """Record prepared events once per idempotency key; a retry replays the first answer.
 
-        The answer holds the rows' places in the chain, known only once they are appended: the
-        key is claimed first (a concurrent duplicate waits on it until this transaction ends,
-        then replays), and settled with the answer in the same transaction.
+        The answer holds the rows' places in the chain, known only once they are appended:
+        `record_once` claims the key first and settles it with the answer.
         """
+        await use_tenant(self.session, tenant_id)  # row-level security: the rows' tenant
         keys = IdempotencyRepository(self.session, tenant_id)
-        guard = IdempotencyGuard(keys, key, prepared.fingerprint, utcnow(), ttl_hours)
-        if (previous := await guard.previous()) is not None:
-            return previous
-        if (winner := await guard.claim(Written(201, {}))) is not None:  # settled below
-            return winner
-        rows = await self.append(tenant_id, prepared.events) if prepared.events else []
-        written = prepared.answer(rows)
-        await guard.settle(written)
-        return written
+        writer = SessionWriter(self.session, AUDIT_EVENTS)
+        recorder = AuditRecorder(tenant_id, self.events, writer)
+        return await record_once(keys, key, prepared, recorder.write, utcnow(), ttl_hours)
 
     async def opened(self, tenant_id: UUID, rows: Sequence[AuditLog]) -> list[AuditLog]:
         """The rows as readers see them: sealed personal fields opened, or "[ERASED]"

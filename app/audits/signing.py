@@ -1,6 +1,6 @@
 """The Ed25519 key that signs audit checkpoints, and checking a checkpoint's signature.
 
-Where the key lives: the AUDIT_SIGNING_KEY setting when given (base64 of the 32-byte seed, or
+Where the key lives: the AUDIT_SIGNING_KEY setting when given (base64 of the 32-byte private key, or
 a PKCS#8 PEM) — the choice for production, from a secret store, because then whoever can
 write to the database cannot sign a checkpoint. Without it, the first process to start
 generates a key and stores it in `audit_signing_keys`; every other worker and host reads the
@@ -62,7 +62,7 @@ def checkpoint_message(
 
 
 def parse_private_key(text: str) -> Ed25519PrivateKey:
-    """A key from the setting: a PKCS#8 PEM, or base64 of the 32-byte seed."""
+    """A key from the setting: a PKCS#8 PEM, or base64 of the 32-byte private key."""
     text = text.strip()
     if text.startswith("-----BEGIN"):
         key = serialization.load_pem_private_key(text.encode(), password=None)
@@ -70,12 +70,12 @@ def parse_private_key(text: str) -> Ed25519PrivateKey:
             raise ValueError("AUDIT_SIGNING_KEY must be an Ed25519 key")
         return key
     try:
-        seed = base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except binascii.Error:
         raise ValueError("AUDIT_SIGNING_KEY is neither a PEM nor base64") from None
-    if len(seed) != 32:
+    if len(raw) != 32:
         raise ValueError("AUDIT_SIGNING_KEY must be 32 bytes (base64) or a PEM")
-    return Ed25519PrivateKey.from_private_bytes(seed)
+    return Ed25519PrivateKey.from_private_bytes(raw)
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ async def load_signer(session: AsyncSession, setting: str | None) -> Signer:
         await _serialise_first_starts(session, dialect)
     if setting:
         signer = Signer.of(parse_private_key(setting))
-        seed = None
+        private = None
     else:
         stored = await session.scalar(
             select(AuditSigningKey)
@@ -124,10 +124,10 @@ async def load_signer(session: AsyncSession, setting: str | None) -> Signer:
             .limit(1)
         )
         if stored is not None and stored.private_seed is not None:
-            seed_bytes = base64.b64decode(stored.private_seed)
-            return Signer.of(Ed25519PrivateKey.from_private_bytes(seed_bytes))
+            stored_bytes = base64.b64decode(stored.private_seed)
+            return Signer.of(Ed25519PrivateKey.from_private_bytes(stored_bytes))
         signer = Signer.of(Ed25519PrivateKey.generate())
-        seed = _b64(
+        private = _b64(
             signer.private.private_bytes(
                 serialization.Encoding.Raw,
                 serialization.PrivateFormat.Raw,
@@ -139,8 +139,8 @@ async def load_signer(session: AsyncSession, setting: str | None) -> Signer:
         .values(
             key_id=signer.key_id,
             public_key=signer.public_key,
-            private_seed=seed,
-            generated=seed is not None,
+            private_seed=private,
+            generated=private is not None,
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["key_id"])

@@ -1,6 +1,6 @@
-"""Seed 002's routes, `/action-logs/*`, scoped to the tenant of the API key.
+"""The in-process action log's routes, `/action-logs/*`, scoped to the tenant of the API key.
 
-The responses keep that seed's shapes (`{"actions": [...]}`, `{"stats": {...}}`,
+The responses keep that log's shapes (`{"actions": [...]}`, `{"stats": {...}}`,
 `{"message": ...}`), so its dashboards and scripts work by pointing them here and adding a
 key. `clear` needs the `admin` scope: it deletes data.
 """
@@ -16,11 +16,12 @@ from app.compat.service import ActionLogsCompat, clear
 from app.core.auth import AdminTenant, ReadSessionDep, ReadTenant
 from app.core.errors import Forbidden, Unauthorized, Unprocessable, error_responses
 from app.core.inputs import Text
+from app.retention.state import retention_state
 from app.stats.service import StatsService
 
 router = APIRouter(
     prefix="/action-logs",
-    tags=["action-logs (seed 002)"],
+    tags=["action-logs (in-process log compatible)"],
     responses=error_responses(Unauthorized, Forbidden, Unprocessable),
 )
 
@@ -66,4 +67,4 @@ async def action_log_stats(compat: Compat) -> ActionLogStats:
 @router.post("/clear", response_model=Cleared)
 async def clear_action_logs(request: Request, tenant: AdminTenant) -> Cleared:
     """Delete the tenant's action logs (`admin` scope), archived first; audited, rollups kept."""
-    return await clear(request.app.state.pruner, tenant.tenant_id, tenant.actor)
+    return await clear(retention_state(request.app).pruner, tenant.tenant_id, tenant.actor)

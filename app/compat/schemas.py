@@ -1,4 +1,4 @@
-"""Response bodies of the seed-002 routes, in that seed's own shapes."""
+"""Response bodies of the `/action-logs` routes, in the in-process action log's own shapes."""
 
 from typing import Any
 

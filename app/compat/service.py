@@ -1,6 +1,6 @@
-"""Seed 002's action-log API (`/action-logs/*`) over the service's own actions.
+"""The in-process action log's API (`/action-logs/*`) over the service's own actions.
 
-Seed 002 kept the last 1000 actions of one process in memory; here the same five calls read
+That log kept the last 1000 actions of one process in memory; here the same five calls read
 and purge the caller's tenant's stored actions. Listings are the action list (newest first,
 through the same repository), statistics come from the rollups, and `clear` is the retention
 prune (archived first, rollups kept exact, the purge written to the tenant's audit trail).

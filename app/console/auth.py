@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 
 from app.console.session import COOKIE_NAME, ConsoleSession, SessionSigner
+from app.console.state import console_signer
 from app.core.auth import Actor, TenantContext
 from app.core.db import utcnow
 from app.core.errors import Forbidden
 from app.core.tenancy import bind_request_tenant
+from app.tenants.state import tenants_state
 
 
 class SignInRequired(Exception):
@@ -26,7 +28,7 @@ class SignInRequired(Exception):
 
 
 def signer_of(request: Request) -> SessionSigner:
-    return request.app.state.console_signer  # type: ignore[no-any-return]
+    return console_signer(request.app)
 
 
 def live_key_problem(key: Any) -> str | None:
@@ -43,6 +45,9 @@ def live_key_problem(key: Any) -> str | None:
 async def current_session(request: Request) -> ConsoleSession:
     """The request's console session, or SignInRequired."""
     session = signer_of(request).read(request.cookies.get(COOKIE_NAME))
+    if session is None and "token" in request.query_params:
+        # A viewer link's token opens its embedded console (/ui/embed) and nothing else.
+        raise SignInRequired("A viewer token opens only its embedded console, not this page.")
     if session is None:
         raise SignInRequired()
     request.state.console_session = session  # for the sign-out form's token
@@ -53,7 +58,7 @@ async def console_tenant(
     request: Request, session: Annotated[ConsoleSession, Depends(current_session)]
 ) -> TenantContext:
     """The tenant whose data the console shows, from the signed-in key (re-checked now)."""
-    key = await request.app.state.keys.find(session.key_prefix)
+    key = await tenants_state(request.app).keys.find(session.key_prefix)
     if key is None or key.id != session.key_id:
         raise SignInRequired("Your session's API key no longer exists. Sign in again.")
     if (problem := live_key_problem(key)) is not None:

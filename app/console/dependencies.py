@@ -6,9 +6,11 @@ from fastapi import Depends, Request
 
 from app.actions.dependencies import service_for
 from app.actions.service import ActionService
+from app.actions.state import actions_state
 from app.audits.service import AuditService
 from app.console.auth import ConsoleTenant
 from app.core.auth import ReadSessionDep
+from app.core.state import core_state
 from app.stats.service import StatsService
 from app.timeline.service import TimelineService
 
@@ -16,7 +18,7 @@ from app.timeline.service import TimelineService
 async def console_actions(
     request: Request, tenant: ConsoleTenant, session: ReadSessionDep
 ) -> ActionService:
-    return service_for(request.app.state, session, tenant.tenant_id)
+    return service_for(actions_state(request.app), session, tenant.tenant_id)
 
 
 async def console_stats(tenant: ConsoleTenant, session: ReadSessionDep) -> StatsService:
@@ -24,14 +26,15 @@ async def console_stats(tenant: ConsoleTenant, session: ReadSessionDep) -> Stats
 
 
 async def console_audits(request: Request, session: ReadSessionDep) -> AuditService:
-    return AuditService(session, request.app.state.payload_rules)
+    return AuditService(session, core_state(request.app).payload_rules)
 
 
 async def console_timeline(
     request: Request, tenant: ConsoleTenant, session: ReadSessionDep
 ) -> TimelineService:
-    actions = service_for(request.app.state, session, tenant.tenant_id)
-    audits = AuditService(session, request.app.state.payload_rules)
+    state = actions_state(request.app)
+    actions = service_for(state, session, tenant.tenant_id)
+    audits = AuditService(session, state.payload_rules)
     return TimelineService(actions, audits, tenant.tenant_id)
 
 

@@ -17,6 +17,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from app.console.state import console_signer
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 STATUS_ICONS = {
@@ -110,7 +112,7 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """A console page; the base template gets the request, the form token and the nav."""
-    signer = request.app.state.console_signer
+    signer = console_signer(request.app)
     session = getattr(request.state, "console_session", None)
     context.setdefault("signed_in", session is not None)
     context.setdefault("form_token", signer.form_token(session) if session else "")

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.actions.filters import ActionFilter, Filters
-from app.actions.schemas import ActionRead, Sort, UtcDatetime
+from app.actions.schemas import ActionRead, Sort
 from app.actions.statuses import FAILED
 from app.audits.schemas import AuditFilters, AuditRead
 from app.console.auth import (
@@ -31,9 +31,12 @@ from app.console.auth import (
     signer_of,
 )
 from app.console.dependencies import Actions, Audits, Stats, Timelines
+from app.console.destinations import router as destinations_router
 from app.console.render import render
 from app.console.routing import ConsoleRoute
+from app.console.schemas import router as schemas_router
 from app.console.session import COOKIE_NAME, COOKIE_PATH, SessionSigner
+from app.console.state import console_state
 from app.console.views import (
     Range,
     breakdowns,
@@ -42,16 +45,21 @@ from app.console.views import (
     ranged,
     session_report,
 )
+from app.console.waterfall import waterfall
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
+from app.core.inputs import QueryTime
 from app.core.pagination import PageCursor
+from app.core.state import core_state
 from app.streams.service import StreamQuery
 from app.streams.sse import sse_response
+from app.streams.state import streams_state
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 STATIC_DIR = FilePath(__file__).parent / "static"
 
 PAGE = 50
+WATERFALL_LIMIT = 5000  # actions drawn under one action (a trace of a few thousand spans)
 CursorParam = Annotated[str | None, Query(max_length=512)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
@@ -83,7 +91,7 @@ async def sign_in(request: Request) -> Response:
     presented = form.get("api_key", "").strip()
     target = safe_next(form.get("next"))
     try:
-        key = await request.app.state.keys.resolve(presented)
+        key = await core_state(request.app).keys.resolve(presented)
     except Unauthorized as exc:
         error = "Enter an API key." if not presented else f"Sign-in refused: {exc.detail}."
         return render(request, "sign_in.html", 401, next=target, error=error, signed_in=False)
@@ -187,6 +195,7 @@ async def action_page(
     children, _ = await actions.page(
         ActionFilter(parent_id=action.id), limit=200, order="asc", cursor=None, skip=0
     )
+    descendants, more = await actions.descendants(action.id, WATERFALL_LIMIT)
     return render(
         request,
         "action.html",
@@ -194,6 +203,8 @@ async def action_page(
         timeline=timeline.entries if timeline else [],
         timeline_truncated=timeline.truncated if timeline else False,
         children=children,
+        waterfall=waterfall(action.model_dump(), descendants) if descendants else [],
+        waterfall_truncated=more,
     )
 
 
@@ -277,8 +288,8 @@ async def audits_page(
     resource_id: Annotated[str | None, Query(max_length=255)] = None,
     user_id: Annotated[str | None, Query(max_length=255)] = None,
     correlation_id: Annotated[str | None, Query(max_length=255)] = None,
-    since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
+    since: QueryTime | None = None,
+    until: QueryTime | None = None,
     cursor: CursorParam = None,
     fragment: bool = False,
 ) -> Response:
@@ -311,7 +322,7 @@ async def trail_page(
     resource_type: Annotated[str, Path(max_length=100)],
     resource_id: Annotated[str, Path(max_length=255)],
     cursor: CursorParam = None,
-    at: UtcDatetime | None = None,
+    at: QueryTime | None = None,
 ) -> Response:
     rows, next_cursor = await audits.trail(
         tenant.tenant_id, resource_type, resource_id, cursor, 0, 100
@@ -361,7 +372,7 @@ async def tail_events(
 ) -> Response:
     """The tenant's live actions (SSE), with the stream API's filters; the cookie signs in."""
     actions_only = query.model_copy(update={"kinds": "action"})
-    return await sse_response(request.app.state, tenant, actions_only, last_event_id)
+    return await sse_response(streams_state(request.app), tenant, actions_only, last_event_id)
 
 
 # Session report
@@ -411,6 +422,8 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         if settings.console_secret is not None
         else secrets.token_bytes(32)
     )
-    app.state.console_signer = SessionSigner(secret, settings.console_session_minutes * 60)
+    console_state(app).console_signer = SessionSigner(secret, settings.console_session_minutes * 60)
     app.include_router(router)
+    app.include_router(destinations_router)
+    app.include_router(schemas_router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from app.console.auth import SignInRequired
 from app.console.render import render
 from app.core.errors import ServiceError
+from app.core.state import core_state
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -95,7 +96,7 @@ class ConsoleRoute(APIRoute):
                 response = _error_page(request, cause)
             except ServiceError as exc:
                 response = _error_page(request, exc)
-            frame_ancestors = request.app.state.settings.console_frame_ancestors
+            frame_ancestors = core_state(request.app).settings.console_frame_ancestors
             for name, value in security_headers(frame_ancestors).items():
                 response.headers.setdefault(name, value)
             return response

@@ -30,6 +30,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 COOKIE_NAME = "actionlog_console"
@@ -91,6 +92,29 @@ class SessionSigner:
         if session.expires_at <= (now if now is not None else time.time()):
             return None
         return session
+
+    def seal(self, purpose: bytes, payload: dict[str, Any]) -> str:
+        """Signed text of `payload` for another use of the console's secret (`purpose` keeps
+        each use's signatures apart: a viewer cookie is never a sign-in cookie)."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        return f"{_b64(body)}.{_b64(self._mac(purpose, body))}"
+
+    def unseal(self, purpose: bytes, text: str | None) -> dict[str, Any] | None:
+        """The payload of `seal`'s text, or None when it is missing, forged or malformed."""
+        if not text or text.count(".") != 1:
+            return None
+        body_text, mac_text = text.split(".")
+        try:
+            body, mac = _unb64(body_text), _unb64(mac_text)
+        except (binascii.Error, ValueError):
+            return None
+        if not hmac.compare_digest(mac, self._mac(purpose, body)):
+            return None
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return None
+        return payload if isinstance(payload, dict) else None
 
     def form_token(self, session: ConsoleSession) -> str:
         """The token a sign-out form must carry: bound to this session, unknown to other sites."""

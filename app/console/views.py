@@ -4,7 +4,7 @@ Time ranges: the Failed and Statistics pages take `range` (1h, 24h, 7d, 30d; def
 which sets `since` when the query has none, and the chart's bucket size follows the span
 (minutes up to 2 hours, hours up to 8 days, then days), always within the API's 1500 buckets.
 
-The session report (seed 003) reads at most REPORT_LIMIT actions of one `session_id`, oldest
+The session report reads at most REPORT_LIMIT actions of one `session_id`, oldest
 first; a longer session is reported on its first REPORT_LIMIT actions and says so, while its
 summary figures (from the statistics service) always count every action.
 """

@@ -3,7 +3,7 @@
 The tenant of a request comes only from its key. Core knows how a key is presented (the
 `X-API-Key` header, or `Authorization: Bearer`) and what a request may do with it; finding and
 checking the stored key is the tenants domain's (`app/tenants/keys.py`), reached through the
-`KeyResolver` that the application puts in `app.state.keys`.
+`KeyResolver` of the application's state (app/core/state.py).
 """
 
 import hmac
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import get_operator_read_session, get_read_session, get_session
 from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.core.state import core_state
 from app.core.tenancy import bind_request_tenant
 
 ADMIN_DISABLED = "The admin API is disabled: set ADMIN_TOKEN to enable it"
@@ -143,7 +144,7 @@ async def authenticate(
     _bearer_token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TenantContext:
     client = request.client.host if request.client else None
-    state = request.app.state
+    state = core_state(request.app)
     context = await tenant_context(state.keys, request.headers, client, state.throttle)
     bind_request_tenant(request.state, context.tenant_id)
     return context
@@ -154,7 +155,7 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[TenantContext]]:
         request: Request, context: Annotated[TenantContext, Depends(authenticate)]
     ) -> TenantContext:
         checked = check_scope(context, scope)
-        await request.app.state.throttle.charge_key(str(context.key_id), scope == "write")
+        await core_state(request.app).throttle.charge_key(str(context.key_id), scope == "write")
         return checked
 
     return dependency
@@ -169,11 +170,12 @@ async def require_admin_token(
     request: Request, token: Annotated[str | None, Depends(_admin_header)]
 ) -> Actor:
     """The operator: the `X-Admin-Token` header must match ADMIN_TOKEN (404 when unset)."""
-    configured = request.app.state.settings.admin_token
+    state = core_state(request.app)
+    configured = state.settings.admin_token
     if configured is None:
         raise NotFound(ADMIN_DISABLED)
     client = request.client.host if request.client else None
-    throttle: AuthThrottle = request.app.state.throttle
+    throttle: AuthThrottle = state.throttle
     await throttle.refuse_blocked_client(client)
     if not token or not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
         if token:

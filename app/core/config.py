@@ -30,13 +30,18 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./actionlog.db"
     # A streaming replica for the read routes (lists, records, export, statistics); None: the
-    # primary. Replicas lag: see "Read replicas" in the README.
+    # primary. Replicas lag: see "Read replicas" in docs/scaling.md.
     database_read_url: str | None = None
     admin_token: SecretStr | None = None
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Processes serving (actionlog serve); without Redis each allows its share "
+        "of FAILED_AUTH_PER_MINUTE",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     db_pool_size: int = Field(default=20, ge=1)
@@ -50,6 +55,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=2)
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a client has to send a whole request body; then 408 and the "
+        "connection is closed",
+    )
     redact_keys: str = DEFAULT_REDACT_KEYS
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     group_commit: bool = True
@@ -84,7 +95,7 @@ class Settings(BaseSettings):
     retention_duty: float = Field(default=0.25, gt=0, le=1)
     archive: bool = True
     archive_dir: Path = Path("./archive")
-    # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte seed, or a PKCS#8
+    # The Ed25519 key that signs audit checkpoints: base64 of the 32-byte private key, or a PKCS#8
     # PEM. Unset: one is generated on first start and kept in the database.
     audit_signing_key: SecretStr | None = None
     # How often each tenant's Merkle tree head is signed and kept (app/proofs); 0: never.
@@ -99,10 +110,19 @@ class Settings(BaseSettings):
     redact_secrets_in_text: bool = True
     rate_limit_per_minute: int = Field(default=0, ge=0)
     rate_limit_write_per_minute: int | None = Field(default=None, ge=0)
-    failed_auth_per_minute: int = Field(default=30, ge=0)
+    failed_auth_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="Failed authentications per client address and minute (0: off); without "
+        "REDIS_URL each of the WORKERS processes allows limit // WORKERS (at least 1)",
+    )
     redis_url: str | None = None
     metrics_enabled: bool = True
-    metrics_token: SecretStr | None = None
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; "
+        "unset, /metrics answers anyone (set it in production)",
+    )
     # Live stream (app/streams)
     stream_max_per_key: int = Field(default=5, ge=1)
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
@@ -120,6 +140,19 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     alert_test_exit_before_delivery: bool = False
+    # Destinations (app/destinations): log streams out
+    destinations_enabled: bool = True
+    # base64 of 32 bytes; unset: one is generated on first start and kept in the database
+    secrets_encryption_key: SecretStr | None = None
+    destination_poll_seconds: float = Field(default=1.0, gt=0)
+    destination_batch_records: int = Field(default=500, ge=1, le=10_000)
+    destination_batch_bytes: int = Field(default=1_000_000, ge=1_000)
+    destination_lease_seconds: float = Field(default=30.0, gt=0)
+    destination_timeout_seconds: float = Field(default=10.0, gt=0)
+    destination_max_backoff_seconds: float = Field(default=300.0, gt=0)
+    destination_failing_after_seconds: float = Field(default=600.0, ge=0)
+    # Stream events a destination has not delivered are kept this long at most
+    destination_max_backlog_hours: int = Field(default=168, ge=1)
 
     @property
     def redact_key_set(self) -> frozenset[str]:

@@ -17,10 +17,11 @@ from uuid import UUID
 
 import orjson
 from fastapi import Request
-from sqlalchemy import JSON, DateTime, Executable, MetaData, Row, event
+from sqlalchemy import JSON, DateTime, Executable, MetaData, Row, Table, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -33,6 +34,7 @@ from sqlalchemy.types import TypeDecorator
 
 from app.core import tenancy
 from app.core.config import Settings
+from app.core.state import core_state
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -90,7 +92,7 @@ def new_id() -> UUID:
     """A time-ordered UUID, version 7 (RFC 9562): new rows land at the right edge of the index.
 
     48 bits of Unix milliseconds, then 74 random bits. Ids need to be unique, not secret, so
-    the bits come from a generator seeded once from the OS instead of a system call per id.
+    the bits come from a generator initialised once from the OS instead of a system call per id.
     """
     value = (time.time_ns() // 1_000_000) << 80 | _random.getrandbits(80)
     value &= ~(0xF000 << 64) & ~(0xC << 60)  # clear the version and variant bits
@@ -126,33 +128,47 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
-def rows_json(rows: Sequence[dict[str, Any]]) -> str:
-    """Rows as one JSON array: orjson, or the standard library for integers beyond 64 bits
-    (stored exactly). Ids and times become text, which their columns parse back."""
-    try:
-        return orjson.dumps(rows, default=str).decode()
-    except TypeError:
-        return json.dumps(rows, default=str)
-
-
-async def insert_json_rows(
-    connection: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+async def insert_values(
+    connection: AsyncConnection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
 ) -> None:
-    """INSERT `rows` into `table` (PostgreSQL) as one JSON array that the server expands with
-    `json_populate_recordset`: one statement, executed once, whatever the number of rows.
+    """INSERT `rows` into `table` as multi-row VALUES whose values are bind parameters.
 
-    This is how the write paths insert many rows at once. COPY would be faster still, but
-    PostgreSQL refuses COPY FROM into a table under row-level security; an INSERT is checked
-    by the policy like any other. A JSON null becomes SQL NULL, as None does elsewhere.
+    How the write paths insert many rows at once, on every engine. On PostgreSQL the statement
+    goes to the driver directly, its values encoded by asyncpg (JSON columns as JSON text,
+    None as NULL), at most 32,767 parameters per statement: none of the per-value work of the
+    ORM's or Core's executemany. Not COPY, nor an INSERT … SELECT from a set-returning
+    function such as `json_populate_recordset`: row-level security refuses a COPY, and a
+    distributed PostgreSQL (Citus) runs such an INSERT … SELECT as one. A multi-row VALUES
+    of one tenant's rows is one statement routed to that tenant's shard.
     """
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        await connection.execute(insert(table), [{c: row.get(c) for c in columns} for row in rows])
+        return
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    width = len(columns)
     names = ", ".join(columns)
-    statement = (
-        f"INSERT INTO {table} ({names}) SELECT {names} "
-        f"FROM json_populate_recordset(NULL::{table}, $1::json)"
-    )
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None, "a connection of the pool has its driver connection"
-    await driver.execute(statement, rows_json(rows))
+    per_statement = 32767 // width
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        values = ", ".join(
+            "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")"
+            for i in range(len(chunk))
+        )
+        parameters = [
+            _value(row.get(name), name in json_columns) for row in chunk for name in columns
+        ]
+        await driver.execute(f"INSERT INTO {table.name} ({names}) VALUES {values}", *parameters)
+
+
+def _value(value: Any, is_json: bool) -> Any:
+    return json_text(value) if is_json and value is not None else value
 
 
 def create_engine(
@@ -162,7 +178,7 @@ def create_engine(
 
     On PostgreSQL its connections switch to `DATABASE_ROLE`, held by row-level security
     (app/core/tenancy.py), unless `as_owner`: migrations and the cross-tenant maintenance
-    listed in the README stay the login role. `pool_size` (0: DB_POOL_SIZE) sizes a pool
+    listed in docs/security.md stay the login role. `pool_size` (0: DB_POOL_SIZE) sizes a pool
     that only background work uses.
     """
     url = url or settings.database_url
@@ -185,8 +201,33 @@ def create_engine(
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
     )
+    # Rows given as a list (executemany) go as multi-row INSERTs of up to 1,000 rows: one
+    # statement, one round trip and one routed statement on a distributed PostgreSQL, where a
+    # statement per row would cost a round trip from the coordinator to a worker each.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
     tenancy.install(engine, None if as_owner else settings.database_role or None)
+    event.listen(engine.sync_engine.pool, "checkout", _replace_closed)
     return engine
+
+
+def _driver_closed(dbapi_connection: Any) -> bool:
+    """Whether the driver already knows that the server closed this connection.
+
+    When PostgreSQL restarts it closes every connection; asyncpg sees the end of each socket
+    as soon as the event loop reads it and marks the connection closed. Asking costs nothing
+    (no round trip, unlike a pre-ping), and a connection known to be dead is never handed to a
+    request, whose first statement would otherwise fail with "connection is closed".
+    """
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    return bool(is_closed is not None and is_closed())
+
+
+def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout: a connection the server closed is replaced by a new one (the pool
+    discards a connection whose checkout raises DisconnectionError and takes another)."""
+    if _driver_closed(dbapi_connection):
+        raise DisconnectionError("connection closed by the server")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -212,9 +253,18 @@ class KeptConnection:
 
     @property
     def held(self) -> AsyncConnection | None:
-        return self._connection
+        """The kept connection, unless the server is known to have closed it."""
+        connection = self._connection
+        sync = connection.sync_connection if connection is not None else None
+        if sync is None or sync.invalidated or sync.closed or _driver_closed(sync.connection):
+            return None
+        return connection
 
     async def get(self) -> AsyncConnection:
+        """The kept connection; a new one when there is none or the server closed it (a
+        restart), so that no statement runs on a connection known to be dead."""
+        if self._connection is not None and self.held is None:
+            await self.drop()
         if self._connection is None:
             self._connection = await self.engine.connect()
         return self._connection
@@ -247,7 +297,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     Routes depend on it with scope="function", so the commit happens before the response is
     sent: a 2xx on a write means the row is committed.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    sessionmaker = core_state(request.app).sessionmaker
     async with tenancy.request_session(sessionmaker, request.state) as session:
         try:
             yield session
@@ -259,13 +309,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for routes that only read, in autocommit: no BEGIN and COMMIT round trips.
+    """A session for routes that only read: a short transaction, rolled back at the end.
 
-    Nothing is lost by it: under PostgreSQL's READ COMMITTED every statement reads its own
-    snapshot, inside a transaction or not. Its tenant setting is the connection's, reset when
-    the connection returns to the pool (app/core/tenancy.py).
+    Not autocommit: the tenant is set per transaction (`SET LOCAL`, app/core/tenancy.py), the
+    one form a distributed PostgreSQL carries to its workers; nothing is committed.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    sessionmaker = core_state(request.app).read_sessionmaker
     async with tenancy.request_session(sessionmaker, request.state) as session:
         yield session
 
@@ -274,5 +323,5 @@ async def get_operator_read_session(request: Request) -> AsyncIterator[AsyncSess
     """A session for the operator's reads across tenants (every tenant's archive files): the
     login role, which row-level security does not hold, since the view is of every tenant by
     design and the admin token is the whole of the operator's authority."""
-    async with AsyncSession(request.app.state.maintenance_engine) as session:
+    async with AsyncSession(core_state(request.app).maintenance_engine) as session:
         yield session

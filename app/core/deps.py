@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.core.redact import PayloadRules
+from app.core.state import core_state
 
 
 async def get_payload_rules(request: Request) -> PayloadRules:
-    rules: PayloadRules = request.app.state.payload_rules
-    return rules
+    return core_state(request.app).payload_rules
 
 
 PayloadRulesDep = Annotated[PayloadRules, Depends(get_payload_rules)]

@@ -18,6 +18,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.inputs import WHOLE_NUMBER
+from app.core.state import core_state
+
 logger = logging.getLogger("actionlog")
 
 
@@ -196,15 +199,34 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(matches[min(matches)]) if matches else []
 
 
+def _worded(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation error in the service's words, where the validator's name the wrong thing:
+    the length of text counted in characters (a length checked after a text validator is worded
+    for lists: "at most 100 items"), and a fraction where an integer is declared."""
+    kind, given, context = error.get("type"), error.get("input"), error.get("ctx") or {}
+    if kind in ("too_long", "too_short") and isinstance(given, str):
+        most = kind == "too_long"
+        name, bound = ("max_length", "at most") if most else ("min_length", "at least")
+        limit = context.get(name)
+        unit = "character" if limit == 1 else "characters"
+        message = f"String should have {bound} {limit} {unit}"
+        return {**error, "type": f"string_{kind}", "msg": message, "ctx": {name: limit}}
+    if kind == "int_from_float":
+        plain = {key: value for key, value in error.items() if key != "ctx"}
+        return {**plain, "msg": WHOLE_NUMBER}
+    return error
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    retry_after = str(app.state.settings.retry_after_seconds)
+    retry_after = str(core_state(app).settings.retry_after_seconds)
 
     async def handle_error(_: Request, exc: Exception) -> ErrorResponse:
         return error_response(exc, retry_after)
 
     async def handle_invalid_request(_: Request, exc: Exception) -> ErrorResponse:
         assert isinstance(exc, RequestValidationError)
-        return ErrorResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        errors = [_worded(error) for error in exc.errors()]
+        return ErrorResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     async def handle_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

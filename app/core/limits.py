@@ -14,6 +14,12 @@ N workers a key gets up to N times the limit — and in Redis when `REDIS_URL` i
 every worker and host shares them. If Redis cannot be reached, requests are let through and a
 warning is logged: the limits protect the service, they must not take it down.
 
+Failed authentications are a limit per address, whatever worker a guess lands on. With Redis
+every worker counts in the same counters, so `FAILED_AUTH_PER_MINUTE` holds as written. Without
+it, each of the `WORKERS` processes allows `FAILED_AUTH_PER_MINUTE // WORKERS` failures (at
+least 1), so that all of them together allow no more than the limit (a limit below the number
+of workers is then one failure per worker): set `WORKERS` to the number of processes serving.
+
 Every request asks whether its address is blocked, so that question is kept cheap: with the
 counters in this process, an address that has not failed here within two windows (the
 sliding window's reach) cannot be over the limit, and is let through without a look at the
@@ -77,7 +83,7 @@ class Throttle:
         self._per_key = _per_minute(settings.rate_limit_per_minute)
         write = settings.rate_limit_write_per_minute
         self._per_write_key = self._per_key if write is None else _per_minute(write)
-        self._failed_auth = _per_minute(settings.failed_auth_per_minute)
+        self._failed_auth = _per_minute(failed_auth_limit(settings))
         # in-process counters only: when each address last failed here (bounded)
         self._last_failures: dict[str, float] | None = {} if url is None else None
 
@@ -145,6 +151,15 @@ def _verdict(
 ) -> Verdict:
     reset = min(WINDOW_SECONDS, max(0, math.ceil(reset_time - time.time())))
     return Verdict(allowed, policy, item.amount, max(0, remaining), reset)
+
+
+def failed_auth_limit(settings: Settings) -> int:
+    """Failed authentications per address and minute that this process allows (see the
+    module): the whole limit with Redis, else this worker's share of it."""
+    limit = settings.failed_auth_per_minute
+    if settings.redis_url is not None or limit == 0:
+        return limit
+    return max(1, limit // settings.workers)
 
 
 def _per_minute(amount: int) -> RateLimitItem | None:

@@ -67,6 +67,20 @@ POOL_IN_USE = Gauge(
 POOL_SIZE = Gauge(
     "actionlog_db_pool_size", "Connections the pool keeps", multiprocess_mode="livesum"
 )
+STREAM_QUEUED = Gauge(
+    "actionlog_stream_queued_events",
+    "Events waiting in a live stream's queue when the last event was offered (the deepest "
+    "worker's)",
+    multiprocess_mode="max",
+)
+STREAM_OVERFLOWS = Counter(
+    "actionlog_stream_overflows",
+    "Live streams disconnected because their client fell a full queue behind",
+)
+RETENTION_FAILURES = Counter(
+    "actionlog_retention_failures",
+    "Scheduled retention runs, or one tenant's prune within a run, that failed",
+)
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

@@ -9,11 +9,16 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
+from app.core.body import JSON_API_PREFIXES, ClientDisconnected
 from app.core.errors import PayloadTooLarge, error_response
 
+# nginx's status for a request whose client went away before it could be answered: counted as
+# such, never as a server error
+CLIENT_CLOSED_REQUEST = 499
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 # RateLimit-Policy / RateLimit of the request's key, set by the rate limiter (app/core/limits.py)
 rate_limit_headers_var: ContextVar[tuple[tuple[bytes, bytes], ...]] = ContextVar(
@@ -42,7 +47,9 @@ class RequestContextMiddleware:
     This is the innermost place that sees every exception: one that nothing else handled (a
     bug) is answered here as a JSON 500 that keeps the id, the timing and the headers, and is
     logged with the id. One raised after the response started cannot be answered any more: it
-    is re-raised, and the server drops the connection (a download visibly cut short).
+    is re-raised, and the server drops the connection (a download visibly cut short). A client
+    that went away before sending its whole body is nobody's error: status 499 in the access
+    log and the metrics, and no answer (nobody is left to read it).
     """
 
     def __init__(
@@ -88,6 +95,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except (ClientDisconnected, ClientDisconnect):
+            if response_started:
+                raise
+            status = CLIENT_CLOSED_REQUEST
+            access_logger.info("client disconnected before sending the whole request body")
         except Exception as exc:
             if response_started:
                 access_logger.error("response aborted after it started: %r", exc, exc_info=exc)
@@ -146,13 +158,21 @@ def security_headers(public_url: str | None) -> list[tuple[bytes, bytes]]:
 class BodyLimitMiddleware:
     """Refuses request bodies over the limit with 413, by header or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_batch_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_batch_bytes: int,
+        batch_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_batch_bytes = max_batch_bytes
+        self.batch_paths = batch_paths  # other paths that take batches (OTLP exports)
 
     def _limit(self, path: str) -> int:
-        return self.max_batch_bytes if path.rstrip("/").endswith("/batch") else self.max_bytes
+        batch = path.rstrip("/").endswith("/batch") or path in self.batch_paths
+        return self.max_batch_bytes if batch else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -178,9 +198,6 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-JSON_API_PREFIXES = ("/api/", "/action-logs/")
-
-
 def _is_json_media_type(content_type: bytes) -> bool:
     media_type = content_type.split(b";")[0].strip().lower()
     return media_type == b"application/json" or media_type.endswith(b"+json")
@@ -189,8 +206,8 @@ def _is_json_media_type(content_type: bytes) -> bool:
 class JsonBodyMiddleware:
     """Refuses a request body that is not declared as JSON with 415, on the JSON API.
 
-    Without it, JSON sent as `text/plain` reaches the body validation as a string and is
-    answered with a misleading 422; a body with no `Content-Type` is read as JSON, as before.
+    Without it, JSON sent as `text/plain`, or with no `Content-Type` at all, reaches the body
+    validation as a string and is answered with a misleading 422.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -207,7 +224,7 @@ class JsonBodyMiddleware:
             has_body = headers.get(b"content-length", b"0") != b"0" or (
                 b"transfer-encoding" in headers
             )
-            if content_type is not None and has_body and not _is_json_media_type(content_type):
+            if has_body and (content_type is None or not _is_json_media_type(content_type)):
                 await _send_error(send, 415, "Content-Type must be application/json")
                 return
         await self.app(scope, receive, send)

@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, literal, tuple_
 
 from app.core.errors import BadRequest
 from app.core.inputs import MAX_INT32, in_time_range
+from app.core.state import core_state
 
 Order = Literal["desc", "asc"]
 OrderParam = Annotated[Order, Query(description="desc (newest first, the default) or asc")]
@@ -168,7 +169,7 @@ def set_next_page(request: Request, response: Response, next_cursor: PageCursor 
     token = next_cursor.encode()
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "skip")]
     params.append(("cursor", token))
-    public_url: str | None = request.app.state.settings.public_url
+    public_url = core_state(request.app).settings.public_url
     target = f"{request.url.path}?{urlencode(params)}"
     if public_url is not None:
         target = public_url.rstrip("/") + target

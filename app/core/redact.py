@@ -8,9 +8,11 @@ Secrets also hide in shapes a key list does not see, and are redacted too (unles
 `REDACT_SECRETS_IN_TEXT=false`):
 - name/value pairs, as header lists are logged: in `{"name": "Authorization", "value": "…"}`
   (also `key`/`header`/`field` for the name) the value is redacted when the name is sensitive;
-- in every string (payload values, `error_message`, `user_agent`): a URL's password
-  (`https://user:[REDACTED]@host`), the value of a sensitive query parameter
-  (`?token=[REDACTED]`), a bearer or basic credential (`Bearer [REDACTED]`) and a JWT.
+- in every string (payload values, `error_message`, step details, `user_agent`): a URL's
+  password (`https://user:[REDACTED]@host`), the value of a sensitive query parameter
+  (`?token=[REDACTED]`), the value of a `key=value` or `key: value` pair whose key is
+  sensitive (`password=[REDACTED]`, `"api_key": "[REDACTED]"`, `Authorization: [REDACTED]`),
+  a bearer or basic credential (`Bearer [REDACTED]`) and a JWT.
 """
 
 import re
@@ -34,6 +36,13 @@ _VERDICTS_KEPT = 65536
 _PAIR_NAMES = ("name", "key", "header", "field")
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@?#]*:)[^\s@/?#]+@")
 _QUERY_VALUE = re.compile(r"([?&;]([A-Za-z0-9_.\-]+)=)([^&;#\s]+)")
+# key=value or key: value in prose (the key optionally quoted, as JSON or logfmt write it); the
+# value is a quoted string, or a run up to white space or a separator, with the scheme word of
+# a credential (`Authorization: Bearer …`) taken with it
+_PAIR = re.compile(
+    r"""(?<![\w.\-])(["']?)([A-Za-z_][\w.\-]*)\1(\s*[:=]\s*)"""
+    r"""(?:"([^"]*)"|'([^']*)'|((?i:(?:bearer|basic|token)\s+)?[^\s,;&'"]+))"""
+)
 _SCHEME_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=\-]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")
 
@@ -57,7 +66,8 @@ class Redactor:
         return verdict
 
     def scrub(self, text: str) -> str:
-        """`text` with credentials in URLs, bearer tokens and JWTs redacted (see the module)."""
+        """`text` with credentials in URLs, sensitive pairs, bearer tokens and JWTs redacted
+        (see the module)."""
         if not self._scrub:
             return text
         # cheap tests first: most strings hold none of these marks
@@ -65,11 +75,21 @@ class Redactor:
             text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
         if "=" in text:
             text = _QUERY_VALUE.sub(self._query_value, text)
+        if "=" in text or ":" in text:
+            text = _PAIR.sub(self._pair_value, text)
         if "earer" in text or "asic" in text or "oken" in text or "BEARER" in text:
             text = _SCHEME_CREDENTIAL.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
         if "eyJ" in text:
             text = _JWT.sub(REDACTED, text)
         return text
+
+    def _pair_value(self, match: re.Match[str]) -> str:
+        quote, key, separator, double, single, _ = match.groups()
+        if not self.is_sensitive(key.replace(".", "_")):  # db.password is a password
+            return match.group()
+        value = f'"{REDACTED}"' if double is not None else REDACTED
+        value = f"'{REDACTED}'" if single is not None else value
+        return f"{quote}{key}{quote}{separator}{value}"
 
     def _query_value(self, match: re.Match[str]) -> str:
         return match.group(1) + REDACTED if self.is_sensitive(match.group(2)) else match.group()

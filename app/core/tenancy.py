@@ -12,23 +12,28 @@ for reading and writing alike. A connection without the setting (or with an empt
 no row of any tenant table and cannot write one; the reference tables (tenants, api_keys,
 audit_signing_keys) are outside the policy, since a key is looked up before its tenant is known.
 
-This module is the one place that sets `app.tenant_id`, once per transaction:
+This module is the one place that sets `app.tenant_id`, once per transaction, always with
+`SET LOCAL app.tenant_id = '<uuid>'` (a UUID, formatted into the statement since SET takes no
+parameter). Never a function call such as `set_config`, and never on a session or outside a
+transaction: on a distributed PostgreSQL (Citus) only a `SET LOCAL` is carried to the workers
+(with `citus.propagate_set_commands = 'local'`, which `actionlog distribute` sets), and only
+for the transaction it belongs to. The same statement is what every engine runs.
 
-- `set_tenant(connection, tenant_id)`: transaction-local (`set_config(…, true)`), for Core
-  connections; a group commit calls it again before each tenant's rows.
+- `set_tenant(connection, tenant_id)`: for Core connections, beginning their transaction if
+  none; a group commit calls it again before each tenant's rows.
 - A session carries its tenant in `session.info`: `tenant_session(sessionmaker, tenant_id)`
   for background work, and for requests the holder that authentication fills
   (`bind_request_tenant`), read when the session's transaction begins, after the
-  dependencies ran. The session's `after_begin` hook then sets it, transaction-locally.
-- Autocommit read sessions have no transaction to hold a local setting: theirs is set for the
-  connection and reset when the connection goes back to the pool, so that a pooled connection
-  never carries one tenant's setting into another's request.
+  dependencies ran. The session's `after_begin` hook then sets it. Read sessions are short
+  transactions too (rolled back at the end), so that reads carry their tenant as writes do.
+- A connection in autocommit has no transaction to hold the setting: a tenant set on one is
+  an error (`TenantOutsideTransaction`), never a setting that outlives the statement.
 
 What stays the login role (engines built `as_owner`): migrations, the CLI (the operator's
 tool, as `migrate` is), and the cross-tenant queues of background work, on a small
 maintenance pool: claiming due webhook deliveries, finding tenants with alert rules, pruning
 old stream events, the operator's every-tenant archive listing. What they then do for one
-tenant runs as the service role under that tenant's setting. README, "Row-level security".
+tenant runs as the service role under that tenant's setting. docs/security.md, "Row-level security".
 
 SQLite has neither roles nor policies: everything here is a no-op there.
 """
@@ -43,15 +48,21 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.pool import PoolResetState
+from sqlalchemy.util import await_only
 
 SETTING = "app.tenant_id"
 logger = logging.getLogger("actionlog")
 
 _INFO = "actionlog.tenant"  # session.info: the TenantSlot of the session
-_ON_CONNECTION = "actionlog.tenant_on_connection"  # pool record info: a connection-level setting
-_SET_LOCAL = text(f"SELECT set_config('{SETTING}', :tenant, true)")
-_SET_CONNECTION = text(f"SELECT set_config('{SETTING}', :tenant, false)")
+
+
+class TenantOutsideTransaction(RuntimeError):
+    """A tenant was set on a connection in autocommit: no transaction would hold it."""
+
+
+def set_local(tenant_id: UUID) -> str:
+    """The statement that makes `tenant_id` the tenant of the current transaction."""
+    return f"SET LOCAL {SETTING} = '{UUID(str(tenant_id))}'"  # a UUID: nothing else gets in
 
 
 class TenantSlot:
@@ -68,16 +79,23 @@ class TenantSession(Session):
 
 
 def _apply(connection: Connection, tenant_id: UUID) -> None:
-    """Set the tenant on a session's connection: for its transaction, or (autocommit) for
-    the connection until it goes back to the pool."""
+    """Set the tenant of the connection's transaction, beginning it if none."""
     if connection.dialect.name != "postgresql":
         return
-    tenant = {"tenant": str(tenant_id)}
     if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        connection.execute(_SET_CONNECTION, tenant)
-        connection.info[_ON_CONNECTION] = True
-    else:
-        connection.execute(_SET_LOCAL, tenant)
+        raise TenantOutsideTransaction("a tenant statement outside a transaction")
+    adapted = connection.connection.dbapi_connection
+    start = getattr(adapted, "_start_transaction", None)
+    if start is None or adapted is None:  # another driver: through the usual path
+        connection.exec_driver_sql(set_local(tenant_id))
+        return
+    # asyncpg: SQLAlchemy's adapter begins the driver's transaction at its first statement,
+    # and prepares every statement it runs; one per tenant would crowd the statements that
+    # are reused out of its cache. So the transaction is begun here, and the SET sent on the
+    # driver as a simple query: one round trip, nothing prepared.
+    if adapted._transaction is None:
+        await_only(start())
+    await_only(adapted.driver_connection.execute(set_local(tenant_id)))
 
 
 def _session_began(session: Session, _transaction: SessionTransaction, connection: Any) -> None:
@@ -90,8 +108,7 @@ event.listen(TenantSession, "after_begin", _session_began)
 
 
 async def set_tenant(connection: AsyncConnection, tenant_id: UUID) -> None:
-    """Make `tenant_id` the tenant of the connection's transaction (beginning one if none);
-    of the connection itself, until it goes back to the pool, when it is in autocommit."""
+    """Make `tenant_id` the tenant of the connection's transaction (beginning one if none)."""
     if connection.dialect.name == "postgresql":
         await connection.run_sync(_apply, tenant_id)
 
@@ -171,18 +188,6 @@ async def warn_unless_bypassing(engine: AsyncEngine) -> None:
         )
 
 
-def _reset_connection_setting(
-    dbapi_connection: Any, record: Any, reset_state: PoolResetState
-) -> None:
-    if not record.info.pop(_ON_CONNECTION, False):
-        return
-    if reset_state.terminate_only or not reset_state.asyncio_safe:
-        return  # the connection is being closed, not pooled
-    # On the driver's connection itself: through the adapter, the RESET would go into a
-    # transaction that the pool's own rollback then undoes.
-    dbapi_connection.run_async(lambda driver: driver.execute(f"RESET {SETTING}"))
-
-
 def _switch_role(role: str) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.run_async(lambda driver: driver.execute(f'SET ROLE "{role}"'))
@@ -191,9 +196,6 @@ def _switch_role(role: str) -> Any:
 
 
 def install(engine: AsyncEngine, role: str | None) -> None:
-    """Make a PostgreSQL engine's connections `role` (if any), and reset what reads leave."""
-    if engine.dialect.name != "postgresql":
-        return
-    if role:
+    """Make a PostgreSQL engine's connections `role` (if any)."""
+    if engine.dialect.name == "postgresql" and role:
         event.listen(engine.sync_engine, "connect", _switch_role(role))
-    event.listen(engine.sync_engine, "reset", _reset_connection_setting)

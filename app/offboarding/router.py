@@ -10,6 +10,7 @@ from app.core.auth import Operator
 from app.core.db import utcnow
 from app.core.errors import NotFound, Unauthorized, error_responses
 from app.core.inputs import Text
+from app.core.state import core_state
 from app.offboarding.service import offboard_tenant
 
 router = APIRouter(
@@ -34,6 +35,6 @@ async def delete_tenant(
 ) -> TenantOffboarded:
     """Offboard a tenant: its keys stop working at once, then all its data is deleted."""
     done = await offboard_tenant(
-        request.app.state.sessionmaker, tenant_id, operator.id or "admin", utcnow
+        core_state(request.app).sessionmaker, tenant_id, operator.id or "admin", utcnow
     )
     return TenantOffboarded(**done.__dict__)

@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.core import metrics
+from app.core import citus, metrics
 from app.core.errors import ErrorBody, NotFound, Unauthorized
+from app.core.state import core_state
 
 router = APIRouter(tags=["ops"])
 
@@ -40,7 +41,7 @@ async def prometheus_metrics(
     ] = None,
 ) -> Response:
     """Every worker's metrics, in Prometheus text format."""
-    settings = request.app.state.settings
+    settings = core_state(request.app).settings
     if not settings.metrics_enabled:
         raise NotFound()
     token = settings.metrics_token
@@ -48,7 +49,7 @@ async def prometheus_metrics(
         expected = f"Bearer {token.get_secret_value()}".encode()
         if not authorization or not hmac.compare_digest(authorization.encode(), expected):
             raise Unauthorized("Missing or invalid metrics token")
-    body, content_type = metrics.render(request.app.state.pool_status)
+    body, content_type = metrics.render(core_state(request.app).pool_status)
     return Response(body, media_type=content_type)
 
 
@@ -66,14 +67,21 @@ async def prometheus_metrics(
     },
 )
 async def ready(request: Request) -> Health | JSONResponse:
-    """The database answers a query; otherwise 503 with Retry-After."""
+    """The database answers a query (on a Citus cluster: every worker too); otherwise 503 with
+    Retry-After."""
+    state = core_state(request.app)
+    detail = "Database unreachable"
     try:
-        async with request.app.state.engine.connect() as connection:
+        async with state.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+            unreachable = await citus.unreachable_workers(connection)
+        if unreachable:
+            detail = f"Database worker unreachable: {'; '.join(unreachable)}"
+            raise ConnectionError(detail)
     except Exception:
         return JSONResponse(
-            {"detail": "Database unreachable"},
+            {"detail": detail},
             status_code=503,
-            headers={"Retry-After": str(request.app.state.settings.retry_after_seconds)},
+            headers={"Retry-After": str(state.settings.retry_after_seconds)},
         )
     return Health(status="ready")

@@ -11,6 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from app.audits.signing import Signer
+from app.audits.state import audits_state
 from app.core.auth import ReadTenant, SessionDep
 from app.core.errors import BadRequest, Forbidden, NotFound, Unauthorized, error_responses
 from app.proofs.schemas import ConsistencyProof, InclusionProof, TreeHeadRead
@@ -30,7 +31,7 @@ async def get_proof_service(tenant: ReadTenant, session: SessionDep) -> ProofSer
 
 
 async def get_signer(request: Request) -> Signer:
-    signer: Signer = await request.app.state.signer.get()
+    signer: Signer = await audits_state(request.app).signer.get()
     return signer
 
 

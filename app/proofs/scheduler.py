@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.audits.models import AuditChainHead
 from app.audits.signing import SignerSource
+from app.core.background import stopping
 from app.core.tenancy import tenant_session
 from app.proofs.heads import TreeHead
 from app.proofs.models import AuditTreeHead
@@ -77,7 +78,9 @@ class TreeHeadScheduler:
             await asyncio.sleep(self.interval_s)
             try:
                 await self.run_once()
-            except Exception:  # the loop must outlive a bad run; the next one retries
+            except Exception as exc:  # the loop must outlive a bad run; the next one retries
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 logger.exception("tree head run failed")
 
     async def run_once(self) -> list[TreeHead]:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from app.core.auth import AdminTenant, Operator, OperatorReadSessionDep, ReadSessionDep, SessionDep
 from app.core.deps import PayloadRulesDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
-from app.core.inputs import Offset, UtcDatetime
+from app.core.inputs import TIME_HELP, Offset, QueryTime
 from app.retention.schemas import ArchiveRead
 from app.retention.service import archives
 from app.tenants.schemas import RetentionPolicy, TenantUpdate
@@ -24,7 +24,8 @@ KindParam = Annotated[Literal["actions", "audits"] | None, Query(description="ac
 Skip = Annotated[Offset, Query(description="Files to skip")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (max 1000)")]
 Since = Annotated[
-    UtcDatetime | None, Query(description="Files with rows at or after this time (ISO 8601)")
+    QueryTime | None,
+    Query(description=f"Files with rows at or after this time: {TIME_HELP}"),
 ]
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core import metrics
 from app.core.auth import Actor
 from app.retention.locks import Busy, RetentionLocks
 from app.retention.repository import tenants_with_policy
@@ -54,6 +55,7 @@ class RetentionScheduler:
             try:
                 await self.run_once()
             except Exception:  # the loop must outlive a bad run; the next one retries
+                metrics.RETENTION_FAILURES.inc()
                 logger.exception("retention run failed")
 
     async def run_once(self, now: datetime | None = None) -> list[Pruned] | None:
@@ -79,6 +81,7 @@ class RetentionScheduler:
                     tenant_id, days, audit_days, SCHEDULER_ACTOR, now=now
                 )
             except Exception:
+                metrics.RETENTION_FAILURES.inc()
                 logger.exception("retention of tenant %s failed", tenant_id)
         for pruned in done:
             if pruned.deleted:

@@ -33,9 +33,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter, conditions, covers
+from app.actions.genai import usage_sql
 from app.actions.models import (
     HISTOGRAM_BUCKETS,
     action_failure_rollups,
+    action_genai_rollups,
     action_logs,
     action_rollups,
     action_user_rollups,
@@ -195,6 +197,22 @@ class ActionStatsRepository:
         query = select(
             ranked.c.user_id, ranked.c.id, ranked.c.action_type, ranked.c.created_at
         ).where(ranked.c.rank == 1)
+        return await fetch_all(self.session, query)
+
+    async def genai(self, f: Filters) -> Sequence[Any]:
+        """GenAI calls and token sums per model and provider (app/actions/genai.py)."""
+        model, input_tokens, output_tokens = usage_sql(self.session.get_bind().dialect.name)
+        query = (
+            select(
+                model.label("model"),
+                A.provider_name,
+                func.count().label("calls"),
+                func.sum(input_tokens).label("input_tokens"),
+                func.sum(output_tokens).label("output_tokens"),
+            )
+            .where(*self._where(f), model.is_not(None))
+            .group_by(model, A.provider_name)
+        )
         return await fetch_all(self.session, query)
 
     async def failure_groups(self, f: Filters, *, typed: bool) -> Sequence[Any]:
@@ -382,5 +400,33 @@ class FailureRollupStatsRepository:
             )
             .where(*where, F.count > 0)
             .group_by(F.action_type, F.error_type, F.pattern_key)
+        )
+        return await fetch_all(self.session, query)
+
+
+G = action_genai_rollups.c
+
+
+class GenaiRollupStatsRepository:
+    """GenAI calls and token sums from whole minutes, hours or days of GenAI rollups (they keep
+    the dimensions of the action rollups, so `RollupStatsRepository.covers` holds for them)."""
+
+    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    async def usage(self, spans: Spans) -> Sequence[Any]:
+        """Per model and provider ('' for none): calls, input and output tokens."""
+        where = any_span(action_genai_rollups, self.tenant_id, spans, time_column="start")
+        query = (
+            select(
+                G.model,
+                G.provider_name,
+                func.sum(G.calls).label("calls"),
+                func.sum(G.input_tokens).label("input_tokens"),
+                func.sum(G.output_tokens).label("output_tokens"),
+            )
+            .where(*where)
+            .group_by(G.model, G.provider_name)
         )
         return await fetch_all(self.session, query)

@@ -21,6 +21,22 @@ class TypeStats(BaseModel):
     average_execution_time_ms: float | None
 
 
+class ModelUsage(BaseModel):
+    calls: int = Field(description="Actions whose metadata names a model")
+    input_tokens: int = Field(description="Sum of gen_ai.usage.input_tokens")
+    output_tokens: int = Field(description="Sum of gen_ai.usage.output_tokens")
+
+
+class GenAIStats(ModelUsage):
+    """Generative-AI calls: actions whose metadata names `gen_ai.request.model` (or
+    `gen_ai.response.model`), as OpenTelemetry's GenAI conventions record them."""
+
+    by_model: dict[str, ModelUsage] = Field(description="Per model, most calls first")
+    by_provider: dict[str, ModelUsage] = Field(
+        description="Per provider, most calls first (calls without a provider omitted)"
+    )
+
+
 class ActionStats(BaseModel):
     total_actions: int
     successful_actions: int
@@ -41,6 +57,9 @@ class ActionStats(BaseModel):
     )
     by_service_stats: dict[str, TypeStats] = Field(description="The same per service")
     by_source_stats: dict[str, TypeStats] = Field(description="The same per source")
+    genai: GenAIStats | None = Field(
+        default=None, description="Model calls and token sums; null when there are none"
+    )
 
 
 class Bucket(BaseModel):

@@ -23,6 +23,7 @@ from app.core.errors import invalid
 from app.stats.repository import (
     ActionStatsRepository,
     FailureRollupStatsRepository,
+    GenaiRollupStatsRepository,
     RollupStatsRepository,
     UserRollupStatsRepository,
 )
@@ -30,7 +31,9 @@ from app.stats.schemas import (
     ActionStats,
     Bucket,
     FailurePattern,
+    GenAIStats,
     Interval,
+    ModelUsage,
     Timeseries,
     TypeStats,
     UserActivity,
@@ -209,6 +212,37 @@ class _UserSum:
         self.last_action_at = max(self.last_action_at, row.last_action_at)
 
 
+def genai_stats(rows: Iterable[Any]) -> GenAIStats | None:
+    """Calls and token sums overall, per model and per provider; None without any call."""
+    totals = [0, 0, 0]
+    by_model: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_provider: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        counts = (int(row.calls), int(row.input_tokens or 0), int(row.output_tokens or 0))
+        sums = [totals, by_model[row.model]]
+        if row.provider_name:
+            sums.append(by_provider[row.provider_name])
+        for target in sums:
+            for index, count in enumerate(counts):
+                target[index] += count
+
+    def usage(counts: list[int]) -> ModelUsage:
+        return ModelUsage(calls=counts[0], input_tokens=counts[1], output_tokens=counts[2])
+
+    def ranked(found: dict[str, list[int]]) -> dict[str, ModelUsage]:
+        order = sorted(
+            (item for item in found.items() if item[1][0]), key=lambda i: (-i[1][0], i[0])
+        )
+        return {name: usage(counts) for name, counts in order}
+
+    if totals[0] <= 0:
+        return None
+    overall = usage(totals)
+    return GenAIStats(
+        **overall.model_dump(), by_model=ranked(by_model), by_provider=ranked(by_provider)
+    )
+
+
 class StatsService:
     def __init__(
         self, session: AsyncSession, tenant_id: UUID, clock: Callable[[], datetime] = utcnow
@@ -217,19 +251,23 @@ class StatsService:
         self.rollups = RollupStatsRepository(session, tenant_id)
         self.user_rollups = UserRollupStatsRepository(session, tenant_id)
         self.failure_rollups = FailureRollupStatsRepository(session, tenant_id)
+        self.genai_rollups = GenaiRollupStatsRepository(session, tenant_id)
         self.clock = clock
 
     async def summary(self, f: ActionFilter) -> ActionStats:
         rows: list[Any] = []
+        model_rows: list[Any] = []
         histogram = [0] * HISTOGRAM_BUCKETS
         rollups, raw = _sorted(plan(f, now=self.clock()))
         if rollups:
             rollup_rows, rollup_histogram = await self.rollups.breakdown(rollups)
             rows.extend(rollup_rows)
             _add(histogram, rollup_histogram)
+            model_rows.extend(await self.genai_rollups.usage(rollups))
         if raw:
             rows.extend(await self.stats.breakdown(raw))
             _add(histogram, await self.stats.histogram(raw))
+            model_rows.extend(await self.stats.genai(raw))
         overall = _Tally()
         tallies: dict[str, defaultdict[str, _Tally]] = {
             name: defaultdict(_Tally) for name in GROUPED
@@ -267,6 +305,7 @@ class StatsService:
             by_provider_stats=detail("provider_name"),
             by_service_stats=detail("service"),
             by_source_stats=detail("source"),
+            genai=genai_stats(model_rows),
         )
 
     async def timeseries(self, f: ActionFilter, interval: Interval) -> Timeseries:

@@ -3,9 +3,9 @@
 Every path that records or changes an action, or appends an audit row, calls `record` (or
 `record_many`, a group commit) inside its transaction, as its last statement. It advances the
 tenant's counter (`stream_heads.seq`) by the number of events, which also locks the counter
-row until the transaction ends, and inserts the events with their numbers. On PostgreSQL both
-are one statement per tenant (the counter upsert in a CTE, the events from arrays), run on the
-driver: a group commit pays one round trip for its stream, whatever its size.
+row until the transaction ends, and inserts the events with their numbers: an upsert, then
+one multi-row INSERT of the events (`insert_values`), on every engine. Each statement holds an
+equality on the tenant, so a distributed PostgreSQL routes it to the tenant's shard.
 
 Then the tenants touched are announced:
 
@@ -30,10 +30,10 @@ from typing import Any, cast
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.db import upsert_insert, utcnow
+from app.core.db import insert_values, upsert_insert, utcnow
 from app.core.tenancy import set_tenant
 from app.streamlog.models import StreamEvent, StreamHead
 
@@ -51,25 +51,7 @@ FILTER_FIELDS = (
 KINDS = ("action", "audit")
 HEADS = cast(Table, StreamHead.__table__)
 EVENTS = cast(Table, StreamEvent.__table__)
-# The events' columns after (tenant_id, seq), each sent as one array; created_at is one value.
-_ARRAY_COLUMNS = ("kind", "record_id", *FILTER_FIELDS, "payload")
-_PG_RECORD = f"""
-WITH head AS (
-    INSERT INTO stream_heads AS h (tenant_id, seq, pruned_through) VALUES ($1, $2, 0)
-    ON CONFLICT (tenant_id) DO UPDATE SET seq = h.seq + EXCLUDED.seq
-    RETURNING h.seq
-)
-INSERT INTO stream_events (tenant_id, seq, created_at, {", ".join(_ARRAY_COLUMNS)})
-SELECT $1, head.seq - $2 + e.n, $3, {", ".join(f"e.{name}" for name in _ARRAY_COLUMNS)}
-FROM head, unnest(
-    {
-    ", ".join(
-        f"${i + 4}::{'uuid' if name == 'record_id' else 'text'}[]"
-        for i, name in enumerate(_ARRAY_COLUMNS)
-    )
-}
-) WITH ORDINALITY AS e({", ".join(_ARRAY_COLUMNS)}, n)
-"""
+EVENT_COLUMNS = ("tenant_id", "seq", "created_at", "kind", "record_id", *FILTER_FIELDS, "payload")
 
 
 def as_json(value: Any) -> str:
@@ -114,10 +96,7 @@ async def record_many(
     for tenant_id, entries in ordered:
         if len(ordered) > 1:  # each tenant's rows under its own row-level security setting
             await set_tenant(connection, tenant_id)
-        if postgres:
-            await _record_postgres(connection, tenant_id, entries, now)
-        else:
-            await _record_portable(connection, tenant_id, entries, now)
+        await _record(connection, tenant_id, entries, now)
     tenants = [tenant_id for tenant_id, _ in ordered]
     if not postgres:
         connection.info.setdefault(SQLITE_POKES, set()).update(tenants)
@@ -146,15 +125,7 @@ async def _driver(connection: AsyncConnection) -> Any:
     return driver
 
 
-async def _record_postgres(
-    connection: AsyncConnection, tenant_id: UUID, entries: list[dict[str, Any]], now: Any
-) -> None:
-    arrays = [[entry[name] for entry in entries] for name in _ARRAY_COLUMNS]
-    driver = await _driver(connection)
-    await driver.execute(_PG_RECORD, tenant_id, len(entries), now, *arrays)
-
-
-async def _record_portable(
+async def _record(
     connection: AsyncConnection, tenant_id: UUID, entries: list[dict[str, Any]], now: Any
 ) -> None:
     first = await _advance(connection, tenant_id, len(entries)) - len(entries) + 1
@@ -162,7 +133,7 @@ async def _record_portable(
         {**item, "tenant_id": tenant_id, "seq": first + offset, "created_at": now}
         for offset, item in enumerate(entries)
     ]
-    await connection.execute(insert(EVENTS), events)
+    await insert_values(connection, EVENTS, EVENT_COLUMNS, events)
 
 
 async def _advance(connection: AsyncConnection, tenant_id: UUID, count: int) -> int:
@@ -170,7 +141,7 @@ async def _advance(connection: AsyncConnection, tenant_id: UUID, count: int) -> 
     statement = upsert_insert(connection.dialect.name, HEADS).values(
         tenant_id=tenant_id, seq=count, pruned_through=0
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=[HEADS.c.tenant_id], set_={"seq": HEADS.c.seq + count}
+    statement = statement.on_conflict_do_update(  # no parameter in DO UPDATE (Citus)
+        index_elements=[HEADS.c.tenant_id], set_={"seq": HEADS.c.seq + statement.excluded.seq}
     ).returning(HEADS.c.seq)
     return int((await connection.execute(statement)).scalar_one())

@@ -31,6 +31,7 @@ from uuid import UUID
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.tenancy import set_tenant, tenant_connection, tenant_transaction
@@ -91,7 +92,9 @@ class Subscription:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.overflowed = True
+            metrics.STREAM_OVERFLOWS.inc()
             return False
+        metrics.STREAM_QUEUED.set(self.queue.qsize())  # how far this client is behind
         return True
 
     def discard(self) -> None:
@@ -111,9 +114,10 @@ class _Feed:
 
 class StreamHub:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        # Leases are counted and taken in real transactions (the key's advisory lock must
-        # last until the commit), as the poll's lease renewals are.
+        # Reads are short transactions, rolled back: the tenant is set per transaction
+        # (app/core/tenancy.py). Leases are counted and taken in transactions that commit
+        # (the key's advisory lock must last until the commit), as the poll's renewals are.
+        self.engine = engine
         self._transactions = engine
         self.settings = settings
         self._feeds: dict[UUID, _Feed] = {}

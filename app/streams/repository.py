@@ -123,8 +123,18 @@ async def heads_of(connection: AsyncConnection, tenant_ids: list[UUID]) -> dict[
     return {row.tenant_id: row.seq for row in rows}
 
 
-async def prune(connection: AsyncConnection, before: datetime, limit: int = 5000) -> int:
-    """Delete up to `limit` events created before `before`; note how far each tenant's went."""
+async def prune(
+    connection: AsyncConnection,
+    before: datetime,
+    limit: int = 5000,
+    holds: dict[UUID, int] | None = None,
+    hard_before: datetime | None = None,
+) -> int:
+    """Delete up to `limit` events created before `before`; note how far each tenant's went.
+
+    `holds` keeps, per tenant, the events after a position (what its destinations have yet
+    to deliver), unless they were created before `hard_before`.
+    """
     doomed = (
         await connection.execute(
             select(EVENTS.c.tenant_id, func.max(EVENTS.c.seq).label("seq"), func.count())
@@ -132,8 +142,19 @@ async def prune(connection: AsyncConnection, before: datetime, limit: int = 5000
             .group_by(EVENTS.c.tenant_id)
         )
     ).all()
+    holds = holds or {}
+    hard: dict[UUID, int] = {}
+    if holds and hard_before is not None:
+        rows = await connection.execute(
+            select(EVENTS.c.tenant_id, func.max(EVENTS.c.seq))
+            .where(EVENTS.c.created_at < hard_before, EVENTS.c.tenant_id.in_(list(holds)))
+            .group_by(EVENTS.c.tenant_id)
+        )
+        hard = {tenant_id: int(last) for tenant_id, last in rows}
     deleted = 0
     for tenant_id, last, _count in doomed:
+        if tenant_id in holds:
+            last = max(min(last, holds[tenant_id]), hard.get(tenant_id) or 0)
         result = await connection.execute(
             delete(EVENTS).where(EVENTS.c.tenant_id == tenant_id, EVENTS.c.seq <= last)
         )

@@ -36,6 +36,7 @@ from app.core.errors import (
     Unprocessable,
     error_responses,
 )
+from app.core.state import core_state
 from app.streams.service import (
     EventsGone,
     SlowConsumer,
@@ -45,12 +46,13 @@ from app.streams.service import (
     TooManyStreams,
 )
 from app.streams.sse import SEND_TIMEOUT, sse_response, stream_service
+from app.streams.state import StreamsState, streams_state
 
 router = APIRouter(prefix="/api/v1/logs", tags=["stream"])
 AUTH_TIMEOUT = 10.0
 
 
-def _service(state: Any) -> StreamService:
+def _service(state: StreamsState) -> StreamService:
     return stream_service(state)
 
 
@@ -72,7 +74,7 @@ async def stream(
     ] = None,
 ) -> EventSourceResponse:
     """Live actions and audit rows (SSE); resume with Last-Event-ID, exactly once, in order."""
-    return await sse_response(request.app.state, tenant, query, last_event_id)
+    return await sse_response(streams_state(request.app), tenant, query, last_event_id)
 
 
 # WebSocket
@@ -107,7 +109,7 @@ async def _authenticate(websocket: WebSocket) -> tuple[TenantContext, str | None
             raise _Refused(401, "api_key must be a string")
         if resume is not None and not isinstance(resume, str | int):
             raise _Refused(422, "last_event_id must be an event id")
-    key = await websocket.app.state.keys.resolve(presented)
+    key = await core_state(websocket.app).keys.resolve(presented)
     client = websocket.client.host if websocket.client else None
     actor = Actor(f"key:{key.prefix}", client, websocket.headers.get("user-agent"))
     tenant = TenantContext(key.tenant_id, key.id, frozenset(key.scopes), actor)
@@ -146,7 +148,7 @@ async def _until_closed(websocket: WebSocket) -> None:
 async def websocket_stream(websocket: WebSocket) -> None:
     """Live actions and audit rows over WebSocket (authenticate with the first message)."""
     await websocket.accept()
-    state = websocket.app.state
+    state = streams_state(websocket.app)
     cursor: StreamCursor | None = None
     try:
         query = _query(websocket)

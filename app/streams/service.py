@@ -11,7 +11,7 @@ sent exactly once, in commit order, whichever worker the client reconnects to.
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
@@ -82,6 +82,27 @@ class StreamQuery(BaseModel):
         return ",".join(kinds)
 
 
+class Filterable(Protocol):
+    """What a filter reads of an event (a live event here; a destination's record too)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def action_type(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def provider_name(self) -> str | None: ...
+    @property
+    def service(self) -> str | None: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class StreamFilter:
     """An event matches when every given filter matches a field of its record.
@@ -111,7 +132,7 @@ class StreamFilter:
             correlation_id=query.correlation_id,
         )
 
-    def matches(self, event: Event) -> bool:
+    def matches(self, event: Filterable) -> bool:
         if event.kind not in self.kinds:
             return False
         for values, value in (

@@ -4,17 +4,17 @@
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.core.auth import TenantContext
 from app.streams.service import SlowConsumer, StreamCursor, StreamQuery, StreamService
+from app.streams.state import StreamsState
 
 SEND_TIMEOUT = 30.0
 
 
-def stream_service(state: Any) -> StreamService:
+def stream_service(state: StreamsState) -> StreamService:
     return StreamService(state.stream_hub, state.settings.stream_max_per_key)
 
 
@@ -34,7 +34,7 @@ async def _frames(cursor: StreamCursor, retry_ms: int) -> AsyncIterator[ServerSe
 
 
 async def sse_response(
-    state: Any, tenant: TenantContext, query: StreamQuery, last_event_id: str | None
+    state: StreamsState, tenant: TenantContext, query: StreamQuery, last_event_id: str | None
 ) -> EventSourceResponse:
     """Open the tenant's stream (errors are raised before anything is sent) and serve it."""
     settings = state.settings

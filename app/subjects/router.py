@@ -8,6 +8,7 @@ from app.core.auth import AdminTenant, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from app.subjects.schemas import Erasure, SubjectConfigBody
 from app.subjects.service import SubjectService
+from app.subjects.state import self_audit
 
 router = APIRouter(prefix="/api/v1/subjects", tags=["personal data"])
 
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/api/v1/subjects", tags=["personal data"])
 async def subject_service(
     request: Request, session: SessionDep, tenant: AdminTenant
 ) -> SubjectService:
-    audit = request.app.state.self_audit(session)
+    audit = self_audit(request.app)(session)
     return SubjectService(session, tenant.tenant_id, audit)
 
 

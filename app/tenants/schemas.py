@@ -1,7 +1,7 @@
 """Request and response bodies of the tenant and key management API."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.core.auth import Scope
 from app.core.inputs import Text, in_time_range, iso_8601_only
@@ -38,7 +39,10 @@ Name = Annotated[Text, StringConstraints(min_length=1, max_length=255, strip_whi
 
 
 class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Example Corp", "retention_days": 90}]},
+    )
 
     name: Name
     slug: Slug | None = Field(default=None, description="Derived from the name when omitted")
@@ -46,11 +50,21 @@ class TenantCreate(BaseModel):
     audit_retention_days: AuditRetentionDays | None = None
 
 
-class TenantUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _no_default(schema: dict[str, Any]) -> None:
+    """Leave the default (None: unchanged) out of a field whose schema does not allow null."""
+    schema.pop("default", None)
 
-    name: Name | None = None
-    slug: Slug | None = None
+
+class TenantUpdate(BaseModel):
+    """The fields to change; a field left out keeps its value. A tenant always has a name and
+    a slug, so those cannot be null (the schema says so)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Example Inc"}]}
+    )
+
+    name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    slug: Slug | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
     retention_days: RetentionDays | None = None
     audit_retention_days: AuditRetentionDays | None = None
 
@@ -75,14 +89,20 @@ class TenantCreated(TenantRead):
 class RetentionPolicy(BaseModel):
     """A tenant's retention: days to keep actions and audit rows (null: keep forever)."""
 
-    model_config = ConfigDict(extra="forbid", from_attributes=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        from_attributes=True,
+        json_schema_extra={"examples": [{"retention_days": 90, "audit_retention_days": 365}]},
+    )
 
     retention_days: RetentionDays | None = None
     audit_retention_days: AuditRetentionDays | None = None
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "dashboard", "scopes": ["read"]}]}
+    )
 
     name: Name
     scopes: Annotated[list[Scope], Field(min_length=1)]

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.actions.dependencies import service_for
+from app.actions.state import actions_state
 from app.audits.service import AuditService
 from app.core.auth import ReadSessionDep, ReadTenant
 from app.core.errors import Forbidden, Unauthorized, Unprocessable, error_responses
@@ -23,7 +24,7 @@ router = APIRouter(
 async def timeline_service(
     request: Request, tenant: ReadTenant, session: ReadSessionDep
 ) -> TimelineService:
-    state = request.app.state
+    state = actions_state(request.app)
     actions = service_for(state, session, tenant.tenant_id)
     return TimelineService(actions, AuditService(session, state.payload_rules), tenant.tenant_id)
 

@@ -41,6 +41,8 @@ COLUMNS = [
     "user_agent",
     "created_at",
     "updated_at",
+    "schema_errors",
+    "schema_version",
 ]
 
 

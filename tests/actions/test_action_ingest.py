@@ -1,8 +1,8 @@
 """The ingest lane: ordinary recording requests are served before the routes, the rest passed on.
 
-`IngestLane` (app/actions/ingest.py) answers plain JSON POSTs to /actions and /actions/batch
-with a live `write` key and a valid body itself, and hands every other request, body included,
-to the FastAPI routes. This module proves that:
+The ingest lane (`FastLane`, app/core/lane.py) answers plain JSON POSTs to /actions and
+/actions/batch with a live `write` key and a valid body itself, and hands every other request,
+body included, to the FastAPI routes. This module proves that:
 
 - it serves what it should: the app behind it is never called, the answer is the route's 201
   body, and the rows are stored as the route stores them (redacted, readable, tenant-scoped);
@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from app.actions.ingest import IngestLane
 from app.core.config import Settings
+from app.core.lane import FastLane
 from app.core.redact import REDACTED
-from app.main import create_app
+from app.main import create_app, lane_options
 from tests.actions.conftest import ACTIONS, BATCH, detail_text
 from tests.conftest import ADMIN, ADMIN_TOKEN, TenantHandle, create_key
 
@@ -72,10 +72,10 @@ def asgi_client(app: Any) -> httpx.AsyncClient:
 @pytest.fixture
 async def lane(app: Any) -> AsyncIterator[Lane]:
     downstream = Downstream()
-    ingest = IngestLane(downstream)
+    ingest = FastLane(downstream, **lane_options(app.state))
 
     async def in_the_app(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["app"] = app  # as Starlette sets it: the lane finds the app's state there
+        scope["app"] = app  # as Starlette sets it
         await ingest(scope, receive, send)
 
     async with asgi_client(in_the_app) as client:
@@ -85,7 +85,7 @@ async def lane(app: Any) -> AsyncIterator[Lane]:
 def without_the_lane(app: Any) -> Any:
     """The same application (state, routes, middleware) minus the lane."""
     bare = copy.copy(app)
-    bare.user_middleware = [m for m in app.user_middleware if m.cls is not IngestLane]
+    bare.user_middleware = [m for m in app.user_middleware if m.cls is not FastLane]
     assert len(bare.user_middleware) == len(app.user_middleware) - 1
     bare.middleware_stack = None  # built again on the first request, from the list above
     return bare
@@ -306,7 +306,7 @@ PASSED_ON_CASES = {
     "text/plain": PassedOn(
         415, headers={"Content-Type": "text/plain"}, message="must be application/json"
     ),
-    "no content type": PassedOn(422, headers={}, loc=("body",)),
+    "no content type": PassedOn(415, headers={}, message="must be application/json"),
     "missing key": PassedOn(401, key="none", message="Missing API key"),
     "unknown key": PassedOn(401, key="unknown", message="Invalid API key"),
     "malformed key": PassedOn(401, key="malformed", message="Invalid API key"),

@@ -27,9 +27,9 @@ from app.actions.models import (
     action_user_rollups,
 )
 from app.actions.repository import insert_actions
-from app.actions.writer import GroupCommitWriter
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
+from app.core.writer import GroupCommitWriter
 from app.stats.service import plan
 from tests.actions.conftest import ACTIONS, STATS, RecordMany, list_all, move_in_time
 from tests.conftest import TenantHandle
@@ -362,9 +362,10 @@ class TestStatsFromRollupsEqualRawAggregates:
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", note)
             counted[path or "/"] = len(statements)
-        # rollups and raw rows: counts and histogram (stats), buckets (timeseries), users and
-        # their last actions (users: type filters read raw rows), typed and untyped (failures)
-        assert counted == {"/": 4, "/timeseries": 2, "/users": 2, "/failures": 3}
+        # rollups and raw rows: counts, histogram and GenAI calls (stats), buckets (timeseries),
+        # users and their last actions (users: type filters read raw rows), typed and untyped
+        # (failures)
+        assert counted == {"/": 6, "/timeseries": 2, "/users": 2, "/failures": 3}
         chosen = [i for i, t in zip(items, times, strict=True)
                   if since <= t < until and i["action_type"] == "crm_create"]  # fmt: skip
         assert await get(client, tenant, "", **params) == expected_stats(chosen)

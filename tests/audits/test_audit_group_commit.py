@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.audits.chain import GENESIS_HASH
 from app.audits.events import EventBuilder
 from app.audits.models import AuditLog
-from app.audits.writer import GroupCommitAuditWriter
+from app.audits.recorder import AUDIT_EVENTS
+from app.core.writer import GroupCommitWriter
 from tests.audits.conftest import AUDITS
 from tests.conftest import TenantHandle, create_tenant
 
@@ -158,7 +159,7 @@ async def test_group_writer_retries_a_refused_write_alone(
         return [e for e in built if e is not None]
 
     before = [len(await stored_rows(engine, t.id)) for t in (first, second)]
-    writer = GroupCommitAuditWriter(engine, max_rows=5000)
+    writer = GroupCommitWriter(engine, AUDIT_EVENTS, max_rows=5000)
     try:
         writes = [
             (UUID(first.id), events("a", 2)),

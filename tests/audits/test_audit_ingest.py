@@ -1,4 +1,4 @@
-"""The audit lane (app/audits/ingest.py) and the audit routes give a request the same answer.
+"""The ingest lane (app/core/lane.py) and the audit routes give a request the same answer.
 
 Each request is sent twice: to the application (ordinary POSTs are served by the lane) and to
 the same application without the lane (the FastAPI routes). Status and body must match; for
@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.audits.ingest import AuditLane
+from app.core.lane import FastLane
 from tests.audits.conftest import AUDITS
 from tests.conftest import TenantHandle, create_key
 
@@ -35,7 +35,7 @@ GOOD = {
 @pytest.fixture(scope="session")
 def routes_app(app: Any) -> Any:
     bare = copy.copy(app)
-    bare.user_middleware = [m for m in app.user_middleware if m.cls is not AuditLane]
+    bare.user_middleware = [m for m in app.user_middleware if m.cls is not FastLane]
     assert len(bare.user_middleware) == len(app.user_middleware) - 1
     bare.middleware_stack = None  # built again on the first request, from the list above
     return bare

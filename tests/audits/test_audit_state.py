@@ -92,7 +92,7 @@ class TestResourceState:
     ) -> None:
         await lifecycle(tenant, record, "d-bad")
         response = await client.get(
-            state_url("deal", "d-bad"), params={"at": "yesterday"}, headers=tenant.headers
+            state_url("deal", "d-bad"), params={"at": "the day before"}, headers=tenant.headers
         )
         assert response.status_code == 422
         assert response.json()["detail"][0]["loc"] == ["query", "at"]

@@ -207,7 +207,7 @@ class TestViews:
         self, signed_in: SignIn, tenant: TenantHandle
     ) -> None:
         console = await signed_in(tenant.key)
-        response = await console.get("/ui/actions?since=yesterday")
+        response = await console.get("/ui/actions?since=12/01/2026")
         assert response.status_code == 422
         assert "since" in response.text
         response = await console.get("/ui/actions?cursor=garbage")

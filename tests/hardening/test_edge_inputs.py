@@ -1,4 +1,4 @@
-"""Issue 14's reproductions of 5xx from the edge, each now a 4xx naming the problem.
+"""Reproductions of 5xx from the edge, each now a 4xx naming the problem.
 
 The classes, not the cases: integers beyond their column (offsets, durations, cursor values),
 timestamps outside the accepted range (queries, bodies, cursors, key expiry), NUL in any text

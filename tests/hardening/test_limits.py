@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from app.core.config import Settings
+from app.core.limits import failed_auth_limit
 from tests.conftest import ADMIN_TOKEN, TenantHandle, create_key
 from tests.hardening.conftest import asgi_client, serving
 
@@ -163,3 +164,60 @@ async def test_a_missing_key_is_not_a_guess(settings: Settings) -> None:
     async with limited(settings, failed_auth_per_minute=1) as api:
         statuses = [(await api.get(ACTIONS)).status_code for _ in range(3)]
     assert statuses == [401, 401, 401]
+
+
+async def _guesses_until_refused(workers: list[httpx.AsyncClient], address: str) -> list[int]:
+    """Wrong keys from one address, in turn to each worker, until every worker refuses."""
+    wrong = {"X-API-Key": "alk_0123456789ab_" + "w" * 32}
+    statuses: list[int] = []
+    clients = [_client_at(worker, address) for worker in workers]
+    refused: set[int] = set()
+    while len(refused) < len(clients) and len(statuses) < 40:
+        for index, bad in enumerate(clients):
+            status = (await bad.get(ACTIONS, headers=wrong)).status_code
+            statuses.append(status)
+            if status == 429:
+                refused.add(index)
+    for bad in clients:
+        await bad.aclose()
+    return statuses
+
+
+async def test_without_redis_each_worker_allows_its_share_of_failed_authentications(
+    settings: Settings,
+) -> None:
+    guesser = f"10.{uuid.uuid4().int % 250}.2.1"
+    limits = {"failed_auth_per_minute": 6, "workers": 3}
+    async with (
+        limited(settings, **limits) as worker_1,
+        limited(settings, **limits) as worker_2,
+        limited(settings, **limits) as worker_3,
+    ):
+        statuses = await _guesses_until_refused([worker_1, worker_2, worker_3], guesser)
+    assert statuses.count(401) == 6  # the documented limit, over all workers together
+    assert statuses[-3:] == [429, 429, 429]
+
+
+async def test_with_redis_the_workers_share_the_failed_authentication_limit(
+    settings: Settings,
+) -> None:
+    need_redis()
+    guesser = f"10.{uuid.uuid4().int % 250}.3.1"
+    limits = {"failed_auth_per_minute": 6, "workers": 3, "redis_url": REDIS_URL}
+    async with (
+        limited(settings, **limits) as worker_1,
+        limited(settings, **limits) as worker_2,
+        limited(settings, **limits) as worker_3,
+    ):
+        statuses = await _guesses_until_refused([worker_1, worker_2, worker_3], guesser)
+    assert statuses.count(401) == 6
+    assert statuses[-3:] == [429, 429, 429]
+
+
+def test_a_limit_below_the_number_of_workers_is_one_failure_each() -> None:
+    assert failed_auth_limit(Settings(failed_auth_per_minute=30, workers=4)) == 7
+    assert failed_auth_limit(Settings(failed_auth_per_minute=2, workers=4)) == 1
+    assert failed_auth_limit(Settings(failed_auth_per_minute=0, workers=4)) == 0
+    assert (
+        failed_auth_limit(Settings(failed_auth_per_minute=30, workers=4, redis_url=REDIS_URL)) == 30
+    )

@@ -1,4 +1,4 @@
-"""The OpenAPI document as a contract (issue 14, item 8): checked as data, so that a new route
+"""The OpenAPI document as a contract : checked as data, so that a new route
 cannot forget a description, a bound or the documented error shapes."""
 
 from typing import Any

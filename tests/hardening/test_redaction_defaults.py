@@ -1,4 +1,4 @@
-"""Secrets in the shapes issue 14 found stored verbatim: more key names by default, header
+"""Secrets in the shapes once stored verbatim: more key names by default, header
 lists as name/value pairs, credentials in URLs, bearer tokens and JWTs in free text."""
 
 from typing import Any

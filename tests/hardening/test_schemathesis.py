@@ -23,7 +23,7 @@ TIMEOUT_SECONDS = 420
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
-async def _seed(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+async def _record_sample(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
     """A few rows, so that listings, statistics, exports and trails have data to return."""
     actions = [
         {"action_type": "crm_create", "provider_name": "hubspot", "execution_time_ms": 120},
@@ -47,7 +47,7 @@ async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
     app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     tenant = await create_tenant(client, "Schemathesis")
-    await _seed(client, tenant)
+    await _record_sample(client, tenant)
     environment = {
         **os.environ,
         "ACTIONLOG_SCHEMATHESIS_KEY": tenant.key,

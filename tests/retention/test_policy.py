@@ -128,8 +128,8 @@ class TestSigningKey:
         from app.audits.signing import Signer, SignerSource, public_keys
 
         sessionmaker = app.state.sessionmaker  # type: ignore[attr-defined]
-        seed = base64.b64encode(bytes(range(32))).decode()
-        signer = await SignerSource(sessionmaker, seed).get()
+        raw_key = base64.b64encode(bytes(range(32))).decode()
+        signer = await SignerSource(sessionmaker, raw_key).get()
         expected = Signer.of(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
         assert signer.key_id == expected.key_id
         async with sessionmaker() as session:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.actions.recorder import Recorder, SessionStore
+from app.actions.recorder import Recorder, session_recorder
 from app.actions.rows import RowBuilder
 from app.actions.schemas import ActionCreate
 from app.core.config import Settings
@@ -32,7 +32,7 @@ ACTIONS = "/api/v1/logs/actions"
 def recorder(session: AsyncSession, tenant_id: UUID, settings: Settings) -> Recorder:
     """Records in `session`'s transaction, which the test commits (or not) when it chooses."""
     rows = RowBuilder(PayloadRules.from_settings(settings), utcnow)
-    return Recorder(tenant_id, rows, SessionStore(session))
+    return session_recorder(tenant_id, rows, session)
 
 
 async def test_a_reader_never_skips_an_event_committed_late(

@@ -6,9 +6,10 @@ down or breaking the application that records them.
     with logger.action("s3_export", provider_name="s3") as a:
         a.step("upload", "in_progress", {"bytes": 1024})
 
-Seed 000's module-level API (`log_action`, `start_action`, …, `get_action_logger()`) reads
-its configuration from ACTIONLOG_URL and ACTIONLOG_API_KEY. Facades for the other seeds are
-in `actionlog_client.compat`; the ASGI middleware is `actionlog_client.ActionLogMiddleware`.
+The job logger's module-level API (`log_action`, `start_action`, …, `get_action_logger()`) reads
+its configuration from ACTIONLOG_URL and ACTIONLOG_API_KEY. Facades for the other hand-built
+loggers are in `actionlog_client.compat`; the ASGI middleware is
+`actionlog_client.ActionLogMiddleware`.
 """
 
 from actionlog_client._default import (

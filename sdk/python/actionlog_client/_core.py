@@ -21,8 +21,8 @@ from actionlog_client._events import (
     Event,
     action_body,
     clean,
+    job_logger_fields,
     seconds_to_ms,
-    seed000_fields,
     step_body,
     update_body,
 )
@@ -32,7 +32,7 @@ from actionlog_client.errors import EventsDropped
 
 log = logging.getLogger("actionlog_client")
 
-# The service's own field names, accepted by every recording method beside seed 000's.
+# The service's own field names, accepted by every recording method beside the job logger's.
 ACTION_FIELDS = frozenset(
     {
         "action_name",
@@ -66,7 +66,7 @@ def _check(fields: dict[str, Any], allowed: frozenset[str], what: str) -> None:
 
 
 def _merge_metadata(fields: dict[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:
-    """Seed-000 fields over the service's, with both metadata objects kept."""
+    """Job-logger fields over the service's, with both metadata objects kept."""
     out = {**fields, **{k: v for k, v in mapped.items() if k != "metadata"}}
     if "metadata" in mapped or fields.get("metadata") is not None:
         out["metadata"] = {**(fields.get("metadata") or {}), **mapped.get("metadata", {})}
@@ -167,20 +167,20 @@ class LoggerCore:
     def _audit(self, body: dict[str, Any]) -> bool:
         return self._queue(Event(AUDIT, clean(body)))
 
-    # Seed 000's recording API (the mapping is `seed000_fields`)
+    # The job logger's recording API (the mapping is `job_logger_fields`)
 
-    def _seed_log(
+    def _job_log(
         self,
         action_type: str,
         status: str,
-        seed: dict[str, Any],
+        legacy: dict[str, Any],
         fields: dict[str, Any],
     ) -> str:
-        mapped = seed000_fields(**seed)
+        mapped = job_logger_fields(**legacy)
         return self._record(action_type, {**_merge_metadata(fields, mapped), "status": status})
 
-    def _seed_update(self, action_id: str, seed: dict[str, Any], fields: dict[str, Any]) -> bool:
-        mapped = seed000_fields(**seed)
+    def _job_update(self, action_id: str, legacy: dict[str, Any], fields: dict[str, Any]) -> bool:
+        mapped = job_logger_fields(**legacy)
         return self._update(action_id, _merge_metadata(fields, mapped))
 
     def stats(self) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Seed 000's module-level functions, on one logger configured from the environment.
+"""The job logger's module-level functions, on one logger configured from the environment.
 
 `ACTIONLOG_URL` and `ACTIONLOG_API_KEY` say where to send; optional `ACTIONLOG_SPOOL_PATH`,
 `ACTIONLOG_BATCH_SIZE`, `ACTIONLOG_FLUSH_INTERVAL`, `ACTIONLOG_TIMEOUT` and

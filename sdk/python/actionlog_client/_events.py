@@ -1,4 +1,4 @@
-"""Events as the client queues them, and the field mapping from seed 000's names.
+"""Events as the client queues them, and the field mapping from the job logger's names.
 
 An event is one request's worth of work: `action` (an item of `POST /actions/batch`, with its
 client-made `id`), `update` (`PATCH /actions/{id}`), `step` (`POST /actions/{id}/steps`) or
@@ -21,7 +21,7 @@ AUDIT = "audit"
 
 ALIASES = {"initiated": "pending", "completed": "success", "failed": "failure"}
 FINAL = frozenset({"success", "failure", "timeout", "cancelled", "warning"})
-SEED_SPELLING = {"pending": "initiated", "success": "completed", "failure": "failed"}
+JOB_LOGGER_SPELLING = {"pending": "initiated", "success": "completed", "failure": "failed"}
 
 # Fields of PATCH /actions/{id}: what an update may carry.
 UPDATE_FIELDS = frozenset(
@@ -96,7 +96,7 @@ def seconds_to_ms(seconds: float | int | None) -> int | None:
     return max(0, min(2**31 - 1, round(float(seconds) * 1000)))
 
 
-def seed000_fields(
+def job_logger_fields(
     *,
     result_message: str | None = None,
     action_details: dict[str, Any] | None = None,
@@ -104,12 +104,12 @@ def seed000_fields(
     job_execution_id: str | None = None,
     duration_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Seed 000's field names as the service's (the table in the README).
+    """The job logger's field names as the service's (the table in the README).
 
     `action_details` is the free-form `metadata`; `result_message` goes to `response_data`
     as `{"result_message": …}`; `job_execution_id` is the `correlation_id` (it groups what
     one run did) and `job_id` is kept in `metadata`; `duration_seconds` becomes
-    `execution_time_ms`. An `error_type` inside `action_details` (seed 000's way of naming
+    `execution_time_ms`. An `error_type` inside `action_details` (the job logger's way of naming
     the exception) is also set as the record's `error_type`.
     """
     out: dict[str, Any] = {}

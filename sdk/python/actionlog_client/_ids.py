@@ -6,7 +6,7 @@ once (a retried batch carries the same ids, and the service stores an id once) a
 
 Within one millisecond the 12-bit `rand_a` field counts up from a random start, so ids made by
 one process are strictly increasing; `rand_b` keeps 62 random bits for uniqueness across
-processes. The random bits come from `random` (seeded from the OS, and reseeded in a forked
+processes. The random bits come from `random` (initialised from the OS, and again in a forked
 child by the standard library): ids need to be unique, not secret, and an `os.urandom` call
 per id would be most of the cost of recording an event.
 """

@@ -1,14 +1,14 @@
 """Reads, shared by the sync and the async logger: which request to make, and how to shape
-its answer in seed 000's terms.
+its answer in the job logger's terms.
 
 Every read first flushes what the logger has queued (bounded by its `timeout`), so code that
-records and then reads, as the seeds did with synchronous writes, sees its own records.
+records and then reads, as hand-built loggers did with synchronous writes, sees its own records.
 """
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from actionlog_client._events import SEED_SPELLING, canonical_status
+from actionlog_client._events import JOB_LOGGER_SPELLING, canonical_status
 
 ACTIONS = "/api/v1/logs/actions"
 STATS = "/api/v1/logs/stats"
@@ -52,7 +52,7 @@ def params(filters: dict[str, Any]) -> dict[str, Any]:
     return {name: _param(value) for name, value in filters.items() if value is not None}
 
 
-def seed000_filters(
+def job_logger_filters(
     *,
     action_type: str | None,
     status: str | None,
@@ -79,8 +79,8 @@ def since_days(days: float) -> str:
     return str(_param(datetime.now(UTC) - timedelta(days=days)))
 
 
-def seed000_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A service record with seed 000's names added (the service's own names are kept)."""
+def job_logger_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A service record with the job logger's names added (the service's own names are kept)."""
     metadata = dict(record.get("metadata") or {})
     response = record.get("response_data")
     if isinstance(response, dict):
@@ -91,7 +91,7 @@ def seed000_record(record: dict[str, Any]) -> dict[str, Any]:
     status = str(record.get("status", ""))
     return {
         **record,
-        "status": SEED_SPELLING.get(status, status),
+        "status": JOB_LOGGER_SPELLING.get(status, status),
         "action_timestamp": record.get("started_at") or record.get("created_at"),
         "duration_seconds": None if milliseconds is None else milliseconds / 1000,
         "result_message": result_message,
@@ -105,8 +105,8 @@ def _seconds(milliseconds: float | None) -> float | None:
     return None if milliseconds is None else round(milliseconds / 1000, 3)
 
 
-def seed000_summary(stats: dict[str, Any], days: float) -> dict[str, Any]:
-    """`get_action_summary`: the service's statistics, with seed 000's names beside them."""
+def job_logger_summary(stats: dict[str, Any], days: float) -> dict[str, Any]:
+    """`get_action_summary`: the service's statistics, with the job logger's names beside them."""
     by_type = {
         name: {
             "count": row["count"],
@@ -124,7 +124,7 @@ def seed000_summary(stats: dict[str, Any], days: float) -> dict[str, Any]:
         "average_duration_seconds": _seconds(stats.get("average_execution_time_ms")),
         "by_type": by_type,
         "by_status": {
-            SEED_SPELLING.get(k, k): v for k, v in (stats.get("by_status") or {}).items()
+            JOB_LOGGER_SPELLING.get(k, k): v for k, v in (stats.get("by_status") or {}).items()
         },
     }
 

@@ -92,7 +92,7 @@ class AsyncActionLogger:
         self._readers: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
         self.audit = AsyncAudit(self.sync._audit)
 
-    # Recording (seed 000's names; see ActionLogger for each parameter)
+    # Recording (the job logger's names; see ActionLogger for each parameter)
 
     async def log_action(self, action_type: str, status: str = "success", **kw: Any) -> str:
         return self.sync.log_action(action_type, status, **kw)
@@ -135,7 +135,7 @@ class AsyncActionLogger:
         details: bool = True,
         **filters: Any,
     ) -> list[dict[str, Any]]:
-        query = q.seed000_filters(
+        query = q.job_logger_filters(
             action_type=action_type,
             status=status,
             source=source,
@@ -150,11 +150,11 @@ class AsyncActionLogger:
                 *(self._get(f"{q.ACTIONS}/{row['id']}", {}, default=None) for row in rows)
             )
             rows = [f if f is not None else r for f, r in zip(full, rows, strict=True)]
-        return [q.seed000_record(row) for row in rows]
+        return [q.job_logger_record(row) for row in rows]
 
     async def get_action_summary(self, days: float = 7, **filters: Any) -> dict[str, Any]:
         query = q.params({"since": q.since_days(days), **filters})
-        return q.seed000_summary(await self._get(q.STATS, query, default=q.empty_stats()), days)
+        return q.job_logger_summary(await self._get(q.STATS, query, default=q.empty_stats()), days)
 
     async def get_action(self, action_id: str) -> dict[str, Any] | None:
         found = await self._get(f"{q.ACTIONS}/{action_id}", {}, default=None, missing=None)

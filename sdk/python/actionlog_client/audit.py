@@ -1,7 +1,7 @@
-"""Audit records with seed 001's `AuditService` arguments: `log_create`, `log_update`,
+"""Audit records with `AuditService`'s arguments: `log_create`, `log_update`,
 `log_delete` and `log`, sent to `POST /api/v1/logs/audits` through the same queue.
 
-`tenant_id` is accepted, so seed 001's calls run unchanged, and ignored: the tenant is always
+`tenant_id` is accepted, so `AuditService` calls run unchanged, and ignored: the tenant is always
 the API key's. Like every recording method these return once the record is queued (True) or
 dropped (False); the service computes the field-level diff and chains the record.
 
@@ -157,7 +157,7 @@ class Audit:
 
 
 class AsyncAudit:
-    """`async_logger.audit`: the same methods as coroutines (seed 001 awaited them)."""
+    """`async_logger.audit`: the same methods as coroutines (`AuditService` awaited them)."""
 
     def __init__(self, queue: Callable[[dict[str, Any]], bool]) -> None:
         self._sync = Audit(queue)

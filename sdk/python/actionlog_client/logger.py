@@ -86,7 +86,7 @@ class Action:
         *,
         timestamp: datetime | None = None,
     ) -> bool:
-        """Append an execution step (seed 004's `log_step`)."""
+        """Append an execution step (the attempt logger's `log_step`)."""
         return self.logger._step(self.id, step, status, details, timestamp)
 
     def update(self, **fields: Any) -> bool:
@@ -168,7 +168,7 @@ class ActionLogger(LoggerCore):
         self._reader_lock = threading.Lock()
         self.audit = Audit(self._audit)
 
-    # Seed 000's API
+    # The job logger's API
 
     def log_action(
         self,
@@ -190,7 +190,7 @@ class ActionLogger(LoggerCore):
         **fields: Any,
     ) -> str:
         """Record one finished (or any-status) action; returns its id."""
-        seed = dict(
+        legacy = dict(
             result_message=result_message,
             action_details=action_details,
             job_id=job_id,
@@ -206,7 +206,7 @@ class ActionLogger(LoggerCore):
             user_agent=user_agent,
             session_id=session_id,
         )
-        return self._seed_log(action_type, status, seed, {**common, **fields})
+        return self._job_log(action_type, status, legacy, {**common, **fields})
 
     def start_action(
         self,
@@ -225,7 +225,9 @@ class ActionLogger(LoggerCore):
         **fields: Any,
     ) -> str:
         """Begin tracking an action; returns its id at once (the start is queued)."""
-        seed = dict(action_details=action_details, job_id=job_id, job_execution_id=job_execution_id)
+        legacy = dict(
+            action_details=action_details, job_id=job_id, job_execution_id=job_execution_id
+        )
         common = dict(
             action_name=action_name,
             user_id=user_id,
@@ -234,7 +236,7 @@ class ActionLogger(LoggerCore):
             user_agent=user_agent,
             session_id=session_id,
         )
-        return self._seed_log(action_type, status, seed, {**common, **fields})
+        return self._job_log(action_type, status, legacy, {**common, **fields})
 
     def update_action(
         self,
@@ -248,13 +250,13 @@ class ActionLogger(LoggerCore):
         **fields: Any,
     ) -> bool:
         """Change a running action (merged into its start while that is still queued)."""
-        seed = dict(
+        legacy = dict(
             result_message=result_message,
             action_details=action_details,
             duration_seconds=duration_seconds,
         )
-        return self._seed_update(
-            action_id, seed, {"status": status, "error_message": error_message, **fields}
+        return self._job_update(
+            action_id, legacy, {"status": status, "error_message": error_message, **fields}
         )
 
     def complete_action(
@@ -307,12 +309,12 @@ class ActionLogger(LoggerCore):
         details: bool = True,
         **filters: Any,
     ) -> list[dict[str, Any]]:
-        """Newest actions first, in seed 000's shape (with the service's fields too).
+        """Newest actions first, in the job logger's shape (with the service's fields too).
 
         `details=True` reads each full record (payloads, metadata, steps); `False` is one
         request for the summaries only.
         """
-        query = q.seed000_filters(
+        query = q.job_logger_filters(
             action_type=action_type,
             status=status,
             source=source,
@@ -325,12 +327,12 @@ class ActionLogger(LoggerCore):
         if details:
             full = [self._get(f"{q.ACTIONS}/{row['id']}", {}, default=None) for row in rows]
             rows = [f if f is not None else r for f, r in zip(full, rows, strict=True)]
-        return [q.seed000_record(row) for row in rows]
+        return [q.job_logger_record(row) for row in rows]
 
     def get_action_summary(self, days: float = 7, **filters: Any) -> dict[str, Any]:
-        """Statistics of the last `days` days (seed 000's summary names beside the service's)."""
+        """Statistics of the last `days` days (the job logger's summary names beside ours)."""
         query = q.params({"since": q.since_days(days), **filters})
-        return q.seed000_summary(self._get(q.STATS, query, default=q.empty_stats()), days)
+        return q.job_logger_summary(self._get(q.STATS, query, default=q.empty_stats()), days)
 
     # The service's own names
 

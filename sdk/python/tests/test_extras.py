@@ -128,7 +128,7 @@ async def test_async_logger(tenant: Tenant) -> None:
     assert [row["action"] for row in trail] == ["create"]
 
 
-def test_audit_helpers_with_seed_001_arguments(tenant: Tenant, make_logger: MakeLogger) -> None:
+def test_audit_helpers_with_auditservice_arguments(tenant: Tenant, make_logger: MakeLogger) -> None:
     from uuid import UUID
 
     logger = make_logger(tenant.url, tenant.key)

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from actionlog_client._events import seed000_fields
+from actionlog_client._events import job_logger_fields
 from actionlog_client._ids import new_id
 from actionlog_client._sender import _indexed, retry_after
 
@@ -42,8 +42,8 @@ def test_indexed_errors_only_when_every_error_names_an_index() -> None:
     assert _indexed("Payload too large", 3) == {}
 
 
-def test_seed000_mapping() -> None:
-    assert seed000_fields(
+def test_job_logger_mapping() -> None:
+    assert job_logger_fields(
         result_message="ok",
         action_details={"error_type": "ValueError", "n": 1},
         job_id="daily",

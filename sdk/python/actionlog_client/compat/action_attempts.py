@@ -1,4 +1,4 @@
-"""Seed 004's attempt logger: `ActionLogger().start_action_attempt(...)` returns an attempt
+"""The attempt logger: `ActionLogger().start_action_attempt(...)` returns an attempt
 with `log_step`, `mark_success` and `mark_failure`.
 
     from actionlog_client.compat.action_attempts import ActionLogger
@@ -14,7 +14,7 @@ Mapping: `attempt_id` is the record's `id`; `action_id` → `action_name`; `acti
 `mark_success(result)` → `response_data`; `mark_failure(error, details)` →
 `error_message` and `metadata`. The first `mark_*` finishes the attempt (sent at once, or
 merged into the start while it is queued); a second one is ignored with a warning, since a
-finished record is never changed. `complete_action_attempt` is kept for the seed's flow.
+finished record is never changed. `complete_action_attempt` is kept for the original flow.
 """
 
 import logging
@@ -114,7 +114,7 @@ class ActionLogger:
         return ActionAttempt(self.logger, action_id, action_type, parameters, incident_id)
 
     def complete_action_attempt(self, attempt: ActionAttempt) -> None:
-        """The seed saved the attempt here; the client already sent it. An attempt still
+        """The original logger saved the attempt here; the client already sent it. An attempt still
         running is left running (it can still be marked)."""
         if attempt.status == "in_progress":
             log.warning("actionlog: attempt %s completed while still running", attempt.attempt_id)

@@ -1,4 +1,4 @@
-"""Seed 002's logging API: `log_action(service, action, status, duration, error=None)`.
+"""The in-process action log's API: `log_action(service, action, status, duration, error=None)`.
 
     from actionlog_client.compat.action_logs import log_action
     log_action("CaseService", "createCase", "success", 45)
@@ -7,8 +7,8 @@ Mapping: `service` → `service`, `action` → `action_type` and `action_name`, 
 `success`/`failed` → `success`/`failure`, `duration` (milliseconds) → `execution_time_ms`,
 `error` → `error_message`.
 
-The readers call the service's own seed-002 routes (`/action-logs/recent`, `/failed`,
-`/service/{service}`, `/stats`) and return their `actions` lists: seed 002's `ActionLog`
+The readers call the service's own `/action-logs` routes (`/action-logs/recent`, `/failed`,
+`/service/{service}`, `/stats`) and return their `actions` lists: the in-process log's `ActionLog`
 dicts (`timestamp`, `service`, `action`, `status` with `failed` for failure and timeout,
 `duration`, `error`), newest first, from the caller's tenant. `get_action_stats()` returns
 `{"total", "failed", "byService"}`; `clear_action_logs()` is `POST /action-logs/clear` (an

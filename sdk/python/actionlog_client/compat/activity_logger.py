@@ -1,4 +1,4 @@
-"""Seed 003's `ActivityLogger`: one logger per user session, long operations with
+"""The `ActivityLogger` facade: one logger per user session, long operations with
 `start_operation` / `complete_operation(success, details, error)`.
 
     from actionlog_client.compat.activity_logger import ActivityLogger
@@ -10,7 +10,7 @@ Mapping: the session → `session_id` (a new one when none is given), the activi
 → `action_type`, `details` → `metadata`, `error` → `error_message`, `success`/`failed` →
 `success`/`failure`; an operation's duration is measured from `start_operation`. Operations
 nest: `complete_operation` finishes the most recently started one. `get_summary()` has
-seed 003's fields (`success_rate` in percent, `session_duration` in minutes,
+the ActivityLogger's fields (`success_rate` in percent, `session_duration` in minutes,
 `action_breakdown` by the first word of the action).
 """
 
@@ -215,7 +215,7 @@ class ActivityLogger:
         }
 
     def export_json(self) -> str:
-        """The session's activities and summary as JSON (seed 003's JSON format)."""
+        """The session's activities and summary as JSON (the ActivityLogger's JSON format)."""
         return json.dumps(
             {"summary": self.get_summary(), "activities": self.get_activities(limit=1000)},
             default=str,

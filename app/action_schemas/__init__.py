@@ -1,0 +1,1 @@
+"""A JSON Schema per action type: what recorded payloads must look like (enforce or warn)."""

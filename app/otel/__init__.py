@@ -1,0 +1,1 @@
+"""OpenTelemetry in: the OTLP/HTTP receiver that records spans and log records as actions."""
