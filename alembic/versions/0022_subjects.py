@@ -6,7 +6,7 @@ subjects' keys) are tenant tables under the tenant policy of 0010.
 `audit_logs.sealed` is NULL on every existing row, which therefore hashes as before.
 
 Revision ID: 0022_subjects
-Revises: 0019_merkle_and_subjects
+Revises: 0020_viewer_and_schemas
 Create Date: 2026-12-06
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from alembic import op
 
 revision: str = "0022_subjects"
-down_revision: str | None = "0019_merkle_and_subjects"
+down_revision: str | None = "0020_viewer_and_schemas"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
