@@ -26,6 +26,7 @@ from app.audits import dependencies as audits
 from app.audits.events import EventBuilder
 from app.audits.recorder import AUDIT_EVENTS
 from app.audits.router import router as audits_router
+from app.audits.service import AuditService
 from app.audits.signing import SignerSource
 from app.audits.state import AuditsState
 from app.compat.router import router as compat_router
@@ -70,6 +71,8 @@ from app.streams.hub import StreamHub
 from app.streams.retention import StreamPruner
 from app.streams.router import router as streams_router
 from app.streams.state import StreamsState
+from app.subjects.router import router as subjects_router
+from app.subjects.state import SubjectsState
 from app.tenants.keys import KeyLookups
 from app.tenants.router import admin_router, keys_router
 from app.tenants.state import TenantsState
@@ -116,6 +119,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @dataclass(kw_only=True, eq=False)
 class AppState(
+    SubjectsState,
     SchemasState,
     ConsoleState,
     StreamsState,
@@ -245,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         timeline_router,
         retention_router,
+        subjects_router,
         otel_router,
         destinations_router,
         action_schemas_router,
@@ -305,6 +310,8 @@ def build_state(settings: Settings) -> AppState:
         ),
         action_reads=EngineReads(engine),
         audit_events=EventBuilder(payload_rules),
+        # how domains below audits audit their own changes (app/subjects/service.py)
+        self_audit=lambda session: AuditService(session, payload_rules),
         audit_writer=make_writer(
             engine,
             AUDIT_EVENTS,

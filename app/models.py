@@ -41,6 +41,7 @@ from app.proofs.models import AuditTreeHead
 from app.retention.models import ArchiveRecord
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.models import StreamLease
+from app.subjects.models import SubjectConfig, SubjectKey, SubjectWrappingKey
 from app.tenants.models import ApiKey, Tenant
 from app.viewer.models import ViewerToken
 
@@ -70,6 +71,9 @@ __all__ = [
     "StreamEvent",
     "StreamHead",
     "StreamLease",
+    "SubjectConfig",
+    "SubjectKey",
+    "SubjectWrappingKey",
     "Tenant",
     "ViewerToken",
     "WebhookEndpoint",

@@ -31,6 +31,8 @@ LAYERS = {
     "action_schemas": 1,
     # the embedded console builds on the console (its cookie signer, templates)
     "viewer": 5,
+    # personal fields sealed per data subject: audits seal and open their rows through it
+    "subjects": 0.7,
 }
 TOP_LEVEL = {"main", "cli", "demo", "models"}  # the application's assembly: may import anything
 

@@ -38,9 +38,10 @@ HASHED_FIELDS = (
     "created_at",
 )
 # Hashed only when set. Rows without them, including every row written before audit events had
-# a correlation id, hash exactly as they always did, so existing chains still verify; a row
+# a correlation id or sealed personal fields (app/subjects/sealing.py),
+# hash exactly as they always did, so existing chains still verify; a row
 # that has one cannot lose or change it unnoticed.
-OPTIONAL_HASHED_FIELDS = ("correlation_id",)
+OPTIONAL_HASHED_FIELDS = ("correlation_id", "sealed")
 
 
 def _number(value: int | float) -> str:

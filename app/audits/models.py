@@ -54,6 +54,9 @@ class AuditLog(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The ciphertexts of the row's personal fields, under its data subject's key
+    # (app/subjects/sealing.py); hashed with the row when set.
+    sealed: Mapped[Any] = mapped_column(JSONType, nullable=True)
 
 
 # Newest-first listing and keyset pagination walk this index: (tenant, created_at, id) DESC.

@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Row, Select, Table, select, update
+from sqlalchemy import ColumnElement, Row, Select, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.audits import merkle_log
 from app.audits.chain import GENESIS_HASH, row_hash
@@ -23,6 +24,7 @@ from app.core.db import insert_values, new_id, upsert_insert, utcnow
 from app.core.pagination import Cursor, after_cursor
 from app.core.tenancy import set_tenant
 from app.streamlog import record as streamlog
+from app.subjects.sealing import masked, seal_rows, stream_payload
 
 AUDITS = cast(Table, AuditLog.__table__)
 HEADS = cast(Table, AuditChainHead.__table__)
@@ -39,8 +41,10 @@ class ChainHead:
 
 
 def stream_entry(row: AuditRow) -> dict[str, Any]:
-    """The live-stream event of an audit row: the row as the audit list shows it."""
-    payload = AuditRead.of_row(row).model_dump_json()
+    """The live-stream event of a stored audit row: the row as the audit list shows it, its
+    personal fields as stored (placeholders and their ciphertext): the stream never holds their
+    values, which its readers open while the subject's key exists (`open_payloads`)."""
+    payload = stream_payload(AuditRead.of_row(masked(row)).model_dump_json(), row)
     return streamlog.entry(
         "audit", row["id"], payload, user_id=row["user_id"], correlation_id=row["correlation_id"]
     )
@@ -103,20 +107,25 @@ async def extend_tenant_chain(
             "tenant_id": tenant_id,
             "sequence": sequence,
             "created_at": event.get("created_at") or utcnow(),
+            "sealed": None,
         }
-        row["prev_hash"], row["hash"] = prev_hash, row_hash(prev_hash, row)
-        prev_hash = row["hash"]
         rows.append(row)
     if not rows:
         return rows
-    await _insert(connection, rows)
-    await merkle_log.append_events(connection, tenant_id, head.sequence, rows)
+    # What is stored, and hashed: the personal fields sealed (the rows answered keep them).
+    stored = await seal_rows(connection, tenant_id, rows)
+    for row, kept in zip(rows, stored, strict=True):
+        kept["prev_hash"], kept["hash"] = prev_hash, row_hash(prev_hash, kept)
+        row["prev_hash"], row["hash"] = kept["prev_hash"], kept["hash"]
+        prev_hash = kept["hash"]
+    await _insert(connection, stored)
+    await merkle_log.append_events(connection, tenant_id, head.sequence, stored)
     await connection.execute(
         update(HEADS)
         .where(HEADS.c.tenant_id == tenant_id)
         .values(sequence=sequence, hash=prev_hash, updated_at=utcnow())
     )
-    entries = [(tenant_id, [stream_entry(row) for row in rows])]
+    entries = [(tenant_id, [stream_entry(row) for row in stored])]
     await streamlog.record_many(connection, entries, announce_now=announce_now)
     return rows
 
@@ -158,12 +167,31 @@ async def _insert(connection: AsyncConnection, rows: list[AuditRow]) -> None:
     await insert_values(connection, AUDITS, AUDIT_COLUMNS, rows)
 
 
-class AuditRepository:
-    """One tenant's audit rows; every query is filtered by that tenant."""
+def _one_of(column: InstrumentedAttribute[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    """`column` equals one of `values`: a value, or also its digest where the field is sealed
+    (app/subjects/sealing.py `filter_values`)."""
+    return column == values[0] if len(values) == 1 else column.in_(values)
 
-    def __init__(self, session: AsyncSession, tenant_id: UUID) -> None:
+
+class AuditRepository:
+    """One tenant's audit rows; every query is filtered by that tenant.
+
+    `aliases` gives, for a filtered column whose values may be stored as digests (`user_id`,
+    `resource_id`), every stored spelling that a filter value matches.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        tenant_id: UUID,
+        aliases: dict[str, list[str]] | None = None,
+    ) -> None:
         self.session = session
         self.tenant_id = tenant_id
+        self.aliases = aliases or {}
+
+    def _matches(self, column: InstrumentedAttribute[Any], value: str) -> ColumnElement[bool]:
+        return _one_of(column, self.aliases.get(column.key, [value]))
 
     # Reading.
 
@@ -186,7 +214,7 @@ class AuditRepository:
             (AuditLog.correlation_id, filters.correlation_id),
         ):
             if value is not None:
-                query = query.where(column == value)
+                query = query.where(self._matches(column, value))
         if filters.since is not None:
             query = query.where(AuditLog.created_at >= filters.since)
         if filters.until is not None:
@@ -204,7 +232,7 @@ class AuditRepository:
             self._select()
             .where(
                 AuditLog.resource_type == resource_type,
-                AuditLog.resource_id == resource_id,
+                self._matches(AuditLog.resource_id, resource_id),
                 AuditLog.sequence > after_sequence,
             )
             .order_by(AuditLog.sequence)
@@ -239,7 +267,8 @@ class AuditRepository:
 
     def _resource(self, resource_type: str, resource_id: str) -> Select[AuditLog]:
         return self._select().where(
-            AuditLog.resource_type == resource_type, AuditLog.resource_id == resource_id
+            AuditLog.resource_type == resource_type,
+            self._matches(AuditLog.resource_id, resource_id),
         )
 
     # Verification: stored rows as plain rows, in chain order, a chunk at a time.

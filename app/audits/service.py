@@ -42,6 +42,10 @@ from app.core.recording import record_once
 from app.core.redact import PayloadRules
 from app.core.tenancy import use_tenant
 from app.core.writer import SessionWriter
+from app.subjects.sealing import filter_values, open_rows
+
+# ORM attribute of each column of an audit row (`metadata` is `metadata_`).
+_ATTRIBUTES = [(a.key, a.columns[0].name) for a in AuditLog.__mapper__.column_attrs]
 
 
 class AuditService:
@@ -149,11 +153,35 @@ class AuditService:
         recorder = AuditRecorder(tenant_id, self.events, writer)
         return await record_once(keys, key, prepared, recorder.write, utcnow(), ttl_hours)
 
+    async def opened(self, tenant_id: UUID, rows: Sequence[AuditLog]) -> list[AuditLog]:
+        """The rows as readers see them: sealed personal fields opened, or "[ERASED]"
+        (app/subjects/sealing.py). Opened rows are copies outside the session: the stored
+        rows never change."""
+        if not any(row.sealed for row in rows):
+            return list(rows)
+        as_dicts = [{name: getattr(row, key) for key, name in _ATTRIBUTES} for row in rows]
+        opened = await open_rows(self.session, tenant_id, as_dicts)
+        return [
+            row if not row.sealed else AuditLog(**{key: plain[name] for key, name in _ATTRIBUTES})
+            for row, plain in zip(rows, opened, strict=True)
+        ]
+
+    async def _repository(
+        self, tenant_id: UUID, user_id: str | None = None, resource_id: str | None = None
+    ) -> AuditRepository:
+        """The tenant's repository, matching filter values against their digests as well."""
+        aliases = {}
+        for name, value in (("user_id", user_id), ("resource_id", resource_id)):
+            if value is not None:
+                aliases[name] = await filter_values(self.session, tenant_id, value)
+        return AuditRepository(self.session, tenant_id, aliases)
+
     async def get(self, tenant_id: UUID, audit_id: UUID) -> AuditLog:
         row = await AuditRepository(self.session, tenant_id).get(audit_id)
         if row is None:
             raise NotFound(f"audit log {audit_id} not found")
-        return row
+        (opened,) = await self.opened(tenant_id, [row])
+        return opened
 
     async def list(
         self, tenant_id: UUID, filters: AuditFilters, cursor: str | None, skip: int, limit: int
@@ -162,10 +190,10 @@ class AuditService:
         if filters.since and filters.until and filters.since > filters.until:
             raise invalid(("query", "since"), "since must not be after until")
         after = Cursor.decode(cursor) if cursor else None
-        repository = AuditRepository(self.session, tenant_id)
+        repository = await self._repository(tenant_id, filters.user_id, filters.resource_id)
         rows = await repository.list(filters, after, skip, limit + 1)
         next_cursor = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
-        return rows[:limit], next_cursor
+        return await self.opened(tenant_id, rows[:limit]), next_cursor
 
     async def trail(
         self,
@@ -178,16 +206,17 @@ class AuditService:
     ) -> tuple[Sequence[AuditLog], SequenceCursor | None]:
         """A page of a resource's rows, oldest first, and the next page's cursor."""
         after = SequenceCursor.decode(cursor).sequence if cursor else 0
-        repository = AuditRepository(self.session, tenant_id)
+        repository = await self._repository(tenant_id, resource_id=resource_id)
         rows = await repository.trail(resource_type, resource_id, after, skip, limit + 1)
         next_cursor = SequenceCursor(rows[limit - 1].sequence) if len(rows) > limit else None
-        return rows[:limit], next_cursor
+        return await self.opened(tenant_id, rows[:limit]), next_cursor
 
     async def by_correlation(
         self, tenant_id: UUID, correlation_id: str, limit: int
     ) -> Sequence[AuditLog]:
         """The first `limit` rows of one correlation id, oldest first."""
-        return await AuditRepository(self.session, tenant_id).by_correlation(correlation_id, limit)
+        rows = await AuditRepository(self.session, tenant_id).by_correlation(correlation_id, limit)
+        return await self.opened(tenant_id, rows)
 
     async def state_at(
         self, tenant_id: UUID, resource_type: str, resource_id: str, at: datetime
@@ -197,8 +226,10 @@ class AuditService:
         After a `delete` the resource is `deleted` and has no fields. Before its first event it
         did not exist yet (`exists` false); a resource with no event at all is a 404.
         """
-        repository = AuditRepository(self.session, tenant_id)
+        repository = await self._repository(tenant_id, resource_id=resource_id)
         row = await repository.last_before(resource_type, resource_id, at)
+        if row is not None:
+            (row,) = await self.opened(tenant_id, [row])
         if row is None:
             if not await repository.has_trail(resource_type, resource_id):
                 raise NotFound(f"no audit event for {resource_type} {resource_id}")

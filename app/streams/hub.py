@@ -38,6 +38,7 @@ from app.core.tenancy import set_tenant, tenant_connection, tenant_transaction
 from app.streamlog.record import SQLITE_POKES
 from app.streams.listener import PgListener
 from app.streams.repository import Head, StreamRepository, heads_of, renew_leases
+from app.subjects.sealing import open_payloads
 
 logger = logging.getLogger("actionlog.streams")
 T = TypeVar("T")
@@ -215,7 +216,11 @@ class StreamHub:
     async def _read(self, tenant_id: UUID, after: int, limit: int, upto: int | None) -> list[Event]:
         async with tenant_connection(self.engine, tenant_id) as connection:
             rows = await StreamRepository(connection, tenant_id).after(after, limit, upto)
-        return [event_of(row) for row in rows]
+            payloads = await open_payloads(connection, tenant_id, [row[2] for row in rows])
+        return [
+            event_of((*row[:2], payload, *row[3:]))
+            for row, payload in zip(rows, payloads, strict=True)
+        ]
 
     async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
         """Run a database step to its end even if the stream is cancelled meanwhile.
