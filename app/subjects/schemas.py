@@ -13,7 +13,22 @@ MAX_FIELDS = 50
 class SubjectConfigBody(BaseModel):
     """Which fields of the tenant's audit events hold personal data, and whose data it is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "fields": [
+                        "user_id",
+                        "ip_address",
+                        "changes.before.email",
+                        "changes.after.email",
+                    ],
+                    "subject_path": "user_id",
+                }
+            ]
+        },
+    )
 
     fields: list[str] = Field(
         max_length=MAX_FIELDS,
