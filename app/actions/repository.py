@@ -70,13 +70,11 @@ async def insert_actions(
             by_tenant.setdefault(tenant_id, []).extend(tenant_rows)
     if not by_tenant:
         return []
-    if connection.dialect.name == "postgresql":
-        # An acknowledged row must survive a crash whatever the server's default.
-        await connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
     ordered = sorted(by_tenant, key=lambda t: t.bytes)
     for tenant_id in ordered:
         rows = by_tenant[tenant_id]
-        await set_tenant(connection, tenant_id)
+        # durable: an acknowledged row must survive a crash whatever the server's default
+        await set_tenant(connection, tenant_id, durable=True)
         await _insert_rows(connection, rows)
         await rollups.apply(connection, rollups.deltas((row, 1) for row in rows))
     entries = [(t, [stream_entry(row) for row in by_tenant[t]]) for t in ordered]

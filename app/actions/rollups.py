@@ -71,7 +71,7 @@ from app.actions.models import (
     action_user_rollups,
 )
 from app.actions.statuses import FAILED
-from app.core.db import upsert_insert
+from app.core.db import insert_values, upsert_insert
 
 _R10 = (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)  # the Renard series: 10 per decade
 BOUNDS: tuple[int, ...] = (
@@ -330,18 +330,15 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
 
 
 def _insert_rows(dialect: str, table: Any, _columns: Sequence[str]) -> Any:
-    """The INSERT of an upsert, executed with its rows as parameters (executemany).
+    """The INSERT of an upsert (`insert_values` gives it its rows: one multi-row VALUES on
+    PostgreSQL, one execution per row on SQLite).
 
-    The same on every engine: a distributed PostgreSQL routes each row's statement to the
-    tenant's shard, where an INSERT … SELECT from a set-returning function of all the rows
+    A multi-row VALUES of one tenant's rows is one statement a distributed PostgreSQL routes to
+    the tenant's shard, where an INSERT … SELECT from a set-returning function of all the rows
     would be run as a COPY, which row-level security refuses. The DO UPDATE that follows holds
     no parameter (Citus could not type one there): only the row's EXCLUDED values and constants.
     """
     return upsert_insert(dialect, table)
-
-
-async def _upsert(connection: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    await connection.execute(statement, rows)
 
 
 @cache
@@ -469,25 +466,35 @@ def failure_upsert_rows(changes: dict[FailureKey, FailureDelta]) -> list[dict[st
 
 
 async def apply(connection: AsyncConnection, changes: Changes) -> None:
-    """Add `changes` to the rollups, in the connection's transaction."""
+    """Add `changes` to the rollups, in the connection's transaction: one multi-row upsert per
+    rollup table (`insert_values`), its rows in key order."""
+    dialect = connection.dialect.name
     combinations = {
         k: d for k, d in changes.combinations.items() if d.total or d.time_sum or any(d.histogram)
     }
     if combinations:
-        statement = upsert_statement(connection.dialect.name)
-        await _upsert(connection, statement, upsert_rows(combinations))
+        statement = upsert_statement(dialect)
+        columns = (*KEY_COLUMNS, *COUNTERS)
+        rows = upsert_rows(combinations)
+        await insert_values(connection, action_rollups, columns, rows, upsert=statement)
     users = {k: d for k, d in changes.users.items() if d.total or d.failed or d.last}
     if users:
-        statement = user_upsert_statement(connection.dialect.name)
-        await _upsert(connection, statement, user_upsert_rows(users))
+        statement = user_upsert_statement(dialect)
+        columns = (*USER_KEY_COLUMNS, *USER_VALUE_COLUMNS)
+        rows = user_upsert_rows(users)
+        await insert_values(connection, action_user_rollups, columns, rows, upsert=statement)
     failures = {k: d for k, d in changes.failures.items() if d.count or d.first_seen}
     if failures:
-        statement = failure_upsert_statement(connection.dialect.name)
-        await _upsert(connection, statement, failure_upsert_rows(failures))
+        statement = failure_upsert_statement(dialect)
+        columns = (*FAILURE_KEY_COLUMNS, *FAILURE_VALUE_COLUMNS)
+        rows = failure_upsert_rows(failures)
+        await insert_values(connection, action_failure_rollups, columns, rows, upsert=statement)
     models = {k: d for k, d in changes.models.items() if d}
     if models:
-        statement = genai_upsert_statement(connection.dialect.name)
-        await _upsert(connection, statement, genai.upsert_rows(models))
+        statement = genai_upsert_statement(dialect)
+        columns = (*genai.KEY_COLUMNS, *genai.VALUE_COLUMNS)
+        rows = genai.upsert_rows(models)
+        await insert_values(connection, action_genai_rollups, columns, rows, upsert=statement)
 
 
 @cache

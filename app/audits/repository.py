@@ -66,9 +66,6 @@ async def extend_chains(
     merged: dict[UUID, list[Event]] = {}
     for tenant_id, events in writes:
         merged.setdefault(tenant_id, []).extend(events)
-    if connection.dialect.name == "postgresql":
-        # An acknowledged row must survive a crash whatever the server's default.
-        await connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
     stored: dict[UUID, list[AuditRow]] = {}
     for tenant_id in sorted(merged, key=lambda tenant: tenant.bytes):
         stored[tenant_id] = await extend_tenant_chain(
@@ -95,7 +92,8 @@ async def extend_tenant_chain(
     the rows, moves the head, and records the stream events; all of it as the tenant of the
     transaction, for row-level security.
     """
-    await set_tenant(connection, tenant_id)
+    # durable: an acknowledged event must survive a crash whatever the server's default
+    await set_tenant(connection, tenant_id, durable=True)
     head = await _lock_head(connection, tenant_id)
     rows: list[AuditRow] = []
     sequence, prev_hash = head.sequence, head.hash

@@ -6,6 +6,7 @@ timestamps everywhere, and UUIDs in their native form where the engine has one.
 """
 
 import contextlib
+import functools
 import json
 import os
 import random
@@ -19,7 +20,7 @@ import orjson
 from fastapi import Request
 from sqlalchemy import JSON, DateTime, Executable, MetaData, Row, Table, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -133,6 +134,8 @@ async def insert_values(
     table: Table,
     columns: Sequence[str],
     rows: Sequence[dict[str, Any]],
+    *,
+    upsert: Any = None,
 ) -> None:
     """INSERT `rows` into `table` as multi-row VALUES whose values are bind parameters.
 
@@ -143,32 +146,63 @@ async def insert_values(
     function such as `json_populate_recordset`: row-level security refuses a COPY, and a
     distributed PostgreSQL (Citus) runs such an INSERT … SELECT as one. A multi-row VALUES
     of one tenant's rows is one statement routed to that tenant's shard.
+
+    `upsert`, an `INSERT … ON CONFLICT DO UPDATE` of `table` built once (with no parameter in
+    its DO UPDATE), makes it an upsert: the same multi-row VALUES followed by that statement's
+    conflict clause. The rows must hold each conflict key once, in the order their locks
+    should be taken. On SQLite, `upsert` itself runs once per row (executemany).
     """
     if not rows:
         return
     if connection.dialect.name != "postgresql":
-        await connection.execute(insert(table), [{c: row.get(c) for c in columns} for row in rows])
+        statement = upsert if upsert is not None else insert(table)
+        await connection.execute(statement, [{c: row.get(c) for c in columns} for row in rows])
         return
-    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    width = len(columns)
-    names = ", ".join(columns)
+    columns = tuple(columns)
+    json_columns = [name for name in columns if isinstance(table.c[name].type, JSON)]
+    conflict = _conflict_clause(upsert, columns) if upsert is not None else ""
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None, "a connection of the pool has its driver connection"
-    per_statement = 32767 // width
+    per_statement = 32767 // len(columns)
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        values = ", ".join(
-            "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")"
-            for i in range(len(chunk))
-        )
-        parameters = [
-            _value(row.get(name), name in json_columns) for row in chunk for name in columns
-        ]
-        await driver.execute(f"INSERT INTO {table.name} ({names}) VALUES {values}", *parameters)
+        parameters: list[Any] = []
+        for row in chunk:
+            if json_columns:  # JSON values go as their text (a copy: the row stays as built)
+                row = {
+                    **row,
+                    **{n: json_text(row[n]) for n in json_columns if row.get(n) is not None},
+                }
+            parameters += map(row.get, columns)
+        sql = _values_statement(table.name, columns, len(chunk), conflict)
+        await driver.execute(sql, *parameters)
 
 
-def _value(value: Any, is_json: bool) -> Any:
-    return json_text(value) if is_json and value is not None else value
+@functools.lru_cache(maxsize=512)
+def _values_statement(table: str, columns: tuple[str, ...], count: int, conflict: str) -> str:
+    """`INSERT INTO table (columns) VALUES ($1, …), …` for `count` rows, then `conflict`."""
+    width = len(columns)
+    values = ", ".join(
+        "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")" for i in range(count)
+    )
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{conflict}"
+
+
+_CONFLICTS: dict[tuple[int, tuple[str, ...]], tuple[Any, str]] = {}
+
+
+def _conflict_clause(upsert: Any, columns: tuple[str, ...]) -> str:
+    """The ` ON CONFLICT …` part of an upsert statement as PostgreSQL reads it (compiled once
+    per statement and columns; the statements are built once per dialect)."""
+    key = (id(upsert), columns)
+    known = _CONFLICTS.get(key)
+    if known is None:
+        dialect = asyncpg.dialect()  # type: ignore[no-untyped-call]
+        compiled = str(upsert.compile(dialect=dialect, column_keys=list(columns)))
+        clause = compiled[compiled.index(" ON CONFLICT") :]
+        assert "$" not in clause, "no parameter in the conflict clause"
+        known = _CONFLICTS[key] = (upsert, clause)  # the statement kept alive with its id
+    return known[1]
 
 
 def create_engine(
@@ -200,6 +234,7 @@ def create_engine(
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
+        connect_args={"statement_cache_size": 500, "max_cacheable_statement_size": 256 * 1024},
     )
     # Rows given as a list (executemany) go as multi-row INSERTs of up to 1,000 rows: one
     # statement, one round trip and one routed statement on a distributed PostgreSQL, where a

@@ -78,15 +78,23 @@ class TenantSession(Session):
     """The service's sessions: they set their tenant when a transaction begins."""
 
 
-def _apply(connection: Connection, tenant_id: UUID) -> None:
-    """Set the tenant of the connection's transaction, beginning it if none."""
+DURABLE = "SET LOCAL synchronous_commit TO on"
+
+
+def _apply(connection: Connection, tenant_id: UUID, durable: bool = False) -> None:
+    """Set the tenant of the connection's transaction, beginning it if none; `durable` also
+    makes its commit wait for the WAL flush whatever the server's default (in the same
+    round trip)."""
     if connection.dialect.name != "postgresql":
         return
     if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         raise TenantOutsideTransaction("a tenant statement outside a transaction")
+    statement = f"{DURABLE}; {set_local(tenant_id)}" if durable else set_local(tenant_id)
     adapted = connection.connection.dbapi_connection
     start = getattr(adapted, "_start_transaction", None)
     if start is None or adapted is None:  # another driver: through the usual path
+        if durable:
+            connection.exec_driver_sql(DURABLE)
         connection.exec_driver_sql(set_local(tenant_id))
         return
     # asyncpg: SQLAlchemy's adapter begins the driver's transaction at its first statement,
@@ -95,7 +103,7 @@ def _apply(connection: Connection, tenant_id: UUID) -> None:
     # driver as a simple query: one round trip, nothing prepared.
     if adapted._transaction is None:
         await_only(start())
-    await_only(adapted.driver_connection.execute(set_local(tenant_id)))
+    await_only(adapted.driver_connection.execute(statement))
 
 
 def _session_began(session: Session, _transaction: SessionTransaction, connection: Any) -> None:
@@ -107,10 +115,16 @@ def _session_began(session: Session, _transaction: SessionTransaction, connectio
 event.listen(TenantSession, "after_begin", _session_began)
 
 
-async def set_tenant(connection: AsyncConnection, tenant_id: UUID) -> None:
-    """Make `tenant_id` the tenant of the connection's transaction (beginning one if none)."""
+async def set_tenant(
+    connection: AsyncConnection, tenant_id: UUID, *, durable: bool = False
+) -> None:
+    """Make `tenant_id` the tenant of the connection's transaction (beginning one if none).
+
+    `durable`: the transaction writes what will be acknowledged, so its commit waits for the
+    WAL flush whatever the server's `synchronous_commit` (sent with the tenant, one round trip).
+    """
     if connection.dialect.name == "postgresql":
-        await connection.run_sync(_apply, tenant_id)
+        await connection.run_sync(_apply, tenant_id, durable)
 
 
 @contextlib.asynccontextmanager
