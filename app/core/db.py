@@ -188,21 +188,15 @@ def _values_statement(table: str, columns: tuple[str, ...], count: int, conflict
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{conflict}"
 
 
-_CONFLICTS: dict[tuple[int, tuple[str, ...]], tuple[Any, str]] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _conflict_clause(upsert: Any, columns: tuple[str, ...]) -> str:
     """The ` ON CONFLICT …` part of an upsert statement as PostgreSQL reads it (compiled once
-    per statement and columns; the statements are built once per dialect)."""
-    key = (id(upsert), columns)
-    known = _CONFLICTS.get(key)
-    if known is None:
-        dialect = asyncpg.dialect()  # type: ignore[no-untyped-call]
-        compiled = str(upsert.compile(dialect=dialect, column_keys=list(columns)))
-        clause = compiled[compiled.index(" ON CONFLICT") :]
-        assert "$" not in clause, "no parameter in the conflict clause"
-        known = _CONFLICTS[key] = (upsert, clause)  # the statement kept alive with its id
-    return known[1]
+    per statement and columns; the statements themselves are built once per dialect)."""
+    dialect = asyncpg.dialect()  # type: ignore[no-untyped-call]
+    compiled = str(upsert.compile(dialect=dialect, column_keys=list(columns)))
+    clause = compiled[compiled.index(" ON CONFLICT") :]
+    assert "$" not in clause, "no parameter in the conflict clause"
+    return clause
 
 
 def create_engine(
