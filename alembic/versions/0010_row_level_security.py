@@ -72,11 +72,14 @@ def disable_tenant_policy(table: str) -> None:
 def upgrade() -> None:
     if not _postgres():
         return
+    # Roles belong to the server: two databases migrated at once may both find it missing, and
+    # the second CREATE then fails (unique_violation); the role is there either way.
     op.execute(
         f"DO $$ BEGIN"
         f" IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN"
         f" CREATE ROLE {ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;"
-        f" END IF; END $$"
+        f" END IF;"
+        f" EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
     )
     # The login role must be a member to SET ROLE (a superuser always may).
     op.execute(

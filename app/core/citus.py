@@ -100,7 +100,8 @@ async def _prepare_role(engine: AsyncEngine, role: str) -> list[str]:
     await _on_every_node(
         engine,
         f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
-        f'CREATE ROLE "{role}" NOSUPERUSER NOBYPASSRLS; END IF; END $$',
+        f'CREATE ROLE "{role}" NOSUPERUSER NOBYPASSRLS; END IF; '
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
     )
     await _on_every_node(engine, f'ALTER ROLE "{role}" LOGIN')
     # The role's setting is applied when it logs in; the database's also when the service
