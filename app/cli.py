@@ -1,5 +1,5 @@
-"""The `actionlog` command: serve, migrate, manage tenants and keys, verify audit chains,
-load demo data.
+"""The `actionlog` command: serve, migrate, distribute, load demo data; each domain adds its
+own commands (tenants and keys, offboarding, retention and archives, proofs, alerts).
 
 Errors print one line on stderr and exit with status 1.
 """
@@ -7,97 +7,46 @@ Errors print one line on stderr and exit with status 1.
 import argparse
 import asyncio
 import functools
-import json
 import os
 import secrets
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions import rollups
 from app.alerts import cli as alerts_cli
-from app.audits.schemas import ChainVerification
-from app.audits.service import verify_chain
-from app.audits.signing import SignerSource
-from app.core import citus, migrations
-from app.core.auth import ALL_SCOPES, Actor
+from app.core import citus
+from app.core.cli import CliError, in_session, migrate, print_fields
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker, utcnow
+from app.core.db import create_engine
 from app.core.errors import ServiceError
-from app.core.inputs import QueryTime
 from app.core.metrics import MULTIPROC_ENV
-from app.core.redact import PayloadRules
 from app.models import distribution_layout
-from app.offboarding.service import Offboarded, offboard_tenant
+from app.offboarding import cli as offboarding_cli
 from app.proofs import cli as proofs_cli
-from app.retention.archive import KINDS, Kind, read_lines
-from app.retention.locks import RetentionLocks
-from app.retention.service import Pruned, Pruner, RetentionConfig, archives
-from app.retention.verify_archive import verify_archives
-from app.tenants.models import Tenant
-from app.tenants.repository import find_api_key_by_id
-from app.tenants.schemas import (
-    ApiKeyCreate,
-    ApiKeyRead,
-    RetentionPolicy,
-    TenantCreate,
-    TenantRead,
-    TenantUpdate,
-)
-from app.tenants.service import TenantService
+from app.retention import cli as retention_cli
+from app.tenants import cli as tenants_cli
 
-CLI_ACTOR = Actor(id="cli")
 SHUTDOWN_GRACE_SECONDS = 5
-T = TypeVar("T")
-
-
-class CliError(Exception):
-    """A failure reported to the user as one line."""
-
-
-async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    engine = create_engine(settings, as_owner=True)
-    try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            return await work(session)
-    finally:
-        await engine.dispose()
-
-
-async def _migrate(settings: Settings) -> None:
-    engine = create_engine(settings, as_owner=True)
-    try:
-        await migrations.upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-def _tenant_service(session: AsyncSession, settings: Settings) -> TenantService:
-    """Tenant management as the CLI, with the configured redaction for its audit rows."""
-    return TenantService(session, CLI_ACTOR, PayloadRules.from_settings(settings))
-
-
-def _print(data: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(data, default=str))
-    else:
-        for field, value in data.items():
-            print(f"{field}: {value}")
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    asyncio.run(migrate(settings))
+    serve_http(settings, args.host, args.port, args.workers)
+
+
+def serve_http(
+    settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None
+) -> None:
+    """Serve the (migrated) database with uvicorn until stopped."""
     import uvicorn
 
-    asyncio.run(_migrate(settings))
-    workers = args.workers or settings.workers
+    workers = workers or settings.workers
     if settings.console_secret is None and workers > 1:
         # Console sessions are signed; every worker must check them with the same secret.
         os.environ["CONSOLE_SECRET"] = secrets.token_urlsafe(32)
@@ -107,8 +56,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host or settings.host,
+        port=port or settings.port,
         workers=workers,
         log_level=settings.log_level,
         loop="uvloop",
@@ -125,7 +74,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
-    asyncio.run(_migrate(settings))
+    asyncio.run(migrate(settings))
     print("database is at the latest schema")
 
 
@@ -146,315 +95,34 @@ def cmd_distribute(args: argparse.Namespace, settings: Settings) -> None:
     print("the database is distributed; serve it with `actionlog serve`")
 
 
-def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> None:
-    body = TenantCreate(
-        name=args.name,
-        slug=args.slug,
-        retention_days=args.retention_days,
-        audit_retention_days=args.audit_retention_days,
-    )
-
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        tenant, issued = await _tenant_service(session, settings).create(body)
-        data = TenantRead.model_validate(tenant).model_dump(mode="json")
-        return {**data, "api_key_id": str(issued.key.id), "api_key": issued.plaintext}
-
-    _print(asyncio.run(_in_session(settings, work)), args.json)
-
-
-def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> None:
-    async def work(session: AsyncSession) -> list[TenantRead]:
-        tenants = await _tenant_service(session, settings).list(0, 10_000)
-        return [TenantRead.model_validate(t) for t in tenants]
-
-    for tenant in asyncio.run(_in_session(settings, work)):
-        print(f"{tenant.id}  {tenant.slug}  {tenant.name}")
-
-
-def cmd_key_create(args: argparse.Namespace, settings: Settings) -> None:
-    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-    expires_at = datetime.fromisoformat(args.expires_at) if args.expires_at else None
-    body = ApiKeyCreate.model_validate(
-        {"name": args.name, "scopes": scopes, "expires_at": expires_at}
-    )
-
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        service = _tenant_service(session, settings)
-        tenant = await service.get_by_id_or_slug(args.tenant)
-        issued = await service.issue_key(tenant.id, body)
-        data = ApiKeyRead.model_validate(issued.key).model_dump(mode="json")
-        return {**data, "key": issued.plaintext}
-
-    _print(asyncio.run(_in_session(settings, work)), args.json)
-
-
-def cmd_key_list(args: argparse.Namespace, settings: Settings) -> None:
-    async def work(session: AsyncSession) -> list[ApiKeyRead]:
-        service = _tenant_service(session, settings)
-        tenant = await service.get_by_id_or_slug(args.tenant)
-        return [ApiKeyRead.model_validate(k) for k in await service.list_keys(tenant.id)]
-
-    for key in asyncio.run(_in_session(settings, work)):
-        state = "revoked" if key.revoked_at else "active"
-        print(f"{key.id}  {key.prefix}  {','.join(key.scopes)}  {state}  {key.name}")
-
-
-def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> None:
-    key_id = _uuid(args.key_id, "key id")
-
-    async def work(session: AsyncSession) -> ApiKeyRead:
-        key = await find_api_key_by_id(session, key_id)
-        if key is None:
-            raise CliError(f"API key {key_id} not found")
-        revoked = await _tenant_service(session, settings).revoke_key(key.tenant_id, key_id)
-        return ApiKeyRead.model_validate(revoked)
-
-    key = asyncio.run(_in_session(settings, work))
-    print(f"revoked {key.id} ({key.prefix})")
-
-
-async def _all_tenants(service: TenantService) -> list[Tenant]:
-    tenants: list[Tenant] = []
-    while page := await service.list(len(tenants), 1000):
-        tenants.extend(page)
-    return tenants
-
-
-def _verification_line(tenant: Tenant, result: ChainVerification) -> str:
-    name = f"{tenant.slug} ({tenant.id})"
-    pruned = f", pruned through {result.pruned_through}" if result.pruned_through else ""
-    if result.valid:
-        return (
-            f"{name}: valid, {result.checked} rows{pruned}, "
-            f"head {result.head_sequence} {result.head_hash}"
-        )
-    row = f" (row {result.first_invalid_id})" if result.first_invalid_id else ""
-    return f"{name}: INVALID at sequence {result.first_invalid_sequence}{row}: {result.reason}"
-
-
-def cmd_verify(args: argparse.Namespace, settings: Settings) -> None:
-    async def work(session: AsyncSession) -> list[tuple[Tenant, ChainVerification]]:
-        service = _tenant_service(session, settings)
-        if args.tenant:
-            tenants = [await service.get_by_id_or_slug(args.tenant)]
-        else:
-            tenants = await _all_tenants(service)
-        return [(tenant, await verify_chain(session, tenant.id)) for tenant in tenants]
-
-    results = asyncio.run(_in_session(settings, work))
-    for tenant, result in results:
-        if args.json:
-            data = {"tenant_id": str(tenant.id), "slug": tenant.slug, **result.model_dump()}
-            print(json.dumps(data, default=str))
-        else:
-            print(_verification_line(tenant, result))
-    broken = [tenant.slug for tenant, result in results if not result.valid]
-    if broken:
-        raise CliError(f"audit chain broken for {len(broken)} tenant(s): {', '.join(broken)}")
-
-
-async def _tenants_of(settings: Settings, ref: str | None) -> list[Tenant]:
-    async def work(session: AsyncSession) -> list[Tenant]:
-        service = _tenant_service(session, settings)
-        return [await service.get_by_id_or_slug(ref)] if ref else await _all_tenants(service)
-
-    return await _in_session(settings, work)
-
-
-def cmd_tenant_delete(args: argparse.Namespace, settings: Settings) -> None:
-    async def run() -> Offboarded:
-        (tenant,) = await _tenants_of(settings, args.tenant)
-        engine = create_engine(settings, as_owner=True)
-        try:
-            return await offboard_tenant(create_sessionmaker(engine), str(tenant.id), "cli", utcnow)
-        finally:
-            await engine.dispose()
-
-    done = asyncio.run(run())
-    print(
-        f"{done.tenant_id}: {done.keys_revoked} keys revoked, {done.actions_deleted} actions "
-        f"and {done.audits_deleted} audit rows deleted, tenant removed"
-    )
-
-
-def cmd_prune(args: argparse.Namespace, settings: Settings) -> None:
-    before = _moment(args.before, "--before") if args.before else None
-    kinds: tuple[Kind, ...] = KINDS if args.kind == "all" else (args.kind,)
-
-    async def run() -> list[Pruned]:
-        engine = create_engine(settings, as_owner=True)
-        sessionmaker = create_sessionmaker(engine)
-        rules = PayloadRules.from_settings(settings)
-        secret = settings.audit_signing_key
-        signer = SignerSource(sessionmaker, secret.get_secret_value() if secret else None)
-        pruner = Pruner(
-            sessionmaker,
-            rules,
-            signer,
-            RetentionLocks(engine),
-            RetentionConfig.from_settings(settings),
-        )
-        try:
-            done: list[Pruned] = []
-            for tenant in await _tenants_of(settings, args.tenant):
-                if before is None:
-                    done += await pruner.prune_by_policy(
-                        tenant.id,
-                        tenant.retention_days,
-                        tenant.audit_retention_days,
-                        CLI_ACTOR,
-                        kinds,
-                    )
-                    continue
-                for kind in kinds:
-                    done.append(await pruner.prune(tenant.id, kind, before, CLI_ACTOR))
-            return done
-        finally:
-            await engine.dispose()
-
-    for pruned in asyncio.run(run()):
-        through = (
-            f", chain checkpoint at sequence {pruned.through_sequence}"
-            if pruned.through_sequence
-            else ""
-        )
-        print(
-            f"{pruned.tenant_id}: deleted {pruned.deleted} {pruned.kind} before "
-            f"{pruned.before} ({pruned.files} archive files{through})"
-        )
-
-
-def _days(value: str) -> int | None:
-    """A number of days, or `none`/`forever` to keep forever."""
-    if value.lower() in {"none", "forever", "null"}:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise CliError(f"'{value}' is not a number of days (or 'none')") from None
-
-
-def cmd_tenant_retention(args: argparse.Namespace, settings: Settings) -> None:
-    changes: dict[str, int | None] = {}
-    if args.retention_days is not None:
-        changes["retention_days"] = _days(args.retention_days)
-    if args.audit_retention_days is not None:
-        changes["audit_retention_days"] = _days(args.audit_retention_days)
-    body = TenantUpdate.model_validate(changes)
-
-    async def work(session: AsyncSession) -> RetentionPolicy:
-        service = _tenant_service(session, settings)
-        tenant = await service.get_by_id_or_slug(args.tenant)
-        if changes:
-            tenant = await service.update(tenant.id, body)
-        return RetentionPolicy.model_validate(tenant)
-
-    policy = asyncio.run(_in_session(settings, work))
-    _print(policy.model_dump(), args.json)
-
-
-def cmd_archive_list(args: argparse.Namespace, settings: Settings) -> None:
-    async def work(session: AsyncSession) -> list[dict[str, Any]]:
-        tenant_id = None
-        if args.tenant:
-            tenant_id = (await _tenant_service(session, settings).get_by_id_or_slug(args.tenant)).id
-        rows = await archives(session, tenant_id, args.kind, None, 0, 1_000_000)
-        return [row.model_dump(mode="json") for row in rows]
-
-    for row in asyncio.run(_in_session(settings, work)):
-        if args.json:
-            print(json.dumps(row))
-        else:
-            sequences = (
-                f"  sequences {row['first_sequence']}..{row['last_sequence']}"
-                if row["first_sequence"] is not None
-                else ""
-            )
-            print(
-                f"{row['path']}  {row['row_count']} rows  {row['first_at']} .. {row['last_at']}"
-                f"{sequences}  sha256 {row['sha256']}"
-            )
-
-
-def _archive_file(settings: Settings, name: str) -> Path:
-    path = Path(name)
-    if not path.exists() and (settings.archive_dir / path).exists():
-        path = settings.archive_dir / path
-    if not path.is_file():
-        raise CliError(f"archive file '{name}' not found")
-    return path
-
-
-def cmd_archive_cat(args: argparse.Namespace, settings: Settings) -> None:
-    out = sys.stdout.buffer
-    try:
-        for line in read_lines(_archive_file(settings, args.file)):
-            out.write(line)
-    except (OSError, EOFError) as exc:
-        raise CliError(f"'{args.file}' is not a readable gzip archive: {exc}") from None
-    out.flush()
-
-
-def cmd_verify_archive(args: argparse.Namespace, settings: Settings) -> None:
-    public_key = args.public_key
-    if public_key and Path(public_key).is_file():
-        public_key = Path(public_key).read_text().strip()
-    paths = [Path(p) for p in args.paths]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise CliError(f"not found: {', '.join(missing)}")
-    reports = verify_archives(paths, public_key)
-    if not reports:
-        raise CliError("no archive files found")
-    for report in reports:
-        state = "ok" if report.valid else "INVALID"
-        details = "; ".join(report.problems or report.notes)
-        print(
-            f"{report.path}: {state}, {report.kind}, {report.rows} rows"
-            + (f": {details}" if details else "")
-        )
-    bad = [r for r in reports if not r.valid]
-    if bad:
-        raise CliError(f"{len(bad)} of {len(reports)} archive file(s) do not verify")
-
-
 async def _rebuild(session: AsyncSession, tenant_id: UUID) -> None:
     await rollups.rebuild(session, tenant_id)
 
 
 def cmd_rollups_rebuild(args: argparse.Namespace, settings: Settings) -> None:
     async def run() -> int:
-        tenants = await _tenants_of(settings, args.tenant)
+        tenants = await tenants_cli.tenants_of(settings, args.tenant)
         for tenant in tenants:
-            await _in_session(settings, functools.partial(_rebuild, tenant_id=tenant.id))
+            await in_session(settings, functools.partial(_rebuild, tenant_id=tenant.id))
         return len(tenants)
 
     print(f"rebuilt the rollups of {asyncio.run(run())} tenant(s)")
 
 
-_MOMENT = TypeAdapter(QueryTime)
-
-
-def _moment(value: str, what: str) -> datetime:
-    """A time as the API's query parameters take it (ISO 8601, a date, Unix seconds, -7d …)."""
-    try:
-        return _MOMENT.validate_python(value)
-    except ValidationError as exc:
-        raise CliError(f"{what}: {exc.errors()[0]['msg']}") from None
-
-
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     from app.demo import load_demo
 
-    asyncio.run(_migrate(settings))
+    asyncio.run(migrate(settings))
     result = asyncio.run(
-        _in_session(settings, lambda session: load_demo(session, settings, args.rows))
+        in_session(settings, lambda session: load_demo(session, settings, args.rows))
     )
     if settings.admin_token is not None:
         result["admin_token"] = settings.admin_token.get_secret_value()
-    _print(result, args.json)
+    print_fields(result, args.json)
     if not args.json:
-        print(_next_steps(result, f"http://{settings.host}:{settings.port}"))
+        print(_next_steps(result, f"http://{settings.host}:{settings.port}"), flush=True)
+    if args.serve:
+        serve_http(settings)
 
 
 def _next_steps(result: dict[str, Any], base: str) -> str:
@@ -474,13 +142,6 @@ def _next_steps(result: dict[str, Any], base: str) -> str:
     return "\n".join(lines)
 
 
-def _uuid(value: str, what: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise CliError(f"{what} '{value}' is not a UUID") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="actionlog", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -496,86 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "distribute", help="shard the migrated schema over a Citus cluster (idempotent)"
     ).set_defaults(handler=cmd_distribute)
 
-    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
-        dest="tenant_command", required=True
-    )
-    create = tenant.add_parser("create", help="create a tenant and its first key")
-    create.add_argument("name")
-    create.add_argument("--slug")
-    create.add_argument("--retention-days", type=int)
-    create.add_argument("--audit-retention-days", type=int)
-    create.add_argument("--json", action="store_true")
-    create.set_defaults(handler=cmd_tenant_create)
-    tenant.add_parser("list", help="list tenants").set_defaults(handler=cmd_tenant_list)
-    retention = tenant.add_parser(
-        "retention", help="show or set a tenant's retention (days, or 'none' to keep forever)"
-    )
-    retention.add_argument("tenant", help="tenant id or slug")
-    retention.add_argument("--retention-days", help="days to keep actions, or none")
-    retention.add_argument("--audit-retention-days", help="days to keep audit rows, or none")
-    retention.add_argument("--json", action="store_true")
-    retention.set_defaults(handler=cmd_tenant_retention)
-    offboard = tenant.add_parser(
-        "delete", help="offboard a tenant: revoke its keys, delete all its data (id or slug)"
-    )
-    offboard.add_argument("tenant")
-    offboard.set_defaults(handler=cmd_tenant_delete)
-
-    key = commands.add_parser("key", help="manage API keys").add_subparsers(
-        dest="key_command", required=True
-    )
-    key_create = key.add_parser("create", help="issue a key for a tenant (id or slug)")
-    key_create.add_argument("tenant")
-    key_create.add_argument("--scopes", default=",".join(ALL_SCOPES))
-    key_create.add_argument("--name", default="cli")
-    key_create.add_argument("--expires-at", help="ISO 8601 with a timezone")
-    key_create.add_argument("--json", action="store_true")
-    key_create.set_defaults(handler=cmd_key_create)
-    key_list = key.add_parser("list", help="list a tenant's keys")
-    key_list.add_argument("tenant")
-    key_list.set_defaults(handler=cmd_key_list)
-    key_revoke = key.add_parser("revoke", help="revoke a key")
-    key_revoke.add_argument("key_id")
-    key_revoke.set_defaults(handler=cmd_key_revoke)
-
-    verify = commands.add_parser(
-        "verify", help="recompute audit hash chains; exit 1 when one is broken"
-    )
-    verify.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
-    verify.add_argument("--json", action="store_true")
-    verify.set_defaults(handler=cmd_verify)
-
-    prune = commands.add_parser(
-        "prune", help="archive and delete rows older than each tenant's retention (or --before)"
-    )
-    prune.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
-    prune.add_argument(
-        "--before", help="ISO 8601 time or date (UTC when no zone); overrides retention"
-    )
-    prune.add_argument("--kind", choices=["actions", "audits", "all"], default="all")
-    prune.set_defaults(handler=cmd_prune)
-
-    archive = commands.add_parser("archive", help="archive files").add_subparsers(
-        dest="archive_command", required=True
-    )
-    archive_list = archive.add_parser("list", help="list archive files whose rows were pruned")
-    archive_list.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
-    archive_list.add_argument("--kind", choices=["actions", "audits"])
-    archive_list.add_argument("--json", action="store_true")
-    archive_list.set_defaults(handler=cmd_archive_list)
-    archive_cat = archive.add_parser("cat", help="print an archive file as NDJSON")
-    archive_cat.add_argument("file", help="a path, or one relative to ARCHIVE_DIR")
-    archive_cat.set_defaults(handler=cmd_archive_cat)
-
-    verify_archive = commands.add_parser(
-        "verify-archive",
-        help="check archive files offline: SHA-256, audit chain, signed checkpoints",
-    )
-    verify_archive.add_argument("paths", nargs="+", help="archive files or directories")
-    verify_archive.add_argument(
-        "--public-key", help="the published key (base64, or a file holding it) to trust"
-    )
-    verify_archive.set_defaults(handler=cmd_verify_archive)
+    offboarding_cli.add_commands(tenants_cli.add_commands(commands))
+    retention_cli.add_commands(commands)
 
     rollup = commands.add_parser("rollups", help="statistics rollups").add_subparsers(
         dest="rollups_command", required=True
@@ -587,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="create the demo tenant with sample data")
     demo.add_argument("--rows", type=int, default=300)
     demo.add_argument("--json", action="store_true")
+    demo.add_argument("--serve", action="store_true", help="then serve it, as `serve` does")
     demo.set_defaults(handler=cmd_demo)
 
     alerts_cli.add_commands(commands)

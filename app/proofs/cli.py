@@ -1,4 +1,8 @@
-"""`actionlog verify-proof` and `actionlog tree-head`: the Merkle log from the command line.
+"""`actionlog verify`, `actionlog verify-proof` and `actionlog tree-head`: the audit trail's
+proofs from the command line.
+
+actionlog verify [TENANT] [--json]
+    recompute tenants' audit hash chains (every tenant by default); exit 1 when one is broken
 
 actionlog verify-proof --public-key KEY --head HEAD.json --event EVENT.json --proof PROOF.json
     one event is in the log that a signed tree head covers (inclusion, RFC 9162 §2.1.3)
@@ -22,7 +26,10 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audits.schemas import ChainVerification
+from app.audits.service import verify_chain
 from app.audits.signing import load_signer
+from app.core.cli import CliError, run_in_session
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import NotFound
@@ -30,6 +37,7 @@ from app.core.tenancy import use_tenant
 from app.proofs.heads import TreeHead
 from app.proofs.service import ProofService
 from app.proofs.verify import ProofError, check_event_in_head, check_heads_consistent
+from app.tenants.cli import all_tenants, tenant_service
 from app.tenants.models import Tenant
 
 
@@ -115,7 +123,47 @@ def cmd_tree_head(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps(asyncio.run(_sign_head(settings, args.tenant)).as_json()))
 
 
+def _verification_line(tenant: Tenant, result: ChainVerification) -> str:
+    name = f"{tenant.slug} ({tenant.id})"
+    pruned = f", pruned through {result.pruned_through}" if result.pruned_through else ""
+    if result.valid:
+        return (
+            f"{name}: valid, {result.checked} rows{pruned}, "
+            f"head {result.head_sequence} {result.head_hash}"
+        )
+    row = f" (row {result.first_invalid_id})" if result.first_invalid_id else ""
+    return f"{name}: INVALID at sequence {result.first_invalid_sequence}{row}: {result.reason}"
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(session: AsyncSession) -> list[tuple[Tenant, ChainVerification]]:
+        service = tenant_service(session, settings)
+        if args.tenant:
+            tenants = [await service.get_by_id_or_slug(args.tenant)]
+        else:
+            tenants = await all_tenants(service)
+        return [(tenant, await verify_chain(session, tenant.id)) for tenant in tenants]
+
+    results = run_in_session(settings, work)
+    for tenant, result in results:
+        if args.json:
+            data = {"tenant_id": str(tenant.id), "slug": tenant.slug, **result.model_dump()}
+            print(json.dumps(data, default=str))
+        else:
+            print(_verification_line(tenant, result))
+    broken = [tenant.slug for tenant, result in results if not result.valid]
+    if broken:
+        raise CliError(f"audit chain broken for {len(broken)} tenant(s): {', '.join(broken)}")
+
+
 def add_commands(commands: Any) -> None:
+    chain = commands.add_parser(
+        "verify", help="recompute audit hash chains; exit 1 when one is broken"
+    )
+    chain.add_argument("tenant", nargs="?", help="tenant id or slug (default: every tenant)")
+    chain.add_argument("--json", action="store_true")
+    chain.set_defaults(handler=cmd_verify)
+
     verify = commands.add_parser(
         "verify-proof",
         help="check a proof against a signed tree head, offline (exit 1 when it fails)",
