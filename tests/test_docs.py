@@ -77,18 +77,17 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
         # public address; a test machine may have no DNS, so the target check is off here
         "WEBHOOK_ALLOW_PRIVATE": "true",
     }
-    demo = subprocess.run(
-        [str(BIN / "actionlog"), "demo", "--json"], env=env, capture_output=True, text=True
-    )
-    assert demo.returncode == 0, demo.stderr
-    printed = json.loads(demo.stdout)
-    assert printed["admin_token"] == ADMIN_TOKEN
+    # what `make run` runs: the demo loaded, then served by the same process
     server = subprocess.Popen(
-        [str(BIN / "actionlog"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
+        [str(BIN / "actionlog"), "demo", "--json", "--serve"],
+        env={**env, "PORT": str(port)},
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
+    assert server.stdout is not None
+    printed = json.loads(server.stdout.readline())
+    assert printed["admin_token"] == ADMIN_TOKEN
     try:
         deadline = time.monotonic() + 60
         while True:
