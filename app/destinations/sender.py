@@ -59,13 +59,20 @@ logger = logging.getLogger("actionlog.destinations")
 BATCH_CAPS = {"datadog": 1000}  # records per request a receiver accepts at most
 
 
+def delivered_kinds(kinds: Sequence[str] | None) -> frozenset[str]:
+    """The stream kinds a destination of these kinds delivers: `audit` brings the signed tree
+    heads of the audit log with it (`tree_head`), which `tree_head` alone asks for too."""
+    chosen = frozenset(kinds or ())
+    return chosen | {"tree_head"} if "audit" in chosen else chosen
+
+
 def filter_of(row: Any) -> StreamFilter | None:
     """The destination's field filters as the live stream's; None when it has none."""
     filters = {name: value for name, value in (row.filters or {}).items() if value}
     if not filters:
         return None
     return StreamFilter(
-        kinds=frozenset(row.kinds or ()),
+        kinds=delivered_kinds(row.kinds),
         action_types=frozenset(filters.get("action_type") or ()),
         statuses=frozenset(filters.get("status") or ()),
         providers=frozenset(filters.get("provider_name") or ()),
@@ -97,7 +104,7 @@ def selected(rows: Sequence[Any], row: Any) -> list[Record]:
     of a record's handling, and this runs for every record of every destination."""
     wanted = filter_of(row)
     if wanted is None:
-        kinds = frozenset(row.kinds or ())
+        kinds = delivered_kinds(row.kinds)
         return [
             Record(seq, kind, payload, created_at)
             for seq, kind, payload, created_at in rows

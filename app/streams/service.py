@@ -23,7 +23,8 @@ from app.core.db import new_id
 from app.core.errors import ServiceError, Unprocessable
 from app.streams.hub import READ_CHUNK, Event, StreamHub, Subscription
 
-KINDS = ("action", "audit")
+KINDS = ("action", "audit", "tree_head")
+DEFAULT_KINDS = "action,audit"  # tree heads only when asked for
 
 
 class TooManyStreams(ServiceError):
@@ -66,7 +67,9 @@ class StreamQuery(BaseModel):
         default=None, description="Correlation id, exact"
     )
     kinds: str = Field(
-        default="action,audit", max_length=32, description="Comma-separated: action, audit"
+        default=DEFAULT_KINDS,
+        max_length=32,
+        description="Comma-separated: action, audit, tree_head (default action,audit)",
     )
     last_event_id: str | None = Field(
         default=None, max_length=20, description="Resume after this event (the header wins)"
@@ -78,7 +81,7 @@ class StreamQuery(BaseModel):
         kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
         unknown = [kind for kind in kinds if kind not in KINDS]
         if unknown or not kinds:
-            raise ValueError(f"kinds must list action and/or audit, got {value!r}")
+            raise ValueError(f"kinds must list action, audit and/or tree_head, got {value!r}")
         return ",".join(kinds)
 
 
@@ -107,7 +110,9 @@ class Filterable(Protocol):
 class StreamFilter:
     """An event matches when every given filter matches a field of its record.
 
-    Audit rows have only `user_id` among these fields, so any other filter selects actions.
+    Audit rows have only `user_id` and `correlation_id` among these fields, so any other filter
+    selects actions. A tree head is a signed statement about the whole log, not a record of
+    anyone's: field filters do not narrow it, only `kinds` does.
     """
 
     kinds: frozenset[str]
@@ -135,6 +140,8 @@ class StreamFilter:
     def matches(self, event: Filterable) -> bool:
         if event.kind not in self.kinds:
             return False
+        if event.kind == "tree_head":
+            return True
         for values, value in (
             (self.action_types, event.action_type),
             (self.statuses, event.status),
