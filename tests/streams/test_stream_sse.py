@@ -347,3 +347,25 @@ async def test_tree_heads_only_when_asked_for(
     async with sse(live_url, tenant.key, params=params, headers=resume) as resumed:
         (again,) = await resumed.events(1)
         assert (again.id, again.json()) == (event.id, head.as_json())
+
+
+async def test_user_id_matches_sealed_audit_events_live_and_on_resume(
+    live_url: str, client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    personal = {"fields": ["user_id", "ip_address"]}
+    declared = await client.put("/api/v1/subjects/config", json=personal, headers=tenant.headers)
+    assert declared.status_code == 200, declared.text
+    params = {"kinds": "audit", "user_id": "alice"}
+    async with sse(live_url, tenant.key, params=params) as stream:
+        for n, user in enumerate(("alice", "bob", "alice")):
+            await post_audit(client, tenant, f"{user}-{n}", user_id=user, ip_address="203.0.113.9")
+        events = await stream.events(2)
+    assert [e.json()["resource_id"] for e in events] == ["alice-0", "alice-2"]
+    assert {(e.json()["user_id"], e.json()["ip_address"]) for e in events} == {
+        ("alice", "203.0.113.9")
+    }
+    assert int(events[1].id or 0) == int(events[0].id or 0) + 2  # bob's between them
+    resume = {"Last-Event-ID": str(int(events[0].id or 0) - 1)}
+    async with sse(live_url, tenant.key, params=params, headers=resume) as resumed:
+        again = await resumed.events(2)
+    assert [(e.id, e.json()) for e in again] == [(e.id, e.json()) for e in events]
