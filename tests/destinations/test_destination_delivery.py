@@ -380,3 +380,5 @@ async def test_a_user_id_filter_matches_sealed_audit_events(
     # bob's event lies between alice's two: once the second arrived, his was passed over
     records = await wait_until(alices)
     assert [r["resource_id"] for r in records] == ["alice-0", "alice-2"]
+    # delivered as stored: the placeholder and the ciphertext, never the plaintext
+    assert all(r["user_id"] == "[ENCRYPTED]" and r["sealed"]["values"] for r in records)
