@@ -1,5 +1,5 @@
-"""Keyset pagination: opaque cursors (over (created_at, id), or over a chain sequence), and the
-next-page headers.
+"""Keyset pagination: opaque cursors (over (created_at, id), over a chain sequence, or a position
+in an archive file), and the next-page headers.
 
 Whatever a cursor holds is checked as a parameter would be (timestamps in the accepted range,
 integers in their column's range): a forged cursor is a 400, never an error in the query.
@@ -120,6 +120,29 @@ class SequenceCursor:
             return cls(sequence=sequence)
 
         return _decode(token, parse, " of this trail")
+
+
+@dataclass(frozen=True)
+class LineCursor:
+    """The number of rows of a file already read: an archive file never changes once written,
+    so a position in it is as stable as a key."""
+
+    rows: int
+
+    def encode(self) -> str:
+        return _encode({"r": self.rows})
+
+    @classmethod
+    def decode(cls, token: str, total: int) -> "LineCursor":
+        """The cursor of a file of `total` rows; a 400 for a position outside it."""
+
+        def parse(data: Any) -> LineCursor:
+            rows = data["r"]
+            if type(rows) is not int or not 0 < rows < total:
+                raise ValueError("outside the file")
+            return cls(rows=rows)
+
+        return _decode(token, parse, " of this archive")
 
 
 def after_cursor(

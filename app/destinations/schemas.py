@@ -15,8 +15,9 @@ from app.actions.schemas import Text, fits
 from app.actions.statuses import StatusIn
 
 MASK = "********"
-Kind = Literal["action", "audit"]
-KINDS: tuple[Kind, ...] = ("action", "audit")
+# `tree_head`: the signed heads of the audit log as they are kept; `audit` brings them too.
+Kind = Literal["action", "audit", "tree_head"]
+DEFAULT_KINDS: tuple[Kind, ...] = ("action", "audit")
 DestinationType = Literal["http", "splunk_hec", "datadog", "syslog", "s3"]
 State = Literal["active", "paused", "failing"]
 Url = Annotated[str, Field(min_length=1, max_length=2048)]
@@ -120,6 +121,13 @@ CONFIG_DESCRIPTION = (
 )
 
 
+KINDS_DESCRIPTION = (
+    "Which records: action, audit, tree_head (default action and audit). `audit` also delivers "
+    "the signed tree heads of the audit log as they are kept; `tree_head` alone delivers only "
+    "those."
+)
+
+
 DESTINATION_EXAMPLE: dict[str, Any] = {
     "name": "Security data lake",
     "type": "http",
@@ -135,7 +143,11 @@ class DestinationCreate(Filters):
     name: str = Field(min_length=1, max_length=255)
     type: DestinationType
     config: dict[str, Any] = Field(description=CONFIG_DESCRIPTION)
-    kinds: list[Kind] = Field(default_factory=lambda: list(KINDS), min_length=1)
+    kinds: list[Kind] = Field(
+        default_factory=lambda: list(DEFAULT_KINDS),
+        min_length=1,
+        description=KINDS_DESCRIPTION,
+    )
     state: Literal["active", "paused"] = "active"
 
 
@@ -146,7 +158,7 @@ class DestinationUpdate(BaseModel):
     config: dict[str, Any] | None = Field(
         default=None, description="Fields to change; a masked secret keeps its stored value"
     )
-    kinds: list[Kind] | None = Field(default=None, min_length=1)
+    kinds: list[Kind] | None = Field(default=None, min_length=1, description=KINDS_DESCRIPTION)
     filters: Filters | None = None
     state: Literal["active", "paused"] | None = None
 

@@ -27,13 +27,13 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.background import stopping
 from app.core.config import Settings
@@ -54,26 +54,45 @@ from app.destinations.secrets import KeyRingSource, SecretsUnreadable, full_conf
 from app.destinations.transports import HOSTNAME, Outcome, Record, Transport, backoff
 from app.destinations.types import build_transport
 from app.streams.service import StreamFilter
+from app.subjects.sealing import filter_values
 
 logger = logging.getLogger("actionlog.destinations")
 BATCH_CAPS = {"datadog": 1000}  # records per request a receiver accepts at most
 
 
-def filter_of(row: Any) -> StreamFilter | None:
-    """The destination's field filters as the live stream's; None when it has none."""
+def delivered_kinds(kinds: Sequence[str] | None) -> frozenset[str]:
+    """The stream kinds a destination of these kinds delivers: `audit` brings the signed tree
+    heads of the audit log with it (`tree_head`), which `tree_head` alone asks for too."""
+    chosen = frozenset(kinds or ())
+    return chosen | {"tree_head"} if "audit" in chosen else chosen
+
+
+def filter_of(row: Any, user_ids: Collection[str] = ()) -> StreamFilter | None:
+    """The destination's field filters as the live stream's; None when it has none.
+
+    `user_ids`: every stored spelling of its `user_id` filter (the value, and its keyed digest
+    where the tenant seals the field: `user_id_values`); by default the value alone."""
     filters = {name: value for name, value in (row.filters or {}).items() if value}
     if not filters:
         return None
+    user_id = filters.get("user_id")
     return StreamFilter(
-        kinds=frozenset(row.kinds or ()),
+        kinds=delivered_kinds(row.kinds),
         action_types=frozenset(filters.get("action_type") or ()),
         statuses=frozenset(filters.get("status") or ()),
         providers=frozenset(filters.get("provider_name") or ()),
         service=filters.get("service"),
-        user_id=filters.get("user_id"),
+        user_ids=frozenset(user_ids or ([user_id] if user_id else ())),
         session_id=filters.get("session_id"),
         correlation_id=filters.get("correlation_id"),
     )
+
+
+async def user_id_values(connection: AsyncConnection, tenant_id: UUID, row: Any) -> list[str]:
+    """What the destination's `user_id` filter matches in stored events ([] without one): the
+    stream keeps a sealed `user_id` as its keyed digest (app/subjects/sealing.py)."""
+    user_id = (row.filters or {}).get("user_id")
+    return await filter_values(connection, tenant_id, user_id) if user_id else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +109,14 @@ class _Fields:
     correlation_id: str | None
 
 
-def selected(rows: Sequence[Any], row: Any) -> list[Record]:
+def selected(rows: Sequence[Any], row: Any, user_ids: Collection[str] = ()) -> list[Record]:
     """The records of these events that the destination's kinds and filters pass.
 
     Rows are unpacked as tuples: attribute access on a result row costs more than the rest
     of a record's handling, and this runs for every record of every destination."""
-    wanted = filter_of(row)
+    wanted = filter_of(row, user_ids)
     if wanted is None:
-        kinds = frozenset(row.kinds or ())
+        kinds = delivered_kinds(row.kinds)
         return [
             Record(seq, kind, payload, created_at)
             for seq, kind, payload, created_at in rows
@@ -243,6 +262,7 @@ class Runner:
             position = row.delivered_through
             with_fields = filter_of(row) is not None
             rows = await events_after(connection, self.tenant_id, position, limit, with_fields)
+            user_ids = await user_id_values(connection, self.tenant_id, row) if rows else []
             head = rows[-1][0] if rows else position
             if len(rows) == limit:  # more may follow: the lag is counted to the stream's head
                 head = max(head, await stream_head(connection, self.tenant_id))
@@ -267,7 +287,7 @@ class Runner:
             chosen.append(event)
         # a full batch means more is waiting: read on at once; else gather for a poll period
         self.full = len(chosen) < len(rows) or len(rows) == limit
-        return row, (selected(chosen, row), chosen[-1][0])
+        return row, (selected(chosen, row, user_ids), chosen[-1][0])
 
     def _lag(self, rows: Any, behind: int) -> None:
         metrics.LAG_EVENTS.labels(self.label).set(max(behind, 0))

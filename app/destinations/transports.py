@@ -1,8 +1,9 @@
 """What every destination type shares: the records of a batch, the outcome of a send, retries.
 
-A record goes out as the list routes show it, plus `kind` (`action` or `audit`) and
-`stream_id`, its number in the tenant's stream: a receiver that sees a number twice (delivery
-is at least once) can drop the repeat, and numbers give the tenant's order.
+A record goes out as the list routes show it (a `tree_head` as GET /audits/tree-head answers
+it), plus `kind` (`action`, `audit` or `tree_head`) and `stream_id`, its number in the
+tenant's stream: a receiver that sees a number twice (delivery is at least once) can drop the
+repeat, and numbers give the tenant's order.
 
 An outcome is delivered, or failed: transient (no answer, 408, 429, 5xx) or permanent (another
 4xx). Both are retried with backoff and jitter, honouring a `Retry-After`; a permanent one

@@ -9,7 +9,8 @@ actionlog verify-proof --public-key KEY --head HEAD.json --event EVENT.json --pr
 actionlog verify-proof --public-key KEY --older OLD.json --head NEW.json --proof PROOF.json
     a later head extends an earlier one (consistency, RFC 9162 §2.1.4)
 actionlog tree-head --tenant TENANT
-    sign the tenant's current tree head, keep it, and print it as JSON for publishing
+    sign the tenant's current tree head, keep it (and send it to the tenant's log-stream
+    destinations, as the scheduled heads are), and print it as JSON for publishing
 
 `verify-proof` needs no database and trusts only the public key: it reads the service's JSON
 answers from files, or one of them from stdin (`-`). It exits 1, saying why, when a check fails.
@@ -112,8 +113,7 @@ async def _sign_head(settings: Settings, ref: str) -> TreeHead:
             await use_tenant(session, tenant_id)
             service = ProofService(session, tenant_id)
             head = await service.current_head(signer)
-            if head.tree_size and head.tree_size > await service.repository.latest_kept_size():
-                await service.repository.keep(head)
+            await service.keep(head)
             return head
     finally:
         await engine.dispose()

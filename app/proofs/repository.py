@@ -1,4 +1,5 @@
-"""SQL for one tenant's Merkle log: its size, stored subtree hashes, leaves by event, kept heads.
+"""SQL for one tenant's Merkle log: its size, stored subtree hashes, leaves by event, kept heads
+(and their stream events).
 
 The log's size is the audit chain's head sequence: both move in the transaction that appends
 events (app/proofs/tree.py), so a size read from the head always has its nodes stored.
@@ -13,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audits import merkle
 from app.audits.merkle_log import read_nodes
 from app.audits.models import AuditChainHead, AuditMerkleNode
-from app.core.db import upsert_insert
+from app.core.db import new_id, upsert_insert
 from app.proofs.heads import TreeHead
 from app.proofs.models import AuditTreeHead
+from app.streamlog import record as streamlog
 
 
 class ProofRepository:
@@ -45,14 +47,22 @@ class ProofRepository:
         )
         return int(position) if position is not None else None
 
-    async def keep(self, head: TreeHead) -> None:
-        """Store a signed head; one of the same size already kept stays (the older wins)."""
+    async def keep(self, head: TreeHead) -> bool:
+        """Store a signed head; False when one of the same size is kept already (it stays: the
+        older wins)."""
         dialect = (await self.session.connection()).dialect.name
-        await self.session.execute(
+        result = await self.session.execute(
             upsert_insert(dialect, AuditTreeHead)
             .values(**head.row())
             .on_conflict_do_nothing(index_elements=["tenant_id", "tree_size"])
         )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def publish(self, payload: str) -> None:
+        """Write a kept head (its JSON) to the tenant's stream, in the session's transaction:
+        the log-stream destinations deliver it from there."""
+        entry = streamlog.entry("tree_head", new_id(), payload)
+        await streamlog.record(await self.session.connection(), self.tenant_id, [entry])
 
     async def latest_kept_size(self) -> int:
         size = await self.session.scalar(

@@ -2,10 +2,13 @@
 whose audit log grew since its last kept head gets a new one (GET /audits/tree-heads).
 
 Kept heads are what an auditor compares later: a consistency proof between two of them shows
-that nothing recorded before the first was changed or removed. Every worker runs the loop;
-a head of a size already kept is not stored twice (the table's key), so several workers at
-once only repeat a little work. Which tenants grew is one query across tenants, as the login
-role (the maintenance engine); each head is then signed and stored as its tenant.
+that nothing recorded before the first was changed or removed. Each one is also written to the
+tenant's stream in the transaction that keeps it (`ProofService.keep`), so the tenant's
+log-stream destinations deliver it: a bucket with object lock then holds heads the service
+can no longer change. Every worker runs the loop; a head of a size already kept is not stored
+(nor sent) twice (the table's key), so several workers at once only repeat a little work.
+Which tenants grew is one query across tenants, as the login role (the maintenance engine);
+each head is then signed and stored as its tenant.
 """
 
 import asyncio

@@ -19,7 +19,7 @@ from app.core.db import utcnow
 from app.core.errors import BadRequest, NotFound
 from app.proofs.heads import TreeHead
 from app.proofs.repository import ProofRepository
-from app.proofs.schemas import ConsistencyProof, InclusionProof
+from app.proofs.schemas import ConsistencyProof, InclusionProof, TreeHeadRead
 
 T = TypeVar("T")
 
@@ -45,10 +45,19 @@ class ProofService:
     async def keep_current_head(self, signer: Signer) -> TreeHead | None:
         """Sign and keep the current head, unless one of this size is kept already."""
         head = await self.current_head(signer)
+        return head if await self.keep(head) else None
+
+    async def keep(self, head: TreeHead) -> bool:
+        """Keep a signed head, and write it to the tenant's stream (a `tree_head` event, its
+        JSON as GET /tree-head answers it) in the same transaction, so that every kept head
+        leaves through the tenant's log-stream destinations. False, and nothing written, for an
+        empty tree or one no larger than a head kept already."""
         if head.tree_size == 0 or head.tree_size <= await self.repository.latest_kept_size():
-            return None
-        await self.repository.keep(head)
-        return head
+            return False
+        if not await self.repository.keep(head):
+            return False  # a worker kept this size meanwhile, and published it
+        await self.repository.publish(TreeHeadRead(**head.as_json()).model_dump_json())
+        return True
 
     async def kept_heads(self, limit: int, before_size: int | None) -> list[TreeHead]:
         return [TreeHead.of_row(row) for row in await self.repository.kept(limit, before_size)]

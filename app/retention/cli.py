@@ -3,7 +3,8 @@
 actionlog prune [TENANT] [--before TIME] [--kind actions|audits|all]
     archive, then delete, rows older than each tenant's retention (or than --before)
 actionlog archive list [TENANT] [--kind actions|audits] [--json]
-actionlog archive cat FILE
+actionlog archive cat FILE [--stored]
+    an archive file's records as NDJSON, sealed fields opened ([ERASED] once erased)
 actionlog verify-archive PATH... [--public-key KEY]
     check archive files offline (no database): SHA-256, audit chain, signed checkpoints
 """
@@ -22,8 +23,9 @@ from app.core.cli import CLI_ACTOR, CliError, moment, run_in_session
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.redact import PayloadRules
-from app.retention.archive import KINDS, Kind, read_lines
+from app.retention.archive import KINDS, Kind
 from app.retention.locks import RetentionLocks
+from app.retention.read import cat_archive
 from app.retention.service import Pruned, Pruner, RetentionConfig, archives
 from app.retention.verify_archive import verify_archives
 from app.tenants.cli import tenant_service, tenants_of
@@ -99,23 +101,8 @@ def cmd_archive_list(args: argparse.Namespace, settings: Settings) -> None:
             )
 
 
-def _archive_file(settings: Settings, name: str) -> Path:
-    path = Path(name)
-    if not path.exists() and (settings.archive_dir / path).exists():
-        path = settings.archive_dir / path
-    if not path.is_file():
-        raise CliError(f"archive file '{name}' not found")
-    return path
-
-
 def cmd_archive_cat(args: argparse.Namespace, settings: Settings) -> None:
-    out = sys.stdout.buffer
-    try:
-        for line in read_lines(_archive_file(settings, args.file)):
-            out.write(line)
-    except (OSError, EOFError) as exc:
-        raise CliError(f"'{args.file}' is not a readable gzip archive: {exc}") from None
-    out.flush()
+    asyncio.run(cat_archive(settings, args.file, stored=args.stored, out=sys.stdout.buffer))
 
 
 def cmd_verify_archive(args: argparse.Namespace, settings: Settings) -> None:
@@ -160,8 +147,13 @@ def add_commands(commands: Any) -> None:
     archive_list.add_argument("--kind", choices=["actions", "audits"])
     archive_list.add_argument("--json", action="store_true")
     archive_list.set_defaults(handler=cmd_archive_list)
-    archive_cat = archive.add_parser("cat", help="print an archive file as NDJSON")
+    archive_cat = archive.add_parser(
+        "cat", help="print an archive file's records as NDJSON, sealed fields opened"
+    )
     archive_cat.add_argument("file", help="a path, or one relative to ARCHIVE_DIR")
+    archive_cat.add_argument(
+        "--stored", action="store_true", help="the rows as stored (ciphertext, no database)"
+    )
     archive_cat.set_defaults(handler=cmd_archive_cat)
 
     verify_archive = commands.add_parser(

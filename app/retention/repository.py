@@ -23,6 +23,13 @@ class ArchiveRepository:
         self.session.add(record)
         await self.session.flush()
 
+    async def get(self, archive_id: UUID) -> ArchiveRecord | None:
+        return await self.session.scalar(
+            select(ArchiveRecord).where(
+                ArchiveRecord.tenant_id == self.tenant_id, ArchiveRecord.id == archive_id
+            )
+        )
+
     async def paths(self, kind: str) -> set[str]:
         rows = await self.session.scalars(
             select(ArchiveRecord.path).where(

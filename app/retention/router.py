@@ -1,18 +1,30 @@
-"""Retention over HTTP: a tenant's own policy (`admin` scope) and the archive listings.
+"""Retention over HTTP: a tenant's own policy (`admin` scope), the archive listings, and the
+records of an archive file read back.
 
 The operator sets any tenant's policy with `PATCH /api/v1/admin/tenants/{id}`; a tenant sets
 its own here. Both go through TenantService, so every change is in the tenant's audit trail.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.core.auth import AdminTenant, Operator, OperatorReadSessionDep, ReadSessionDep, SessionDep
 from app.core.deps import PayloadRulesDep
-from app.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
+from app.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+    error_responses,
+)
 from app.core.inputs import TIME_HELP, Offset, QueryTime
+from app.core.pagination import PAGED, set_next_page
+from app.core.state import core_state
+from app.retention.read import archive_page
 from app.retention.schemas import ArchiveRead
 from app.retention.service import archives
 from app.tenants.schemas import RetentionPolicy, TenantUpdate
@@ -76,6 +88,32 @@ async def own_archives(
 ) -> list[ArchiveRead]:
     """The calling tenant's archive files (`admin` scope), oldest rows first."""
     return await archives(session, tenant.tenant_id, kind, since, skip, limit)
+
+
+@router.get(
+    "/api/v1/retention/archives/{archive_id}/records",
+    response_model=list[dict[str, Any]],
+    responses={**PAGED, **error_responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict)},
+)
+async def archive_records(
+    request: Request,
+    response: Response,
+    tenant: AdminTenant,
+    session: SessionDep,
+    archive_id: Annotated[UUID, Path(description="The archive's id, as listed")],
+    limit: Limit = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="The `X-Next-Cursor` of the previous page")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """The records of one of the tenant's archive files, in file order, as readers see them
+    (`admin` scope): every archived column, personal fields opened, or `"[ERASED]"`."""
+    archive_dir = core_state(request.app).settings.archive_dir
+    rows, next_cursor = await archive_page(
+        session, archive_dir, tenant.tenant_id, archive_id, cursor, limit
+    )
+    set_next_page(request, response, next_cursor)
+    return rows
 
 
 @router.get(

@@ -1,19 +1,20 @@
 """The stream's event log: each tenant's events, numbered by its counter row.
 
-`stream_events` is the stream itself: one row per action recorded or changed and per audit
-row, numbered per tenant by `seq`. The number is taken from the tenant's `stream_heads` row
-inside the writing transaction, and that row stays locked until the transaction ends, so a
-tenant's transactions take their numbers in the order in which they commit, and a rolled
-back one gives its numbers back. A reader that has seen `seq` N has therefore seen every
-event before it: the stream is gap-free in commit order, and `seq` is the SSE event id.
+`stream_events` is the stream itself: one row per action recorded or changed, per audit row
+and per signed tree head kept (kind `tree_head`), numbered per tenant by `seq`. The number is
+taken from the tenant's `stream_heads` row inside the writing transaction, and that row stays
+locked until the transaction ends, so a tenant's transactions take their numbers in the order
+in which they commit, and a rolled back one gives its numbers back. A reader that has seen
+`seq` N has therefore seen every event before it: the stream is gap-free in commit order, and
+`seq` is the SSE event id.
 
 Each event keeps the record as it was sent (the JSON of the list routes) and the fields the
 stream filters on, so that a resume reads one table and a change shows the record as it was
 then. Events older than STREAM_RETENTION_HOURS are pruned; `pruned_through` tells a client
 resuming from before that point that its events are gone.
 
-This domain sits below actions and audits, which write to it in their transactions; it knows
-nothing of them (they build their events' payloads). app/streams/ reads it.
+This domain sits below actions, audits and proofs, which write to it in their transactions; it
+knows nothing of them (they build their events' payloads). app/streams/ reads it.
 """
 
 from datetime import datetime

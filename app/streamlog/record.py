@@ -1,11 +1,12 @@
 """Writing the stream: each writing transaction numbers its events and announces them.
 
-Every path that records or changes an action, or appends an audit row, calls `record` (or
-`record_many`, a group commit) inside its transaction, as its last statement. It advances the
-tenant's counter (`stream_heads.seq`) by the number of events, which also locks the counter
-row until the transaction ends, and inserts the events with their numbers: an upsert, then
-one multi-row INSERT of the events (`insert_values`), on every engine. Each statement holds an
-equality on the tenant, so a distributed PostgreSQL routes it to the tenant's shard.
+Every path that records or changes an action, appends an audit row or keeps a signed tree head
+of the audit log calls `record` (or `record_many`, a group commit) inside its transaction, as
+its last statement. It advances the tenant's counter (`stream_heads.seq`) by the number of
+events, which also locks the counter row until the transaction ends, and inserts the events
+with their numbers: an upsert, then one multi-row INSERT of the events (`insert_values`), on
+every engine. Each statement holds an equality on the tenant, so a distributed PostgreSQL
+routes it to the tenant's shard.
 
 Then the tenants touched are announced:
 
@@ -48,7 +49,7 @@ FILTER_FIELDS = (
     "session_id",
     "correlation_id",
 )
-KINDS = ("action", "audit")
+KINDS = ("action", "audit", "tree_head")  # tree_head: a signed head of the audit log, kept
 HEADS = cast(Table, StreamHead.__table__)
 EVENTS = cast(Table, StreamEvent.__table__)
 EVENT_COLUMNS = ("tenant_id", "seq", "created_at", "kind", "record_id", *FILTER_FIELDS, "payload")

@@ -38,7 +38,7 @@ from app.core.tenancy import set_tenant, tenant_connection, tenant_transaction
 from app.streamlog.record import SQLITE_POKES
 from app.streams.listener import PgListener
 from app.streams.repository import Head, StreamRepository, heads_of, renew_leases
-from app.subjects.sealing import open_payloads
+from app.subjects.sealing import filter_values, open_payloads
 
 logger = logging.getLogger("actionlog.streams")
 T = TypeVar("T")
@@ -207,6 +207,17 @@ class StreamHub:
     async def _head(self, tenant_id: UUID) -> Head:
         async with tenant_connection(self.engine, tenant_id) as connection:
             return await StreamRepository(connection, tenant_id).head()
+
+    async def user_id_values(self, tenant_id: UUID, value: str | None) -> list[str]:
+        """What a `user_id` filter matches in stored events: the value, and its keyed digest
+        where the tenant seals that field (the stream stores the digest); [] for no filter."""
+        if value is None:
+            return []
+        return await self._shielded(self._user_id_values(tenant_id, value))
+
+    async def _user_id_values(self, tenant_id: UUID, value: str) -> list[str]:
+        async with tenant_connection(self.engine, tenant_id) as connection:
+            return await filter_values(connection, tenant_id, value)
 
     async def read(
         self, tenant_id: UUID, after: int, limit: int, upto: int | None = None

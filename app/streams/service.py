@@ -10,6 +10,7 @@ sent exactly once, in commit order, whichever worker the client reconnects to.
 
 import asyncio
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 from uuid import UUID
@@ -23,7 +24,8 @@ from app.core.db import new_id
 from app.core.errors import ServiceError, Unprocessable
 from app.streams.hub import READ_CHUNK, Event, StreamHub, Subscription
 
-KINDS = ("action", "audit")
+KINDS = ("action", "audit", "tree_head")
+DEFAULT_KINDS = "action,audit"  # tree heads only when asked for
 
 
 class TooManyStreams(ServiceError):
@@ -57,7 +59,8 @@ class StreamQuery(BaseModel):
         default=None, description="Service, exact"
     )
     user_id: Annotated[Text, fits("user_id")] | None = Field(
-        default=None, description="Actor, exact (actions and audit events)"
+        default=None,
+        description="Actor, exact (actions and audit events; also where the field is sealed)",
     )
     session_id: Annotated[Text, fits("session_id")] | None = Field(
         default=None, description="Session, exact"
@@ -66,7 +69,9 @@ class StreamQuery(BaseModel):
         default=None, description="Correlation id, exact"
     )
     kinds: str = Field(
-        default="action,audit", max_length=32, description="Comma-separated: action, audit"
+        default=DEFAULT_KINDS,
+        max_length=32,
+        description="Comma-separated: action, audit, tree_head (default action,audit)",
     )
     last_event_id: str | None = Field(
         default=None, max_length=20, description="Resume after this event (the header wins)"
@@ -78,7 +83,7 @@ class StreamQuery(BaseModel):
         kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
         unknown = [kind for kind in kinds if kind not in KINDS]
         if unknown or not kinds:
-            raise ValueError(f"kinds must list action and/or audit, got {value!r}")
+            raise ValueError(f"kinds must list action, audit and/or tree_head, got {value!r}")
         return ",".join(kinds)
 
 
@@ -107,7 +112,11 @@ class Filterable(Protocol):
 class StreamFilter:
     """An event matches when every given filter matches a field of its record.
 
-    Audit rows have only `user_id` among these fields, so any other filter selects actions.
+    Audit rows have only `user_id` and `correlation_id` among these fields, so any other filter
+    selects actions. `user_ids` holds every stored spelling of the `user_id` asked for: the
+    value, and its keyed digest where the tenant seals that field (app/subjects/sealing.py
+    `filter_values`). A tree head is a signed statement about the whole log, not a record of
+    anyone's: field filters do not narrow it, only `kinds` does.
     """
 
     kinds: frozenset[str]
@@ -115,19 +124,19 @@ class StreamFilter:
     statuses: frozenset[str]
     providers: frozenset[str]
     service: str | None
-    user_id: str | None
+    user_ids: frozenset[str]
     session_id: str | None
     correlation_id: str | None
 
     @classmethod
-    def of(cls, query: StreamQuery) -> "StreamFilter":
+    def of(cls, query: StreamQuery, user_ids: Collection[str]) -> "StreamFilter":
         return cls(
             kinds=frozenset(query.kinds.split(",")),
             action_types=frozenset(query.action_type),
             statuses=frozenset(query.status),
             providers=frozenset(query.provider_name),
             service=query.service,
-            user_id=query.user_id,
+            user_ids=frozenset(user_ids),
             session_id=query.session_id,
             correlation_id=query.correlation_id,
         )
@@ -135,10 +144,13 @@ class StreamFilter:
     def matches(self, event: Filterable) -> bool:
         if event.kind not in self.kinds:
             return False
+        if event.kind == "tree_head":
+            return True
         for values, value in (
             (self.action_types, event.action_type),
             (self.statuses, event.status),
             (self.providers, event.provider_name),
+            (self.user_ids, event.user_id),
         ):
             if values and value not in values:
                 return False
@@ -146,7 +158,6 @@ class StreamFilter:
             wanted is None or wanted == value
             for wanted, value in (
                 (self.service, event.service),
-                (self.user_id, event.user_id),
                 (self.session_id, event.session_id),
                 (self.correlation_id, event.correlation_id),
             )
@@ -254,6 +265,8 @@ class StreamService:
                 f"events up to {head.pruned_through} are no longer kept "
                 "(STREAM_RETENTION_HOURS); read older records with the list routes"
             )
+        user_ids = await self.hub.user_id_values(tenant.tenant_id, query.user_id)
+        event_filter = StreamFilter.of(query, user_ids)
         lease_id = new_id()
         live = await self.hub.lease(tenant.tenant_id, tenant.key_id, lease_id)
         if live is not None:
@@ -267,4 +280,4 @@ class StreamService:
             self.hub.release(tenant.tenant_id, lease_id)
             raise
         position = head.seq if after is None else after
-        return StreamCursor(self.hub, subscription, position, StreamFilter.of(query), lease_id)
+        return StreamCursor(self.hub, subscription, position, event_filter, lease_id)

@@ -352,3 +352,33 @@ async def test_retry_after_is_honoured(
     (refused_at, refused), (accepted_at, accepted) = http_receiver.attempts[:2]
     assert (refused, accepted) == (429, 200)
     assert accepted_at - refused_at >= 2.0
+
+
+async def test_a_user_id_filter_matches_sealed_audit_events(
+    client: httpx.AsyncClient, tenant: TenantHandle, http_receiver: HttpReceiver
+) -> None:
+    personal = {"fields": ["user_id"]}
+    declared = await client.put("/api/v1/subjects/config", json=personal, headers=tenant.headers)
+    assert declared.status_code == 200, declared.text
+    await create_destination(
+        client, tenant, type="http", config={"url": http_receiver.url}, kinds=["audit"],
+        user_id="alice",
+    )  # fmt: skip
+    for n, user in enumerate(("alice", "bob", "alice")):
+        response = await client.post(
+            "/api/v1/logs/audits",
+            json={"user_id": user, "action": "view", "resource_type": "case",
+                  "resource_id": f"{user}-{n}"},
+            headers=tenant.headers,
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+
+    def alices() -> list[dict[str, Any]]:
+        records = http_receiver.webhook_records()
+        return records if len(records) >= 2 else []
+
+    # bob's event lies between alice's two: once the second arrived, his was passed over
+    records = await wait_until(alices)
+    assert [r["resource_id"] for r in records] == ["alice-0", "alice-2"]
+    # delivered as stored: the placeholder and the ciphertext, never the plaintext
+    assert all(r["user_id"] == "[ENCRYPTED]" and r["sealed"]["values"] for r in records)

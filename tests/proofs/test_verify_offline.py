@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -159,10 +160,7 @@ async def test_the_python_client_runs_the_same_checks(
         )
 
 
-async def test_tree_head_command_signs_and_keeps_the_current_head(
-    database_url: str, client: httpx.AsyncClient, tenant: TenantHandle
-) -> None:
-    await record(client, tenant, 4, "cli")
+async def tree_head_command(database_url: str, tenant: TenantHandle) -> dict[str, Any]:
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning"}
     process = await asyncio.create_subprocess_exec(
         str(BIN / "actionlog"),
@@ -175,7 +173,15 @@ async def test_tree_head_command_signs_and_keeps_the_current_head(
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, err.decode()
-    printed = json.loads(out)
+    printed: dict[str, Any] = json.loads(out)
+    return printed
+
+
+async def test_tree_head_command_signs_and_keeps_the_current_head(
+    app: Any, database_url: str, client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    await record(client, tenant, 4, "cli")
+    printed = await tree_head_command(database_url, tenant)
     public_key = (await get(client, f"{AUDITS}/public-key", tenant))["public_key"]
     assert head_signed(printed, public_key)
     current = await get(client, f"{AUDITS}/tree-head", tenant)
@@ -185,3 +191,11 @@ async def test_tree_head_command_signs_and_keeps_the_current_head(
     )
     kept = await get(client, f"{AUDITS}/tree-heads", tenant)
     assert kept[0] == printed
+    # printed again for the same tree: signed anew, kept and sent to the stream once only
+    again = await tree_head_command(database_url, tenant)
+    assert again["tree_size"] == printed["tree_size"]
+    assert await get(client, f"{AUDITS}/tree-heads", tenant) == kept
+    events = await app.state.stream_hub.read(UUID(tenant.id), 0, 1000)
+    heads = [json.loads(e.payload) for e in events if e.kind == "tree_head"]
+    assert heads == [printed]
+    assert events[-1].kind == "tree_head"  # after the events it covers

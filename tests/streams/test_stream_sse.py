@@ -2,12 +2,15 @@
 
 import asyncio
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 
+from app.proofs.scheduler import keep_head
 from tests.conftest import TenantHandle, create_key
 from tests.live import sse
+from tests.proofs.rfc9162 import head_signed
 
 ACTIONS = "/api/v1/logs/actions"
 AUDITS = "/api/v1/logs/audits"
@@ -17,6 +20,18 @@ STREAM = "/api/v1/logs/stream"
 async def post_action(client: httpx.AsyncClient, tenant: TenantHandle, **body: Any) -> Any:
     response = await client.post(
         ACTIONS, json={"action_type": "crm_create", **body}, headers=tenant.headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def post_audit(
+    client: httpx.AsyncClient, tenant: TenantHandle, resource_id: str, **body: Any
+) -> Any:
+    response = await client.post(
+        AUDITS,
+        json={"action": "create", "resource_type": "doc", "resource_id": resource_id, **body},
+        headers=tenant.headers,
     )
     assert response.status_code == 201, response.text
     return response.json()
@@ -304,3 +319,53 @@ async def test_audit_events_match_a_correlation_id(
         assert [e.event for e in events] == ["audit", "action"]
         assert events[0].json()["correlation_id"] == "inc-55"
         assert events[1].json()["id"] == wanted["id"]
+
+
+async def test_tree_heads_only_when_asked_for(
+    app: Any, live_url: str, client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    await post_audit(client, tenant, "before the head")
+    public_key = (await client.get(f"{AUDITS}/public-key", headers=tenant.headers)).json()
+    heads_only = {"kinds": "tree_head"}
+    async with (
+        sse(live_url, tenant.key, params=heads_only) as heads,
+        sse(live_url, tenant.key) as default,
+    ):
+        head = await keep_head(app.state.sessionmaker, app.state.signer, UUID(tenant.id))
+        assert head is not None
+        after = await post_action(client, tenant, action_name="after the head")
+        (event,) = await heads.events(1)
+        assert event.event == "tree_head" and event.json() == head.as_json()
+        assert head_signed(event.json(), public_key["public_key"])
+        # the default kinds (action, audit) pass the head over: the next event is the action
+        (first,) = await default.events(1)
+        assert first.json()["id"] == after["id"]
+        assert int(first.id or 0) == int(event.id or 0) + 1
+    # on resume too; field filters do not narrow a head (it is no one's record)
+    params = {**heads_only, "user_id": "someone", "status": "failed"}
+    resume = {"Last-Event-ID": str(int(event.id or 0) - 1)}
+    async with sse(live_url, tenant.key, params=params, headers=resume) as resumed:
+        (again,) = await resumed.events(1)
+        assert (again.id, again.json()) == (event.id, head.as_json())
+
+
+async def test_user_id_matches_sealed_audit_events_live_and_on_resume(
+    live_url: str, client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    personal = {"fields": ["user_id", "ip_address"]}
+    declared = await client.put("/api/v1/subjects/config", json=personal, headers=tenant.headers)
+    assert declared.status_code == 200, declared.text
+    params = {"kinds": "audit", "user_id": "alice"}
+    async with sse(live_url, tenant.key, params=params) as stream:
+        for n, user in enumerate(("alice", "bob", "alice")):
+            await post_audit(client, tenant, f"{user}-{n}", user_id=user, ip_address="203.0.113.9")
+        events = await stream.events(2)
+    assert [e.json()["resource_id"] for e in events] == ["alice-0", "alice-2"]
+    assert {(e.json()["user_id"], e.json()["ip_address"]) for e in events} == {
+        ("alice", "203.0.113.9")
+    }
+    assert int(events[1].id or 0) == int(events[0].id or 0) + 2  # bob's between them
+    resume = {"Last-Event-ID": str(int(events[0].id or 0) - 1)}
+    async with sse(live_url, tenant.key, params=params, headers=resume) as resumed:
+        again = await resumed.events(2)
+    assert [(e.id, e.json()) for e in again] == [(e.id, e.json()) for e in events]
