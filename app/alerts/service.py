@@ -6,7 +6,6 @@ transaction (`webhook_endpoint` and `alert_rule` resources; create, update, dele
 """
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -99,15 +98,6 @@ class AlertService:
         self.repository = AlertRepository(session, tenant_id)
         self.audits = AuditService(session, rules)
 
-    def _who(self) -> Actor:
-        """The actor as the audit trail records it (values cut to the columns' sizes)."""
-        ip, agent = self.actor.ip_address, self.actor.user_agent
-        return replace(
-            self.actor,
-            ip_address=ip[:45] if ip else None,
-            user_agent=agent[:1024] if agent else None,
-        )
-
     # Webhook endpoints
 
     async def _check_url(self, url: str) -> None:
@@ -136,7 +126,7 @@ class AlertService:
             "webhook_endpoint",
             str(endpoint.id),
             _webhook_data(endpoint),
-            actor=self._who(),
+            actor=self.actor.recorded(),
         )
         return WebhookWithSecret(
             **WebhookRead.model_validate(endpoint).model_dump(), secret=endpoint.secret
@@ -170,7 +160,7 @@ class AlertService:
             str(endpoint.id),
             before,
             _webhook_data(endpoint),
-            actor=self._who(),
+            actor=self.actor.recorded(),
         )
         return endpoint
 
@@ -189,7 +179,7 @@ class AlertService:
             "webhook_endpoint",
             str(endpoint.id),
             metadata=overlap,
-            actor=self._who(),
+            actor=self.actor.recorded(),
         )
         return WebhookWithSecret(
             **WebhookRead.model_validate(endpoint).model_dump(), secret=endpoint.secret
@@ -200,7 +190,7 @@ class AlertService:
         data = _webhook_data(endpoint)
         await self.repository.delete(endpoint)
         await self.audits.log_delete(
-            self.tenant_id, "webhook_endpoint", str(endpoint_id), data, actor=self._who()
+            self.tenant_id, "webhook_endpoint", str(endpoint_id), data, actor=self.actor.recorded()
         )
 
     async def test_webhook(self, endpoint_id: UUID) -> AlertDelivery:
@@ -288,7 +278,11 @@ class AlertService:
         )
         await self.repository.add(rule)
         await self.audits.log_create(
-            self.tenant_id, "alert_rule", str(rule.id), _rule_data(rule), actor=self._who()
+            self.tenant_id,
+            "alert_rule",
+            str(rule.id),
+            _rule_data(rule),
+            actor=self.actor.recorded(),
         )
         return rule_read(rule)
 
@@ -339,7 +333,12 @@ class AlertService:
         rule.updated_at = utcnow()
         await self.repository.flush()
         await self.audits.log_update(
-            self.tenant_id, "alert_rule", str(rule.id), before, _rule_data(rule), actor=self._who()
+            self.tenant_id,
+            "alert_rule",
+            str(rule.id),
+            before,
+            _rule_data(rule),
+            actor=self.actor.recorded(),
         )
         return rule_read(rule, await self.repository.states([rule.id]))
 
@@ -348,7 +347,7 @@ class AlertService:
         data = _rule_data(rule)
         await self.repository.delete(rule)
         await self.audits.log_delete(
-            self.tenant_id, "alert_rule", str(rule_id), data, actor=self._who()
+            self.tenant_id, "alert_rule", str(rule_id), data, actor=self.actor.recorded()
         )
 
     # History

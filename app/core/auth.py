@@ -8,7 +8,7 @@ checking the stored key is the tenants domain's (`app/tenants/keys.py`), reached
 
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Literal, Protocol
 from uuid import UUID
 
@@ -59,6 +59,13 @@ class Actor:
     def from_request(cls, request: Request, actor_id: str) -> "Actor":
         client = request.client.host if request.client else None
         return cls(id=actor_id, ip_address=client, user_agent=request.headers.get("user-agent"))
+
+    def recorded(self) -> "Actor":
+        """The actor as the audit trail records it (values cut to the columns' sizes)."""
+        ip, agent = self.ip_address, self.user_agent
+        return replace(
+            self, ip_address=ip[:45] if ip else None, user_agent=agent[:1024] if agent else None
+        )
 
 
 class StoredKey(Protocol):

@@ -6,7 +6,6 @@ config in the trail is the masked one, so no secret reaches it. Targets obey the
 private-address policy as alert webhooks, when saved and before every send.
 """
 
-from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -79,14 +78,6 @@ class DestinationService:
         self.repository = DestinationRepository(session, tenant_id)
         self.audits = AuditService(session, rules)
 
-    def _who(self) -> Actor:
-        ip, agent = self.actor.ip_address, self.actor.user_agent
-        return replace(
-            self.actor,
-            ip_address=ip[:45] if ip else None,
-            user_agent=agent[:1024] if agent else None,
-        )
-
     async def _checked_config(self, kind: str, config: dict[str, Any]) -> dict[str, Any]:
         """The config validated for its type (422 naming the field), targets checked."""
         try:
@@ -144,7 +135,7 @@ class DestinationService:
             "destination",
             str(destination.id),
             _audit_data(destination),
-            actor=self._who(),
+            actor=self.actor.recorded(),
         )
         read = (await self.reads([destination]))[0]
         return DestinationCreated(**read.model_dump(), secret=generated)
@@ -218,7 +209,7 @@ class DestinationService:
             str(destination.id),
             before,
             _audit_data(destination),
-            actor=self._who(),
+            actor=self.actor.recorded(),
         )
         return (await self.reads([destination]))[0]
 
@@ -227,7 +218,7 @@ class DestinationService:
         data = _audit_data(destination)
         await self.repository.delete(destination)
         await self.audits.log_delete(
-            self.tenant_id, "destination", str(destination_id), data, actor=self._who()
+            self.tenant_id, "destination", str(destination_id), data, actor=self.actor.recorded()
         )
 
     async def test(self, destination_id: UUID) -> TestResult:

@@ -7,7 +7,7 @@ id, name, prefix, scopes and dates, never its secret or its hash.
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -63,15 +63,6 @@ class TenantService:
         self.tenants = TenantRepository(session)
         self.audits = AuditService(session, rules)
 
-    def _who(self) -> Actor:
-        """The actor as the audit trail records it (values cut to the columns' sizes)."""
-        ip, agent = self.actor.ip_address, self.actor.user_agent
-        return replace(
-            self.actor,
-            ip_address=ip[:45] if ip else None,
-            user_agent=agent[:1024] if agent else None,
-        )
-
     async def create(self, data: TenantCreate) -> tuple[Tenant, IssuedKey]:
         slug = data.slug or await self._free_slug(slugify(data.name))
         if await self.tenants.slug_taken(slug):
@@ -85,7 +76,7 @@ class TenantService:
             )
         )
         await self.audits.log_create(
-            tenant.id, "tenant", str(tenant.id), _tenant_data(tenant), self._who()
+            tenant.id, "tenant", str(tenant.id), _tenant_data(tenant), self.actor.recorded()
         )
         issued = await self.issue_key(
             tenant.id, ApiKeyCreate(name="default", scopes=list(ALL_SCOPES))
@@ -135,7 +126,7 @@ class TenantService:
             setattr(tenant, field, value)
         await self.session.flush()
         await self.audits.log_update(
-            tenant.id, "tenant", str(tenant.id), before, _tenant_data(tenant), self._who()
+            tenant.id, "tenant", str(tenant.id), before, _tenant_data(tenant), self.actor.recorded()
         )
         return tenant
 
@@ -151,7 +142,9 @@ class TenantService:
             expires_at=data.expires_at,
         )
         await ApiKeyRepository(self.session, tenant_id).add(key)
-        await self.audits.log_create(tenant_id, "api_key", str(key.id), _key_data(key), self._who())
+        await self.audits.log_create(
+            tenant_id, "api_key", str(key.id), _key_data(key), self.actor.recorded()
+        )
         return IssuedKey(key=key, plaintext=new.plaintext)
 
     async def list_keys(self, tenant_id: UUID) -> Sequence[ApiKey]:
@@ -167,6 +160,12 @@ class TenantService:
             key.revoked_at = utcnow()
             await self.session.flush()
             await self.audits.log(
-                tenant_id, "revoke", "api_key", str(key_id), before, _key_data(key), self._who()
+                tenant_id,
+                "revoke",
+                "api_key",
+                str(key_id),
+                before,
+                _key_data(key),
+                self.actor.recorded(),
             )
         return key
