@@ -26,12 +26,13 @@ the row lock, a tenant's second transaction cannot take its numbers before the f
 committed or rolled back, so numbers become visible in order and without holes.
 """
 
+import functools
 from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db import insert_values, upsert_insert, utcnow
@@ -139,10 +140,18 @@ async def _record(
 
 async def _advance(connection: AsyncConnection, tenant_id: UUID, count: int) -> int:
     """Move the tenant's counter on by `count` (locking its row); the new last number."""
-    statement = upsert_insert(connection.dialect.name, HEADS).values(
-        tenant_id=tenant_id, seq=count, pruned_through=0
+    statement = _advance_statement(connection.dialect.name)
+    parameters = {"tenant_id": tenant_id, "count": count}
+    return int((await connection.execute(statement, parameters)).scalar_one())
+
+
+@functools.cache
+def _advance_statement(dialect: str) -> Any:
+    """The counter's upsert, built once per dialect: its values are bound parameters, none in
+    the DO UPDATE (which a distributed PostgreSQL refuses)."""
+    statement = upsert_insert(dialect, HEADS).values(
+        tenant_id=bindparam("tenant_id"), seq=bindparam("count"), pruned_through=0
     )
-    statement = statement.on_conflict_do_update(  # no parameter in DO UPDATE (Citus)
+    return statement.on_conflict_do_update(
         index_elements=[HEADS.c.tenant_id], set_={"seq": HEADS.c.seq + statement.excluded.seq}
     ).returning(HEADS.c.seq)
-    return int((await connection.execute(statement)).scalar_one())
