@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.runtime
 # databases and ports), so files run side by side as they would one after another.
 PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
-.PHONY: run test lint format bench migrate clean chromium rsyslog screenshots docs promtool test-citus
+.PHONY: run test lint format bench migrate clean chromium rsyslog screenshots docs promtool test-sdk test-citus
 
 # The virtualenv is filled by uv (from PyPI, the version range below), which pip puts in
 # .venv/tools once: it installs from its cache in about a second where pip takes half a
@@ -66,8 +66,12 @@ test: $(STAMP) chromium promtool rsyslog  ## lint, types, docs, rules, and every
 	$(BIN)/mypy
 	$(BIN)/mypy --config-file sdk/python/pyproject.toml sdk/python/actionlog_client sdk/python/tests
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+	$(MAKE) -j2 --output-sync=target test-sdk test-citus
+
+# The client's tests, against a served service: they mostly wait on it, so `make test` runs
+# them beside the Citus suite.
+test-sdk: $(STAMP)
 	$(BIN)/python -m pytest sdk/python/tests
-	$(MAKE) test-citus
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench sdk/python
