@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.actions import rollups
+from app.actions import rollup_rebuild
 from app.alerts import cli as alerts_cli
 from app.core import citus
 from app.core.cli import CliError, in_session, migrate, print_fields
@@ -96,7 +96,7 @@ def cmd_distribute(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _rebuild(session: AsyncSession, tenant_id: UUID) -> None:
-    await rollups.rebuild(session, tenant_id)
+    await rollup_rebuild.rebuild(session, tenant_id)
 
 
 def cmd_rollups_rebuild(args: argparse.Namespace, settings: Settings) -> None:

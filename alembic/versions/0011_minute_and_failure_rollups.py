@@ -26,7 +26,7 @@ from types import ModuleType
 import sqlalchemy as sa
 
 from alembic import op
-from app.actions import rollups
+from app.actions import rollup_rebuild, rollups
 from app.actions.models import HISTOGRAM_BUCKETS, action_failure_rollups
 
 revision: str = "0011_minute_and_failure_rollups"
@@ -67,10 +67,10 @@ def _backfill() -> None:
                 sa.text("SELECT set_config('app.tenant_id', :tenant, true)"),
                 {"tenant": str(tenant_id)},
             )
-        bind.execute(rollups.rebuild_statement(dialect, rollups.MINUTE, tenant_id))
+        bind.execute(rollup_rebuild.rebuild_statement(dialect, rollups.MINUTE, tenant_id))
         for period in rollups.PERIODS:
-            groups = bind.execute(rollups.failure_groups_query(dialect, period, tenant_id))
-            rows = rollups.failure_rollup_rows(period, groups)
+            groups = bind.execute(rollup_rebuild.failure_groups_query(dialect, period, tenant_id))
+            rows = rollup_rebuild.failure_rollup_rows(period, groups)
             for chunk in range(0, len(rows), 1000):
                 bind.execute(sa.insert(action_failure_rollups), rows[chunk : chunk + 1000])
     if dialect == "postgresql":

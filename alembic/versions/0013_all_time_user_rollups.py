@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from alembic import op
-from app.actions import rollups
+from app.actions import rollup_rebuild, rollups
 
 revision: str = "0013_all_time_user_rollups"
 down_revision: str | None = "0012_text_search_indexes"
@@ -35,7 +35,7 @@ def upgrade() -> None:
                 sa.text("SELECT set_config('app.tenant_id', :tenant, true)"),
                 {"tenant": str(tenant_id)},
             )
-        bind.execute(rollups.rebuild_users_statement(dialect, tenant_id, rollups.ALL_TIME))
+        bind.execute(rollup_rebuild.rebuild_users_statement(dialect, tenant_id, rollups.ALL_TIME))
     if dialect == "postgresql":
         bind.execute(sa.text("SELECT set_config('app.tenant_id', '', true)"))
 

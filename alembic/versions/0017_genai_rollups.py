@@ -19,7 +19,7 @@ from types import ModuleType
 import sqlalchemy as sa
 
 from alembic import op
-from app.actions import rollups
+from app.actions import rollup_rebuild, rollups
 
 revision: str = "0017_genai_rollups"
 down_revision: str | None = "0014_text_search_under_rls"
@@ -49,7 +49,7 @@ def _backfill() -> None:
                 {"tenant": str(tenant_id)},
             )
         for period in rollups.PERIODS:
-            bind.execute(rollups.genai_rebuild_statement(dialect, period, tenant_id))
+            bind.execute(rollup_rebuild.genai_rebuild_statement(dialect, period, tenant_id))
     if dialect == "postgresql":
         bind.execute(sa.text("SELECT set_config('app.tenant_id', '', true)"))
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.actions import rollups
+from app.actions import rollup_rebuild
 from app.actions.models import ActionLog
 from tests.conftest import TenantHandle
 
@@ -80,7 +80,7 @@ async def move_in_time(engine: AsyncEngine, times: dict[str, datetime]) -> None:
             )
             tenants.add(tenant_id)
         for tenant_id in tenants:
-            await rollups.rebuild(session, tenant_id)
+            await rollup_rebuild.rebuild(session, tenant_id)
 
 
 def parse_time(value: str) -> datetime:

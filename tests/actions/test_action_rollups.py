@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.actions import rollups
+from app.actions import rollup_rebuild, rollups
 from app.actions.filters import ActionFilter
 from app.actions.models import (
     ActionLog,
@@ -112,7 +112,7 @@ async def assert_rollups_match_rebuild(
     kept_users = await user_rollup_rows(engine, tenant_id)
     kept_failures = await failure_rollup_rows(engine, tenant_id, counts_only=purged)
     async with AsyncSession(engine) as session, session.begin():
-        await rollups.rebuild(session, UUID(tenant_id))
+        await rollup_rebuild.rebuild(session, UUID(tenant_id))
     assert kept == await rollup_rows(engine, tenant_id)
     assert kept, "the tenant has rollups"
     assert {key[1] for key in kept} == set(rollups.PERIODS)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.actions import rollups
+from app.actions import rollup_rebuild, rollups
 from app.actions.models import action_genai_rollups
 from app.core.auth import Actor
 from app.core.db import utcnow
@@ -90,7 +90,7 @@ async def genai_rows(engine: AsyncEngine, tenant_id: str) -> set[tuple[Any, ...]
 async def assert_match_rebuild(engine: AsyncEngine, tenant_id: str) -> None:
     kept = await genai_rows(engine, tenant_id)
     async with AsyncSession(engine) as session, session.begin():
-        await rollups.rebuild(session, UUID(tenant_id))
+        await rollup_rebuild.rebuild(session, UUID(tenant_id))
     assert kept == await genai_rows(engine, tenant_id)
     assert {row[1] for row in kept} == set(rollups.PERIODS)
 
