@@ -37,6 +37,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+import report  # noqa: E402
 import wrk  # noqa: E402
 
 from tests import citus  # noqa: E402
@@ -164,17 +165,6 @@ def render(results: dict[str, dict[str, float]], minutes: float) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    path = Path(os.environ.get("BENCH_RESULTS", HERE / "RESULTS.md"))
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"<!-- section: citus -->.*?<!-- end -->\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     reason = citus.available()
     if reason:
@@ -215,7 +205,7 @@ def main() -> None:
         }
         section = render(results, (time.perf_counter() - started) / 60)
         print(section)
-        write(section)
+        report.write_section("citus", section)
     finally:
         for process, _base, _key in servers.values():
             process.terminate()

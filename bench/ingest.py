@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 import load
+import report
 import wrk
 
 SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -181,17 +181,6 @@ def render(results: dict[str, dict[str, float]], rls: bool, minutes: float) -> s
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    path = Path(os.environ.get("BENCH_RESULTS", HERE / "RESULTS.md"))
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"<!-- section: ingest-variants -->.*?<!-- end -->\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     started = time.perf_counter()
     read_key, write_key = prepare()
@@ -219,7 +208,7 @@ def main() -> None:
         for name, runs in rounds.items()
     }
     section = render(results, rls, (time.perf_counter() - started) / 60)
-    write(section)
+    report.write_section("ingest-variants", section)
     print(section)
 
 

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import random
-import re
 import socket
 import statistics
 import subprocess
@@ -41,6 +40,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+import report  # noqa: E402
+
 from app.actions.schemas import ActionCreate  # noqa: E402
 from app.otel.mapping import Resource, span_action  # noqa: E402
 
@@ -252,17 +254,6 @@ def render(figures: dict[str, list[float]], minutes: float) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    path = Path(os.environ.get("BENCH_RESULTS", Path(__file__).with_name("RESULTS.md")))
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"<!-- section: {SECTION} -->.*?<!-- end -->\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     started = time.perf_counter()
     rng = random.Random(7)
@@ -286,7 +277,7 @@ def main() -> None:
             if not SQLITE:
                 asyncio.run(sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
     section = render(figures, (time.perf_counter() - started) / 60)
-    write(section)
+    report.write_section(SECTION, section)
     print(section)
 
 

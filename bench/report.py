@@ -2,9 +2,11 @@
 its limit and its target. A run replaces its own section and keeps the others."""
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -215,7 +217,8 @@ def _sizes(sizes: dict[str, Any]) -> list[str]:
 
 HEADER = """# Benchmark results
 
-One section per setup, each written by `bench/run.py` (bench/README.md says how to run each).
+One section per setup, each written by `bench/run.py` or a benchmark of its own (bench/README.md
+says how to run each).
 The machine is shared: runs taken while other work used its 2 cores are noisy, and say so;
 ratios to limits measured in the same run are the figures to trust.
 """
@@ -223,9 +226,20 @@ ratios to limits measured in the same run are the figures to trust.
 
 def merge(existing: str, setup: Setup, section: str) -> str:
     """RESULTS.md with this setup's section replaced (or added), the others kept."""
+    return replace_section(existing, setup.key, section)
+
+
+def replace_section(existing: str, key: str, section: str) -> str:
+    """`existing` with the section `key` replaced by `section` (or added at the end)."""
     if "<!-- section:" not in existing:
         existing = HEADER
-    pattern = re.compile(rf"<!-- section: {re.escape(setup.key)} -->.*?<!-- end -->\n?", re.S)
+    pattern = re.compile(rf"<!-- section: {re.escape(key)} -->.*?<!-- end -->\n?", re.S)
     if pattern.search(existing):
         return pattern.sub(lambda _: section, existing)
     return existing.rstrip("\n") + "\n\n" + section
+
+
+def write_section(key: str, section: str) -> None:
+    """Replace (or add) the section `key` of BENCH_RESULTS (default: bench/RESULTS.md)."""
+    path = Path(os.environ.get("BENCH_RESULTS", Path(__file__).with_name("RESULTS.md")))
+    path.write_text(replace_section(path.read_text() if path.exists() else "", key, section))

@@ -15,7 +15,6 @@ Run: .venv/bin/python bench/schema_ingest.py
 import asyncio
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ingest
+import report
 import wrk
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -157,17 +157,6 @@ def render(figures: dict[str, list[float]], minutes: float) -> str:
     ])  # fmt: skip
 
 
-def write(section: str) -> None:
-    path = Path(os.environ.get("BENCH_RESULTS", ingest.HERE / "RESULTS.md"))
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"<!-- section: schema-ingest -->.*?<!-- end -->\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     started = time.perf_counter()
     plain_key, checked_key = prepare()
@@ -188,7 +177,7 @@ def main() -> None:
         process.wait(30)
     section = render(figures, (time.perf_counter() - started) / 60)
     print(section)
-    write(section)
+    report.write_section("schema-ingest", section)
     asyncio.run(ingest.sql(f"DROP DATABASE IF EXISTS {ingest.DB_NAME} WITH (FORCE)", ingest.SERVER))
 
 
