@@ -9,6 +9,7 @@ import asyncio
 import functools
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 from typing import Any
@@ -44,15 +45,25 @@ def serve_http(
     settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None
 ) -> None:
     """Serve the (migrated) database with uvicorn until stopped."""
-    import uvicorn
-
     workers = workers or settings.workers
     if settings.console_secret is None and workers > 1:
         # Console sessions are signed; every worker must check them with the same secret.
         os.environ["CONSOLE_SECRET"] = secrets.token_urlsafe(32)
+    metrics_dir = None
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
-        # every worker writes its metrics here, and /metrics adds them up (app/core/metrics.py)
-        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="actionlog-metrics-")
+        # every worker writes its metrics here, and /metrics adds them up (app/core/metrics.py);
+        # a directory made here is removed when serving ends
+        metrics_dir = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="actionlog-metrics-")
+    try:
+        _run_uvicorn(settings, host, port, workers)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_uvicorn(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -2,6 +2,7 @@
 pool use; no tenant ids; the token; and correct sums across several worker processes."""
 
 import asyncio
+import glob
 import os
 import re
 import sys
@@ -84,7 +85,11 @@ async def test_metrics_can_be_turned_off(settings: Settings) -> None:
 
 
 async def test_several_workers_add_up(
-    settings: Settings, backend: str, client: httpx.AsyncClient, tenant: TenantHandle
+    settings: Settings,
+    backend: str,
+    client: httpx.AsyncClient,
+    tenant: TenantHandle,
+    tmp_path: Path,
 ) -> None:
     if backend != "postgresql":
         pytest.skip("several workers need PostgreSQL")
@@ -94,6 +99,7 @@ async def test_several_workers_add_up(
         "DATABASE_URL": settings.database_url,
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "LOG_LEVEL": "warning",
+        "TMPDIR": str(tmp_path),  # where serve makes the workers' metrics directory
     }
     cli = Path(sys.executable).with_name("actionlog")
     server = await asyncio.create_subprocess_exec(
@@ -127,9 +133,11 @@ async def test_several_workers_add_up(
             for _ in range(4):
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as one:
                     scrapes.append((await one.get("/metrics")).text)
+        assert len(glob.glob(f"{tmp_path}/actionlog-metrics-*")) == 1
     finally:
         server.terminate()
         await server.wait()
+    assert not glob.glob(f"{tmp_path}/actionlog-metrics-*"), "serve removes what it made"
     posted = {"method": "POST", "route": ACTIONS, "status": "201"}
     for text in scrapes:  # whichever worker answers, the sum over both
         assert _value(text, "actionlog_http_requests_total", **posted) == sent
