@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts.models import AlertDelivery
 from app.alerts.presets import PRESETS
 from app.alerts.schemas import RuleCreate
-from app.alerts.sender import OutboxSender
 from app.alerts.service import AlertService
 from app.core.auth import Actor
 from app.core.config import Settings
@@ -100,6 +99,8 @@ def cmd_test_fire(args: argparse.Namespace, settings: Settings) -> None:
 
     async def send() -> Any:
         engine = create_engine(settings, as_owner=True)
+        from app.alerts.sender import OutboxSender  # an HTTP client: for this command only
+
         sender = OutboxSender(engine, settings)
         try:
             async with engine.connect() as connection:

@@ -15,7 +15,6 @@ from uuid import UUID
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import migrations
 from app.core.auth import Actor
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
@@ -44,6 +43,8 @@ def run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[
 
 
 async def migrate(settings: Settings) -> None:
+    from app.core import migrations  # Alembic: loaded by the commands that migrate only
+
     engine = create_engine(settings, as_owner=True)
     try:
         await migrations.upgrade(engine)
