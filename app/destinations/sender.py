@@ -54,7 +54,7 @@ from app.destinations.secrets import KeyRingSource, SecretsUnreadable, full_conf
 from app.destinations.transports import HOSTNAME, Outcome, Record, Transport, backoff
 from app.destinations.types import build_transport
 from app.streams.service import StreamFilter
-from app.subjects.sealing import filter_values
+from app.subjects.sealing import filter_values, open_payloads
 
 logger = logging.getLogger("actionlog.destinations")
 BATCH_CAPS = {"datadog": 1000}  # records per request a receiver accepts at most
@@ -262,6 +262,9 @@ class Runner:
             position = row.delivered_through
             with_fields = filter_of(row) is not None
             rows = await events_after(connection, self.tenant_id, position, limit, with_fields)
+            if rows:  # sealed audit fields opened (or "[ERASED]"), as the live stream sends them
+                payloads = await open_payloads(connection, self.tenant_id, [r[2] for r in rows])
+                rows = [(*r[:2], p, *r[3:]) for r, p in zip(rows, payloads, strict=True)]
             user_ids = await user_id_values(connection, self.tenant_id, row) if rows else []
             head = rows[-1][0] if rows else position
             if len(rows) == limit:  # more may follow: the lag is counted to the stream's head

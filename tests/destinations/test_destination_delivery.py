@@ -380,5 +380,50 @@ async def test_a_user_id_filter_matches_sealed_audit_events(
     # bob's event lies between alice's two: once the second arrived, his was passed over
     records = await wait_until(alices)
     assert [r["resource_id"] for r in records] == ["alice-0", "alice-2"]
-    # delivered as stored: the placeholder and the ciphertext, never the plaintext
-    assert all(r["user_id"] == "[ENCRYPTED]" and r["sealed"]["values"] for r in records)
+    # delivered as readers see them: the sealed field opened, the ciphertext left out
+    assert all(r["user_id"] == "alice" and "sealed" not in r for r in records)
+
+
+async def test_an_erased_subject_reaches_a_destination_erased(
+    client: httpx.AsyncClient, tenant: TenantHandle, http_receiver: HttpReceiver
+) -> None:
+    personal = {"fields": ["user_id", "changes.after.email"]}
+    declared = await client.put("/api/v1/subjects/config", json=personal, headers=tenant.headers)
+    assert declared.status_code == 200, declared.text
+    destination = await create_destination(
+        client, tenant, type="http", config={"url": http_receiver.url}, kinds=["audit"]
+    )
+    paused = await client.patch(
+        f"/api/v1/destinations/{destination['id']}", json={"state": "paused"},
+        headers=tenant.headers,
+    )  # fmt: skip
+    assert paused.status_code == 200, paused.text
+    for user in ("carol", "dave"):
+        response = await client.post(
+            "/api/v1/logs/audits",
+            json={"user_id": user, "action": "update", "resource_type": "contact",
+                  "resource_id": f"c-{user}", "after": {"email": f"{user}@example.com"}},
+            headers=tenant.headers,
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+    erased = await client.post("/api/v1/subjects/carol/erase", headers=tenant.headers)
+    assert erased.status_code == 200, erased.text
+    resumed = await client.patch(
+        f"/api/v1/destinations/{destination['id']}", json={"state": "active"},
+        headers=tenant.headers,
+    )  # fmt: skip
+    assert resumed.status_code == 200, resumed.text
+
+    def contacts() -> dict[str, dict[str, Any]]:
+        records = http_receiver.webhook_records()
+        found = {r["resource_id"]: r for r in records if r.get("resource_type") == "contact"}
+        return found if len(found) == 2 else {}
+
+    found = await wait_until(contacts)
+    # erased before delivery: her fields read [ERASED]; his, still keyed, read as written
+    assert found["c-carol"]["user_id"] == "[ERASED]"
+    assert found["c-carol"]["changes"]["after"]["email"] == "[ERASED]"
+    assert found["c-dave"]["user_id"] == "dave"
+    assert found["c-dave"]["changes"]["after"]["email"] == "dave@example.com"
+    assert all("sealed" not in r for r in found.values())
+    assert "carol@example.com" not in json.dumps(http_receiver.webhook_records())
