@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.actions.filters import ActionFilter
 from app.actions.models import HISTOGRAM_BUCKETS
-from app.actions.rollups import ALL_TIME, DAY, HOUR, MINUTE, mask_message, percentile
+from app.actions.rollups import ALL_TIME, mask_message, percentile
 from app.actions.statuses import FAILED, SUCCESSFUL
 from app.core.db import utcnow
 from app.core.errors import invalid
+from app.stats.plan import PERIODS, USER_PERIODS, plan, sorted_parts
 from app.stats.repository import (
     ActionStatsRepository,
     FailureRollupStatsRepository,
@@ -109,73 +110,6 @@ class _Pattern:
         return None if self.sample is None else mask_message(self.sample)
 
 
-Part = tuple[int | None, ActionFilter]  # (rollup period in seconds, or None for raw rows)
-
-
-def _sorted(parts: list[Part]) -> tuple[list[tuple[int, ActionFilter]], list[ActionFilter]]:
-    """The rollup parts and the raw ones of a plan: each kind is read in one statement."""
-    rollups = [(period, f) for period, f in parts if period is not None]
-    return rollups, [f for period, f in parts if period is None]
-
-
-def _floor(moment: datetime, period: int) -> datetime:
-    return datetime.fromtimestamp(moment.timestamp() // period * period, UTC)
-
-
-def _ceil(moment: datetime, period: int) -> datetime:
-    floor = _floor(moment, period)
-    return floor if floor == moment else floor + timedelta(seconds=period)
-
-
-PERIODS = (DAY, HOUR, MINUTE)  # coarsest first
-USER_PERIODS = (DAY, HOUR)
-
-
-def plan(
-    f: ActionFilter,
-    periods: tuple[int, ...] = PERIODS,
-    *,
-    now: datetime | None = None,
-    covers: Callable[[ActionFilter], bool] = RollupStatsRepository.covers,
-) -> list[Part]:
-    """Split a filter's range into whole days, hours, then minutes of rollups, then raw edges.
-
-    A range of 30 days and some minutes reads about 30 daily rollups per combination, up to 46
-    hourly and 118 minute ones at its ends, and raw rows only for the seconds before its first
-    whole minute and after its last (without minutes, as for users: the minutes before its
-    first whole hour and after its last). A range that ends now (or later within the current
-    hour) has no end edge: nothing is recorded after now (`created_at` is the server's time of
-    recording), so the current hour's rollups, exact like every other, stand for it up to the
-    end of the hour, and a burst of rows in the last minutes costs no more than a quiet hour.
-    Filters on fields that the rollups do not keep (`covers`: session, text, duration …) read
-    raw rows for the whole range.
-    """
-    if not covers(f):
-        return [(None, f)]
-    until = f.until
-    if until is not None and now is not None and now <= until < _ceil(now, HOUR):
-        until = _ceil(now, HOUR)
-    return _split(f, f.since, until, periods)
-
-
-def _split(
-    f: ActionFilter, since: datetime | None, until: datetime | None, periods: tuple[int, ...]
-) -> list[Part]:
-    if not periods:
-        return [(None, replace(f, since=since, until=until))]
-    period, finer = periods[0], periods[1:]
-    start = None if since is None else _ceil(since, period)
-    end = None if until is None else _floor(until, period)
-    if start is not None and end is not None and start >= end:
-        return _split(f, since, until, finer)
-    parts: list[Part] = [(period, replace(f, since=start, until=end))]
-    if since is not None and start is not None and since < start:
-        parts += _split(f, since, start, finer)
-    if until is not None and end is not None and end < until:
-        parts += _split(f, end, until, finer)
-    return parts
-
-
 def _add(histogram: list[int], more: Iterable[int]) -> None:
     for index, count in enumerate(more):
         histogram[index] += count
@@ -258,7 +192,7 @@ class StatsService:
         rows: list[Any] = []
         model_rows: list[Any] = []
         histogram = [0] * HISTOGRAM_BUCKETS
-        rollups, raw = _sorted(plan(f, now=self.clock()))
+        rollups, raw = sorted_parts(plan(f, now=self.clock()))
         if rollups:
             rollup_rows, rollup_histogram = await self.rollups.breakdown(rollups)
             rows.extend(rollup_rows)
@@ -328,7 +262,7 @@ class StatsService:
         ranged = replace(f, since=since, until=until)
         periods = tuple(p for p in PERIODS if p <= seconds)
         found: defaultdict[int, _BucketSum] = defaultdict(_BucketSum)
-        rollups, raw = _sorted(plan(ranged, periods, now=now))
+        rollups, raw = sorted_parts(plan(ranged, periods, now=now))
         for row in await self.rollups.periods(rollups) if rollups else []:
             found[math.floor(row.start.timestamp() / seconds)].add(row)
         for row in await self.stats.buckets(raw, seconds) if raw else []:
@@ -358,7 +292,7 @@ class StatsService:
         parts = plan(f, USER_PERIODS, now=now, covers=UserRollupStatsRepository.covers)
         if parts[0][0] is not None and f.since is None and (f.until is None or f.until >= now):
             parts = [(ALL_TIME, replace(f, until=None))]  # every row so far: one row per user
-        rollups, raw = _sorted(parts)
+        rollups, raw = sorted_parts(parts)
         found: dict[str, _UserSum] = {}
         rows: list[Any] = []
         if rollups:  # the most active alone, unless raw edges may add to any user's count
@@ -412,7 +346,7 @@ class StatsService:
                 row.last_seen, row.example_id, row.sample,
             )  # fmt: skip
 
-        rollups, raw = _sorted(
+        rollups, raw = sorted_parts(
             plan(f, now=self.clock(), covers=FailureRollupStatsRepository.covers)
         )
         for row in await self.failure_rollups.groups(rollups) if rollups else []:

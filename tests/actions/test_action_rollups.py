@@ -30,7 +30,7 @@ from app.actions.repository import insert_actions
 from app.core.auth import Actor
 from app.core.db import new_id, utcnow
 from app.core.writer import GroupCommitWriter
-from app.stats.service import plan
+from app.stats.plan import plan
 from tests.actions.conftest import ACTIONS, STATS, RecordMany, list_all, move_in_time
 from tests.conftest import TenantHandle
 from tests.stats.test_stats import FAILED, expected_failures, expected_stats, get

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.actions.filters import ActionFilter
 from app.actions.models import HISTOGRAM_BUCKETS
 from app.actions.rollups import latency_bucket, mask_message, percentile
-from app.stats.service import USER_PERIODS, plan
+from app.stats.plan import USER_PERIODS, plan
 from tests.actions.conftest import STATS, Record, RecordMany, move_in_time, parse_time
 from tests.conftest import TenantHandle
 
