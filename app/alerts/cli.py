@@ -19,25 +19,11 @@ from app.alerts.models import AlertDelivery
 from app.alerts.presets import PRESETS
 from app.alerts.schemas import RuleCreate
 from app.alerts.service import AlertService
-from app.core.auth import Actor
+from app.core.cli import CLI_ACTOR
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
-from app.core.errors import NotFound
 from app.core.redact import PayloadRules
-from app.tenants.models import Tenant
-
-CLI_ACTOR = Actor(id="cli")
-
-
-async def _tenant_id(session: AsyncSession, ref: str) -> UUID:
-    try:
-        condition = Tenant.id == UUID(ref)
-    except ValueError:
-        condition = Tenant.slug == ref
-    tenant_id = await session.scalar(select(Tenant.id).where(condition))
-    if tenant_id is None:
-        raise NotFound(f"tenant '{ref}' not found")
-    return tenant_id
+from app.tenants.cli import tenant_service
 
 
 def _run(
@@ -49,7 +35,7 @@ def _run(
             async with create_sessionmaker(engine)() as session, session.begin():
                 service = AlertService(
                     session,
-                    await _tenant_id(session, tenant),
+                    (await tenant_service(session, settings).get_by_id_or_slug(tenant)).id,
                     CLI_ACTOR,
                     PayloadRules.from_settings(settings),
                     settings.webhook_allow_private,

@@ -22,9 +22,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audits.schemas import ChainVerification
@@ -33,7 +31,6 @@ from app.audits.signing import load_signer
 from app.core.cli import CliError, run_in_session
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
-from app.core.errors import NotFound
 from app.core.tenancy import use_tenant
 from app.proofs.heads import TreeHead
 from app.proofs.service import ProofService
@@ -92,24 +89,13 @@ def cmd_verify_proof(args: argparse.Namespace, settings: Settings) -> None:
         raise ValueError(f"does not verify: {exc}") from None
 
 
-async def _tenant_id(session: AsyncSession, ref: str) -> UUID:
-    try:
-        condition = Tenant.id == UUID(ref)
-    except ValueError:
-        condition = Tenant.slug == ref
-    tenant_id = await session.scalar(select(Tenant.id).where(condition))
-    if tenant_id is None:
-        raise NotFound(f"tenant '{ref}' not found")
-    return tenant_id
-
-
 async def _sign_head(settings: Settings, ref: str) -> TreeHead:
     engine = create_engine(settings, as_owner=True)
     setting = settings.audit_signing_key
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             signer = await load_signer(session, setting.get_secret_value() if setting else None)
-            tenant_id = await _tenant_id(session, ref)
+            tenant_id = (await tenant_service(session, settings).get_by_id_or_slug(ref)).id
             await use_tenant(session, tenant_id)
             service = ProofService(session, tenant_id)
             head = await service.current_head(signer)

@@ -22,9 +22,9 @@ from app.actions.statuses import StatusIn
 from app.core.auth import TenantContext
 from app.core.db import new_id
 from app.core.errors import ServiceError, Unprocessable
+from app.streamlog.record import KINDS
 from app.streams.hub import READ_CHUNK, Event, StreamHub, Subscription
 
-KINDS = ("action", "audit", "tree_head")
 DEFAULT_KINDS = "action,audit"  # tree heads only when asked for
 
 
