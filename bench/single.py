@@ -161,10 +161,10 @@ def group_size(base: str) -> float:
 
 
 async def row_sizes() -> dict[str, float]:
-    """Mean stored size of a row (heap tuple, TOAST inline) of the two tables each action adds
-    a row to."""
+    """Mean stored size of a row (heap tuple, TOAST inline) of the table each action adds a row
+    to (its stream event is that row: app/streams/events.py)."""
     found = {}
-    for table in ("action_logs", "stream_events"):
+    for table in ("action_logs",):
         rows = await ingest.sql(f"SELECT avg(pg_column_size(t.*))::float AS b FROM {table} t")
         found[table] = float(rows[0]["b"] or 0)
     return found

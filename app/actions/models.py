@@ -58,6 +58,14 @@ class ActionLog(Base):
             postgresql_where=text("schema_errors IS NOT NULL"),
             sqlite_where=text("schema_errors IS NOT NULL"),
         ),
+        # the live stream reads actions by their number (app/streams/events.py)
+        Index(
+            "ix_action_logs_tenant_stream",
+            "tenant_id",
+            "stream_seq",
+            postgresql_where=text("stream_seq IS NOT NULL"),
+            sqlite_where=text("stream_seq IS NOT NULL"),
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(default=new_id)
@@ -92,6 +100,9 @@ class ActionLog(Base):
     # the type has no schema.
     schema_errors: Mapped[Any] = mapped_column(JSONType, nullable=True)
     schema_version: Mapped[int | None] = mapped_column(Integer)
+    # The stream number of the action's latest event (app/streamlog/record.py); NULL on rows
+    # recorded before numbers were kept on the row, whose events are in `stream_events`.
+    stream_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 # Newest-first listing and keyset pagination walk this index: (tenant, created_at, id) DESC.

@@ -54,11 +54,12 @@ async def insert_actions(
     gets the `tenant_id` of its write, whatever it held. `writes` may hold several tenants'
     rows (a group commit): each tenant's rows and rollups go in under that tenant's row-level
     security setting (app/core/tenancy.py), tenant after tenant in one order, so that
-    concurrent writers lock rollup rows in the same order; the stream records each tenant's
-    events under its setting too. The rows go in with one multi-row INSERT per tenant on the
-    connection directly (none of the ORM's per-row work), their values as parameters
-    (`insert_values`): COPY, or an INSERT … SELECT from a set-returning function (which a
-    distributed PostgreSQL runs as a COPY), is refused on a table under row-level security.
+    concurrent writers lock rollup rows in the same order. Each row is its own stream event:
+    it takes the tenant's next stream number (`stream_seq`); no copy goes to `stream_events`.
+    The rows go in with one multi-row INSERT per tenant on the connection directly (none of
+    the ORM's per-row work), their values as parameters (`insert_values`): COPY, or an
+    INSERT … SELECT from a set-returning function (which a distributed PostgreSQL runs as a
+    COPY), is refused on a table under row-level security.
     Returns the tenants written for; with `announce_now=False` the caller announces them on
     the stream after its commit (`streamlog.announce`).
     """
@@ -75,14 +76,27 @@ async def insert_actions(
         rows = by_tenant[tenant_id]
         # durable: an acknowledged row must survive a crash whatever the server's default
         await set_tenant(connection, tenant_id, durable=True)
+        # each row is its own stream event (app/streams/events.py): numbered, not copied
+        first = await streamlog.number(connection, tenant_id, len(rows))
+        for offset, row in enumerate(rows):
+            row["stream_seq"] = first + offset
         await _insert_rows(connection, rows)
         await rollups.apply(connection, rollups.deltas((row, 1) for row in rows))
-    entries = [(t, [stream_entry(row) for row in by_tenant[t]]) for t in ordered]
-    return await streamlog.record_many(connection, entries, announce_now=announce_now)
+    await streamlog.mark(connection, ordered, announce_now=announce_now)
+    return ordered
 
 
 async def _insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     await insert_values(connection, action_logs, ACTION_COLUMNS, rows)
+
+
+@dataclass(frozen=True)
+class StreamVersion:
+    """An action's stream event as its row holds it: number, time, event."""
+
+    seq: int
+    at: datetime
+    event: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -190,10 +204,24 @@ class ActionRepository:
     async def flush(self) -> None:
         await self.session.flush()
 
-    async def announce(self, action: ActionLog) -> None:
-        """Put a changed action on the live stream, in this transaction."""
-        entry = stream_entry(action)
-        await streamlog.record(await self.session.connection(), self.tenant_id, [entry])
+    @staticmethod
+    def seen(action: ActionLog) -> StreamVersion | None:
+        """The version of the action that is its row's stream event (taken before it changes);
+        None when its events are all in `stream_events` (recorded before numbers were kept on
+        the row)."""
+        if action.stream_seq is None:
+            return None
+        return StreamVersion(action.stream_seq, action.updated_at, stream_entry(action))
+
+    async def renumber(self, action: ActionLog, seen: StreamVersion | None) -> None:
+        """Put a changing action on the live stream, in this transaction (before its change is
+        flushed): the version the stream has seen stays an event under its number, and the row
+        takes the tenant's next number for the new one."""
+        connection = await self.session.connection()
+        if seen is not None:
+            await streamlog.keep(connection, self.tenant_id, seen.seq, seen.at, seen.event)
+        action.stream_seq = await streamlog.number(connection, self.tenant_id, 1)
+        await streamlog.mark(connection, [self.tenant_id])
 
     def page_query(
         self,

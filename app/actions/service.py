@@ -68,6 +68,7 @@ class ActionService:
         """Move a running action on; a final status completes it."""
         self._ensure_running(action)
         before = contribution(action)
+        seen = self.actions.seen(action)
         now = self.clock()
         given = data.model_fields_set
         cleaner = self.rows.cleaner()
@@ -97,9 +98,9 @@ class ActionService:
                     if computed is not None:
                         action.execution_time_ms = computed
         action.updated_at = now
+        await self.actions.renumber(action, seen)
         await self.actions.flush()
         await self.actions.recount(before, action)
-        await self.actions.announce(action)
         return ActionRead.model_validate(action)
 
     @staticmethod
@@ -124,10 +125,11 @@ class ActionService:
         cleaner = self.rows.cleaner()
         step = self.rows.step(data, now, cleaner, ())
         cleaner.raise_errors()
+        seen = self.actions.seen(action)
         action.steps = [*action.steps, step]
         action.updated_at = now
+        await self.actions.renumber(action, seen)
         await self.actions.flush()
-        await self.actions.announce(action)
         return ActionRead.model_validate(action)
 
     def _check_schema(self, action: ActionLog, given: set[str]) -> None:

@@ -17,20 +17,11 @@ from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.destinations.models import Destination
-from app.streamlog.models import StreamEvent, StreamHead
+from app.streamlog.models import StreamHead
+from app.streams.events import events_after
 
 D = cast(Table, Destination.__table__)
-EVENTS = cast(Table, StreamEvent.__table__)
 HEADS = cast(Table, StreamHead.__table__)
-FILTER_FIELDS = (
-    "action_type",
-    "status",
-    "provider_name",
-    "service",
-    "user_id",
-    "session_id",
-    "correlation_id",
-)
 
 
 class DestinationRepository:
@@ -74,15 +65,10 @@ class DestinationRepository:
     async def first_after(self, positions: set[int]) -> dict[int, datetime]:
         """When the first event after each position was recorded (absent: none yet)."""
         found: dict[int, datetime] = {}
+        connection = await self.session.connection()
         for position in positions:
-            query = (
-                select(EVENTS.c.created_at)
-                .where(EVENTS.c.tenant_id == self.tenant_id, EVENTS.c.seq > position)
-                .order_by(EVENTS.c.seq)
-                .limit(1)
-            )
-            if (when := await self.session.scalar(query)) is not None:
-                found[position] = when
+            if events := await events_after(connection, self.tenant_id, position, 1):
+                found[position] = events[0].created_at
         return found
 
 
@@ -177,27 +163,6 @@ async def release(
         holder,
         {"lease_holder": None, "lease_expires_at": None},
     )
-
-
-async def events_after(
-    connection: AsyncConnection,
-    tenant_id: UUID,
-    position: int,
-    limit: int,
-    with_fields: bool = False,
-) -> Sequence[Any]:
-    """The tenant's stream events after `position`, in order: (seq, kind, payload,
-    created_at), then the filter fields when asked for."""
-    columns = [EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.payload, EVENTS.c.created_at]
-    if with_fields:
-        columns += [EVENTS.c[name] for name in FILTER_FIELDS]
-    query = (
-        select(*columns)
-        .where(EVENTS.c.tenant_id == tenant_id, EVENTS.c.seq > position)
-        .order_by(EVENTS.c.seq)
-        .limit(limit)
-    )
-    return (await connection.execute(query)).all()
 
 
 async def stream_head(connection: AsyncConnection, tenant_id: UUID) -> int:

@@ -43,7 +43,6 @@ from app.destinations import metrics
 from app.destinations.repository import (
     candidates,
     claim,
-    events_after,
     held_update,
     pruned_through,
     read_held,
@@ -53,6 +52,7 @@ from app.destinations.repository import (
 from app.destinations.secrets import KeyRingSource, SecretsUnreadable, full_config
 from app.destinations.transports import HOSTNAME, Outcome, Record, Transport, backoff
 from app.destinations.types import build_transport
+from app.streams.events import events_after
 from app.streams.service import StreamFilter
 from app.subjects.sealing import filter_values, open_payloads
 
@@ -119,7 +119,7 @@ def selected(rows: Sequence[Any], row: Any, user_ids: Collection[str] = ()) -> l
         kinds = delivered_kinds(row.kinds)
         return [
             Record(seq, kind, payload, created_at)
-            for seq, kind, payload, created_at in rows
+            for seq, kind, payload, created_at, *_ in rows
             if kind in kinds
         ]
     return [
@@ -260,11 +260,11 @@ class Runner:
             if (cap := BATCH_CAPS.get(row.type)) is not None:
                 limit = min(limit, cap)
             position = row.delivered_through
-            with_fields = filter_of(row) is not None
-            rows = await events_after(connection, self.tenant_id, position, limit, with_fields)
+            rows = await events_after(connection, self.tenant_id, position, limit)
             if rows:  # sealed audit fields opened (or "[ERASED]"), as the live stream sends them
-                payloads = await open_payloads(connection, self.tenant_id, [r[2] for r in rows])
-                rows = [(*r[:2], p, *r[3:]) for r, p in zip(rows, payloads, strict=True)]
+                sealed = [r.payload for r in rows]
+                payloads = await open_payloads(connection, self.tenant_id, sealed)
+                rows = [r._replace(payload=p) for r, p in zip(rows, payloads, strict=True)]
             user_ids = await user_id_values(connection, self.tenant_id, row) if rows else []
             head = rows[-1][0] if rows else position
             if len(rows) == limit:  # more may follow: the lag is counted to the stream's head

@@ -1,20 +1,24 @@
 """The stream's event log: each tenant's events, numbered by its counter row.
 
-`stream_events` is the stream itself: one row per action recorded or changed, per audit row
-and per signed tree head kept (kind `tree_head`), numbered per tenant by `seq`. The number is
-taken from the tenant's `stream_heads` row inside the writing transaction, and that row stays
-locked until the transaction ends, so a tenant's transactions take their numbers in the order
-in which they commit, and a rolled back one gives its numbers back. A reader that has seen
-`seq` N has therefore seen every event before it: the stream is gap-free in commit order, and
-`seq` is the SSE event id.
+The stream is one sequence per tenant, numbered by `seq`: one event per action recorded or
+changed, per audit row and per signed tree head kept (kind `tree_head`). The number is taken
+from the tenant's `stream_heads` row inside the writing transaction, and that row stays locked
+until the transaction ends, so a tenant's transactions take their numbers in the order in which
+they commit, and a rolled back one gives its numbers back. A reader that has seen `seq` N has
+therefore seen every event before it: the stream is gap-free in commit order, and `seq` is the
+SSE event id.
 
-Each event keeps the record as it was sent (the JSON of the list routes) and the fields the
-stream filters on, so that a resume reads one table and a change shows the record as it was
-then. Events older than STREAM_RETENTION_HOURS are pruned; `pruned_through` tells a client
-resuming from before that point that its events are gone.
+An action's latest event is its own row (`action_logs.stream_seq`): the record is not written
+twice. `stream_events` holds every other event, each with the record as it was sent (the JSON
+of the list routes) and the fields the stream filters on: audit events, tree heads, and the
+earlier versions of changed actions, so that a change still shows the record as it was then.
+app/streams/events.py reads both as one stream. Events older than STREAM_RETENTION_HOURS are
+pruned (an action's row stays: it is the record, but the stream passes it); `pruned_through`
+tells a client resuming from before that point that its events are gone.
 
 This domain sits below actions, audits and proofs, which write to it in their transactions; it
-knows nothing of them (they build their events' payloads). app/streams/ reads it.
+knows nothing of them (they build their events' payloads). app/streams/events.py reads the
+stream, action rows included, for the live stream and for destinations.
 """
 
 from datetime import datetime

@@ -1,12 +1,17 @@
 """Writing the stream: each writing transaction numbers its events and announces them.
 
-Every path that records or changes an action, appends an audit row or keeps a signed tree head
-of the audit log calls `record` (or `record_many`, a group commit) inside its transaction, as
-its last statement. It advances the tenant's counter (`stream_heads.seq`) by the number of
-events, which also locks the counter row until the transaction ends, and inserts the events
-with their numbers: an upsert, then one multi-row INSERT of the events (`insert_values`), on
-every engine. Each statement holds an equality on the tenant, so a distributed PostgreSQL
-routes it to the tenant's shard.
+Every path that appends an audit row or keeps a signed tree head of the audit log calls
+`record` (or `record_many`, a group commit) inside its transaction, as its last statement. It
+advances the tenant's counter (`stream_heads.seq`) by the number of events, which also locks
+the counter row until the transaction ends, and inserts the events with their numbers: an
+upsert, then one multi-row INSERT of the events (`insert_values`), on every engine. Each
+statement holds an equality on the tenant, so a distributed PostgreSQL routes it to the
+tenant's shard.
+
+Actions keep their number on their own row instead (`number`, then the row's insert): the row
+is the event, and app/streams/events.py reads it from there. A change of an action first
+`keep`s the version the stream has seen as an event of its own, under its number, then takes a
+new number for the row, so the stream still shows each version as it was.
 
 Then the tenants touched are announced:
 
@@ -94,17 +99,41 @@ async def record_many(
     if not ordered:
         return []
     now = utcnow()
-    postgres = connection.dialect.name == "postgresql"
     for tenant_id, entries in ordered:
         if len(ordered) > 1:  # each tenant's rows under its own row-level security setting
             await set_tenant(connection, tenant_id)
         await _record(connection, tenant_id, entries, now)
     tenants = [tenant_id for tenant_id, _ in ordered]
-    if not postgres:
-        connection.info.setdefault(SQLITE_POKES, set()).update(tenants)
-    elif announce_now:
-        await connection.execute(select(func.pg_notify(CHANNEL, _payload(tenants))))
+    await mark(connection, tenants, announce_now=announce_now)
     return tenants
+
+
+async def number(connection: AsyncConnection, tenant_id: UUID, count: int) -> int:
+    """Take the tenant's next `count` numbers for records that keep their number on their own
+    row (actions: app/streams/events.py); the first of them. The counter row stays locked
+    until the transaction ends, as for `record`, and the caller calls `mark` after."""
+    return await _advance(connection, tenant_id, count) - count + 1
+
+
+async def keep(
+    connection: AsyncConnection, tenant_id: UUID, seq: int, created_at: Any, event: dict[str, Any]
+) -> None:
+    """Store an event under the number it already has: the earlier version of a record that
+    kept its number on its row and is about to take a new one."""
+    row = {**event, "tenant_id": tenant_id, "seq": seq, "created_at": created_at}
+    await insert_values(connection, EVENTS, EVENT_COLUMNS, [row])
+
+
+async def mark(
+    connection: AsyncConnection, tenants: Sequence[UUID], *, announce_now: bool = True
+) -> None:
+    """Announce new events of these tenants once the transaction commits: `pg_notify` inside
+    it on PostgreSQL (or, with `announce_now=False`, `announce` by the caller after its
+    commit); the connection marked for the hub on SQLite."""
+    if connection.dialect.name != "postgresql":
+        connection.info.setdefault(SQLITE_POKES, set()).update(tenants)
+    elif announce_now and tenants:
+        await connection.execute(select(func.pg_notify(CHANNEL, _payload(list(tenants)))))
 
 
 async def announce(connection: AsyncConnection, tenants: Sequence[UUID]) -> None:

@@ -36,6 +36,7 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.tenancy import set_tenant, tenant_connection, tenant_transaction
 from app.streamlog.record import SQLITE_POKES
+from app.streams.events import StoredEvent
 from app.streams.listener import PgListener
 from app.streams.repository import Head, StreamRepository, heads_of, renew_leases
 from app.subjects.sealing import filter_values, open_payloads
@@ -65,13 +66,11 @@ class Event:
     ws: str
 
 
-def event_of(row: Any) -> Event:
-    seq, kind, payload = row[0], row[1], row[2]
+def event_of(row: StoredEvent) -> Event:
+    seq, kind, payload = row.seq, row.kind, row.payload
     sse = f"id: {seq}\nevent: {kind}\ndata: {payload}\n\n".encode()
     ws = f'{{"type": "event", "id": "{seq}", "event": "{kind}", "data": {payload}}}'
-    return Event(
-        seq, kind, payload, row[3], row[4], row[5], row[6], row[7], row[8], row[9], sse, ws
-    )
+    return Event(seq, kind, payload, *row[4:], sse, ws)
 
 
 def _settled(task: asyncio.Task[Any]) -> None:
@@ -227,9 +226,9 @@ class StreamHub:
     async def _read(self, tenant_id: UUID, after: int, limit: int, upto: int | None) -> list[Event]:
         async with tenant_connection(self.engine, tenant_id) as connection:
             rows = await StreamRepository(connection, tenant_id).after(after, limit, upto)
-            payloads = await open_payloads(connection, tenant_id, [row[2] for row in rows])
+            payloads = await open_payloads(connection, tenant_id, [row.payload for row in rows])
         return [
-            event_of((*row[:2], payload, *row[3:]))
+            event_of(row._replace(payload=payload))
             for row, payload in zip(rows, payloads, strict=True)
         ]
 

@@ -1,37 +1,22 @@
 """SQL of the live stream: heads, events after a position, leases of open streams, pruning."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
 from sqlalchemy import Table, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.actions.models import action_logs
 from app.streamlog.models import StreamEvent, StreamHead
+from app.streams.events import StoredEvent, events_after
 from app.streams.models import StreamLease
 
 EVENTS = cast(Table, StreamEvent.__table__)
 HEADS = cast(Table, StreamHead.__table__)
 LEASES = cast(Table, StreamLease.__table__)
-_EVENT_COLUMNS = tuple(
-    EVENTS.c[name]
-    for name in (
-        "seq",
-        "kind",
-        "payload",
-        *(
-            "action_type",
-            "status",
-            "provider_name",
-            "service",
-            "user_id",
-            "session_id",
-            "correlation_id",
-        ),
-    )
-)
+ACTIONS = action_logs
 
 
 @dataclass(frozen=True)
@@ -57,13 +42,9 @@ class StreamRepository:
         ).one_or_none()
         return Head(row.seq, row.pruned_through) if row else Head(0, 0)
 
-    async def after(self, seq: int, limit: int, upto: int | None = None) -> Sequence[Any]:
+    async def after(self, seq: int, limit: int, upto: int | None = None) -> list[StoredEvent]:
         """Events with numbers above `seq` (and at most `upto`), in order."""
-        query = select(*_EVENT_COLUMNS).where(EVENTS.c.tenant_id == self.tenant_id)
-        query = query.where(EVENTS.c.seq > seq)
-        if upto is not None:
-            query = query.where(EVENTS.c.seq <= upto)
-        return (await self.connection.execute(query.order_by(EVENTS.c.seq).limit(limit))).all()
+        return await events_after(self.connection, self.tenant_id, seq, limit, upto)
 
     # Leases: at most STREAM_MAX_PER_KEY open streams per key, across workers and hosts.
 
@@ -133,28 +114,27 @@ async def prune(
     """Delete up to `limit` events created before `before`; note how far each tenant's went.
 
     `holds` keeps, per tenant, the events after a position (what its destinations have yet
-    to deliver), unless they were created before `hard_before`.
+    to deliver), unless they were created before `hard_before`. An action's own row is its
+    latest event (app/streams/events.py): it is not deleted here (it is the record), but the
+    stream's `pruned_through` passes it all the same, so that the stream keeps what its
+    retention says, whichever table an event is in.
     """
-    doomed = (
-        await connection.execute(
-            select(EVENTS.c.tenant_id, func.max(EVENTS.c.seq).label("seq"), func.count())
-            .where(EVENTS.c.created_at < before)
-            .group_by(EVENTS.c.tenant_id)
-        )
-    ).all()
     holds = holds or {}
-    hard: dict[UUID, int] = {}
-    if holds and hard_before is not None:
-        rows = await connection.execute(
-            select(EVENTS.c.tenant_id, func.max(EVENTS.c.seq))
-            .where(EVENTS.c.created_at < hard_before, EVENTS.c.tenant_id.in_(list(holds)))
-            .group_by(EVENTS.c.tenant_id)
-        )
-        hard = {tenant_id: int(last) for tenant_id, last in rows}
+    heads = (await connection.execute(select(HEADS.c.tenant_id, HEADS.c.pruned_through))).all()
+    old = await _last_events(connection, before)
+    hard = await _last_events(connection, hard_before, list(holds)) if holds and hard_before else {}
     deleted = 0
-    for tenant_id, last, _count in doomed:
+    for tenant_id, pruned in heads:
+        last = max(old.get(tenant_id, 0), await _last_action(connection, tenant_id, pruned, before))
         if tenant_id in holds:
-            last = max(min(last, holds[tenant_id]), hard.get(tenant_id) or 0)
+            hard_last = hard.get(tenant_id, 0)
+            if hard_before is not None:
+                hard_last = max(
+                    hard_last, await _last_action(connection, tenant_id, pruned, hard_before)
+                )
+            last = max(min(last, holds[tenant_id]), hard_last)
+        if last <= pruned:
+            continue
         result = await connection.execute(
             delete(EVENTS).where(EVENTS.c.tenant_id == tenant_id, EVENTS.c.seq <= last)
         )
@@ -167,3 +147,38 @@ async def prune(
         if deleted >= limit:
             break
     return deleted
+
+
+async def _last_events(
+    connection: AsyncConnection, before: datetime, tenant_ids: list[UUID] | None = None
+) -> dict[UUID, int]:
+    """Per tenant, the last number in `stream_events` of an event created before `before`."""
+    query = select(EVENTS.c.tenant_id, func.max(EVENTS.c.seq)).where(EVENTS.c.created_at < before)
+    if tenant_ids is not None:
+        query = query.where(EVENTS.c.tenant_id.in_(tenant_ids))
+    rows = await connection.execute(query.group_by(EVENTS.c.tenant_id))
+    return {tenant_id: int(last) for tenant_id, last in rows}
+
+
+# How many numbered action rows one pruning pass looks at per tenant (by number, from where
+# the stream was last pruned): later passes go on from there.
+ACTION_SCAN = 50_000
+
+
+async def _last_action(
+    connection: AsyncConnection, tenant_id: UUID, pruned: int, before: datetime
+) -> int:
+    """The last number, among the tenant's next ACTION_SCAN numbered action rows, of a row
+    whose event (its last change) is older than `before`; 0 for none."""
+    numbered = ACTIONS.c.stream_seq
+    scan = (
+        select(numbered, ACTIONS.c.updated_at)
+        .where(ACTIONS.c.tenant_id == tenant_id, numbered > pruned)
+        .order_by(numbered)
+        .limit(ACTION_SCAN)
+        .subquery()
+    )
+    last = await connection.scalar(
+        select(func.max(scan.c.stream_seq)).where(scan.c.updated_at < before)
+    )
+    return int(last or 0)

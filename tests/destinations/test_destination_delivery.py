@@ -15,10 +15,12 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, select, update
 from standardwebhooks import Webhook
 
+from app.actions.models import ActionLog
 from app.core.db import utcnow
 from app.destinations.repository import stream_holds
 from app.destinations.sender import DestinationWorker
-from app.streamlog.models import StreamEvent
+from app.streamlog.models import StreamEvent, StreamHead
+from app.streams.events import events_after
 from app.streams.retention import prune_once
 from tests.conftest import TenantHandle
 from tests.destinations.conftest import (
@@ -36,13 +38,38 @@ API = "/api/v1/destinations"
 
 
 async def stream_ids(engine: Any, tenant: TenantHandle, kinds: tuple[str, ...]) -> list[int]:
+    """The numbers of the tenant's stream events of these kinds, wherever each is kept."""
     async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(StreamEvent.seq)
-            .where(StreamEvent.tenant_id == UUID(tenant.id), StreamEvent.kind.in_(kinds))
-            .order_by(StreamEvent.seq)
+        events = await events_after(connection, UUID(tenant.id), 0, 100_000)
+    return [event.seq for event in events if event.kind in kinds]
+
+
+async def stream_state(engine: Any, tenant: TenantHandle) -> tuple[int, int]:
+    """The tenant's last stream number, and how far its stream has been pruned."""
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(StreamHead.seq, StreamHead.pruned_through).where(
+                    StreamHead.tenant_id == UUID(tenant.id)
+                )
+            )
+        ).one()
+    return row.seq, row.pruned_through
+
+
+async def age_stream(engine: Any, tenant: TenantHandle, hours: int) -> None:
+    """Make every event of the tenant's stream `hours` old: its stream rows and its actions'
+    rows (an action's row is its latest event)."""
+    when = utcnow() - timedelta(hours=hours)
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(StreamEvent)
+            .where(StreamEvent.tenant_id == UUID(tenant.id))
+            .values(created_at=when)
         )
-        return list(rows.scalars())
+        await connection.execute(
+            update(ActionLog).where(ActionLog.tenant_id == UUID(tenant.id)).values(updated_at=when)
+        )
 
 
 async def destination(client: httpx.AsyncClient, tenant: TenantHandle, id_: str) -> Any:
@@ -289,26 +316,22 @@ async def test_pruning_keeps_what_a_destination_still_needs(
         client, tenant, type="http", config={"url": http_receiver.url}, state="paused"
     )
     await write_actions(client, tenant, 3)
-    ours = StreamEvent.tenant_id == UUID(tenant.id)
-    async with engine.begin() as connection:
-        await connection.execute(
-            update(StreamEvent).where(ours).values(created_at=utcnow() - timedelta(hours=48))
-        )
+    await age_stream(engine, tenant, 48)
     await prune_once(engine, 24, stream_holds, 168)
-    async with engine.connect() as connection:
-        kept = await connection.scalar(select(func.count()).where(ours))
-    assert kept and kept >= 3  # held by the paused destination
+    head, pruned = await stream_state(engine, tenant)
+    start = created["delivered_through"]
+    assert pruned <= start and head - start >= 3  # held by the paused destination
     await client.patch(f"{API}/{created['id']}", json={"state": "active"}, headers=tenant.headers)
     await wait_until(lambda: len(http_receiver.webhook_records()) >= 3)
     # past the maximum backlog, events go even when not delivered
     await client.patch(f"{API}/{created['id']}", json={"state": "paused"}, headers=tenant.headers)
     await write_actions(client, tenant, 2)
-    async with engine.begin() as connection:
-        await connection.execute(
-            update(StreamEvent).where(ours).values(created_at=utcnow() - timedelta(hours=200))
-        )
+    await age_stream(engine, tenant, 200)
     await prune_once(engine, 24, stream_holds, 168)
+    head, pruned = await stream_state(engine, tenant)
+    assert pruned == head
     async with engine.connect() as connection:
+        ours = StreamEvent.tenant_id == UUID(tenant.id)
         assert await connection.scalar(select(func.count()).where(ours)) == 0
 
 

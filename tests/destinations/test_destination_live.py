@@ -13,9 +13,8 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from sqlalchemy import select
 
-from app.streamlog.models import StreamEvent
+from app.streams.events import events_after
 from tests.conftest import TenantHandle, create_tenant
 from tests.destinations.conftest import (
     HttpReceiver,
@@ -126,15 +125,8 @@ async def test_records_reach_every_destination_across_a_restart(
         await _write(service.url, tenant, other, range(half, half * 2))
 
         async with engine.connect() as connection:
-            seqs = list(
-                (
-                    await connection.execute(
-                        select(StreamEvent.seq)
-                        .where(StreamEvent.tenant_id == UUID(tenant.id))
-                        .order_by(StreamEvent.seq)
-                    )
-                ).scalars()
-            )
+            events = await events_after(connection, UUID(tenant.id), 0, 1_000_000)
+        seqs = [event.seq for event in events]
         assert len(seqs) >= 2000
 
         def expected(kind: str) -> list[int]:

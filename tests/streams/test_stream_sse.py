@@ -228,21 +228,19 @@ async def test_pruned_events_answer_410(
 
     from sqlalchemy import update
 
+    from app.actions.models import ActionLog
     from app.core.db import utcnow
-    from app.streamlog.models import StreamEvent
     from app.streams.retention import prune_once
 
     first = await post_action(client, tenant, action_name="old")
     await post_action(client, tenant, action_name="new")
-    async with engine.begin() as connection:
+    async with engine.begin() as connection:  # the action's row is its event: made old
         await connection.execute(
-            update(StreamEvent)
-            .where(
-                StreamEvent.tenant_id == UUID(tenant.id), StreamEvent.record_id == UUID(first["id"])
-            )
-            .values(created_at=utcnow() - timedelta(hours=48))
+            update(ActionLog)
+            .where(ActionLog.tenant_id == UUID(tenant.id), ActionLog.id == UUID(first["id"]))
+            .values(updated_at=utcnow() - timedelta(hours=48))
         )
-    assert await prune_once(engine, 24) >= 1
+    await prune_once(engine, 24)
     gone = await client.get(STREAM, headers={**tenant.headers, "Last-Event-ID": "1"})
     assert gone.status_code == 410
     assert "STREAM_RETENTION_HOURS" in gone.json()["detail"]
