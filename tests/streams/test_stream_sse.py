@@ -107,6 +107,11 @@ async def test_live_events_in_the_list_shape(
     assert events[3].json()["status"] == "success"
     audits = (await client.get(AUDITS, headers=tenant.headers)).json()
     assert events[1].json() == audits[0]
+    # read back later, each event still shows the action as it was then, under its number
+    resume = {"Last-Event-ID": str(ids[0] - 1)}
+    async with sse(live_url, tenant.key, headers=resume) as stream:
+        again = await stream.events(4)
+    assert [(e.id, e.event, e.json()) for e in again] == [(e.id, e.event, e.json()) for e in events]
 
 
 async def test_filters_and_kinds(
