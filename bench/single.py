@@ -52,18 +52,16 @@ if PRIVATE:
 import ingest  # noqa: E402
 import wrk  # noqa: E402
 
+# BENCH_KIND=audit: single audit events (`POST /api/v1/logs/audits`, hash chain and Merkle log
+# included) instead of actions.
+KIND = os.environ.get("BENCH_KIND", "action")
+SCRIPT, PATH, RECORDS = {
+    "action": ("post_one.lua", ingest.ACTIONS, "action_logs"),
+    "audit": ("post_audit.lua", "/api/v1/logs/audits", "audit_logs"),
+}[KIND]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 PROFILE = os.environ.get("BENCH_PROFILE", "") == "1"
-TABLES = (
-    "action_logs",
-    "stream_events",
-    "stream_heads",
-    "action_rollups",
-    "action_user_rollups",
-    "action_user_totals",
-    "action_failure_rollups",
-)
 
 
 async def snapshot() -> dict[str, Any]:
@@ -78,7 +76,7 @@ async def snapshot() -> dict[str, Any]:
     database = await ingest.sql(
         f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{ingest.DB_NAME}'"
     )
-    actions = await ingest.sql("SELECT count(*) AS n FROM action_logs")
+    actions = await ingest.sql(f"SELECT count(*) AS n FROM {RECORDS}")
     return {
         "tables": {r["relname"]: dict(r) for r in tables},
         "wal": int(wal[0]["bytes"]),
@@ -118,7 +116,7 @@ def profile(pid: int, base: str, key: str) -> str:
              "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wrk.run(base, "post_one.lua", key=key, path=ingest.ACTIONS, connections=64,
+        wrk.run(base, SCRIPT, key=key, path=PATH, connections=64,
                 seconds=SECONDS)  # fmt: skip
         spy.wait(timeout=60)
         return summarize(out.read_text())
@@ -152,19 +150,22 @@ def summarize(raw: str, top: int = 25) -> str:
 def group_size(base: str) -> float:
     """Mean rows per group commit so far, from the service's metrics (all workers)."""
     text = httpx.get(f"{base}/metrics", timeout=10).text
+    metric = (
+        "actionlog_audit_group_commit_rows" if KIND == "audit" else "actionlog_group_commit_rows"
+    )
     values = {}
     for line in text.splitlines():
-        for name in ("actionlog_group_commit_rows_sum", "actionlog_group_commit_rows_count"):
+        for name in (f"{metric}_sum", f"{metric}_count"):
             if line.startswith(name + " "):
                 values[name] = float(line.split()[-1])
-    return values["actionlog_group_commit_rows_sum"] / values["actionlog_group_commit_rows_count"]
+    return values[f"{metric}_sum"] / values[f"{metric}_count"]
 
 
 async def row_sizes() -> dict[str, float]:
     """Mean stored size of a row (heap tuple, TOAST inline) of the table each action adds a row
     to (its stream event is that row: app/streams/events.py)."""
     found = {}
-    for table in ("action_logs",):
+    for table in (RECORDS,):
         rows = await ingest.sql(f"SELECT avg(pg_column_size(t.*))::float AS b FROM {table} t")
         found[table] = float(rows[0]["b"] or 0)
     return found
@@ -197,10 +198,10 @@ def run() -> None:
     try:
         process, base = ingest.serve(2, {})
         try:
-            wrk.run(base, "post_one.lua", key=key, path=ingest.ACTIONS, connections=64, seconds=2)
+            wrk.run(base, SCRIPT, key=key, path=PATH, connections=64, seconds=2)
             for number in range(1, RUNS + 1):
                 noop = wrk.run(base, "get.lua", path="/health", connections=64, seconds=SECONDS)
-                single = wrk.run(base, "post_one.lua", key=key, path=ingest.ACTIONS,
+                single = wrk.run(base, SCRIPT, key=key, path=PATH,
                                  connections=64, seconds=SECONDS)  # fmt: skip
                 rounds.append((noop.requests_per_s, single.requests_per_s))
                 print(f"round {number}: no-op {noop.requests_per_s:,.0f} req/s, single "
@@ -215,7 +216,7 @@ def run() -> None:
         before = asyncio.run(snapshot())
         process, base = ingest.serve(2, {})
         try:
-            wrk.run(base, "post_one.lua", key=key, path=ingest.ACTIONS, connections=64,
+            wrk.run(base, SCRIPT, key=key, path=PATH, connections=64,
                     seconds=SECONDS)  # fmt: skip
         finally:
             process.terminate()

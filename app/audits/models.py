@@ -36,6 +36,14 @@ class AuditLog(Base):
         Index(
             "ix_audit_logs_tenant_correlation_created", "tenant_id", "correlation_id", "created_at"
         ),
+        # the live stream reads audit events by their number (app/streams/events.py)
+        Index(
+            "ix_audit_logs_tenant_stream",
+            "tenant_id",
+            "stream_seq",
+            postgresql_where=text("stream_seq IS NOT NULL"),
+            sqlite_where=text("stream_seq IS NOT NULL"),
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(default=new_id)
@@ -57,6 +65,9 @@ class AuditLog(Base):
     # The ciphertexts of the row's personal fields, under its data subject's key
     # (app/subjects/sealing.py); hashed with the row when set.
     sealed: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    # The event's number in the tenant's stream (app/streamlog/record.py); not hashed. NULL on
+    # rows recorded before numbers were kept on the row, whose events are in `stream_events`.
+    stream_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 # Newest-first listing and keyset pagination walk this index: (tenant, created_at, id) DESC.

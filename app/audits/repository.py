@@ -40,14 +40,12 @@ class ChainHead:
     hash: str
 
 
-def stream_entry(row: AuditRow) -> dict[str, Any]:
-    """The live-stream event of a stored audit row: the row as the audit list shows it, its
-    personal fields as stored (placeholders and their ciphertext): the stream never holds their
-    values, which its readers open while the subject's key exists (`open_payloads`)."""
-    payload = stream_payload(AuditRead.of_row(masked(row)).model_dump_json(), row)
-    return streamlog.entry(
-        "audit", row["id"], payload, user_id=row["user_id"], correlation_id=row["correlation_id"]
-    )
+def event_payload(row: AuditRow) -> str:
+    """The live-stream payload of a stored audit row (app/streams/events.py reads it from the
+    row): the row as the audit list shows it, its personal fields as stored (placeholders and
+    their ciphertext): the stream never holds their values, which its readers open while the
+    subject's key exists (`open_payloads`)."""
+    return stream_payload(AuditRead.of_row(masked(row)).model_dump_json(), row)
 
 
 async def extend_chains(
@@ -89,8 +87,8 @@ async def extend_tenant_chain(
     Locks the tenant's head once (creating it when absent), gives each event in order its id,
     sequence, created_at (taken after the lock, so that time follows the chain; an event built
     with its own, as the demo's back-dated trail is, keeps it), prev_hash and hash, inserts
-    the rows, moves the head, and records the stream events; all of it as the tenant of the
-    transaction, for row-level security.
+    the rows with their stream numbers (each row is its own stream event), moves the head;
+    all of it as the tenant of the transaction, for row-level security.
     """
     # durable: an acknowledged event must survive a crash whatever the server's default
     await set_tenant(connection, tenant_id, durable=True)
@@ -112,9 +110,12 @@ async def extend_tenant_chain(
         return rows
     # What is stored, and hashed: the personal fields sealed (the rows answered keep them).
     stored = await seal_rows(connection, tenant_id, rows)
-    for row, kept in zip(rows, stored, strict=True):
+    # each row is its own stream event (app/streams/events.py): numbered, not copied
+    first = await streamlog.number(connection, tenant_id, len(stored))
+    for offset, (row, kept) in enumerate(zip(rows, stored, strict=True)):
         kept["prev_hash"], kept["hash"] = prev_hash, row_hash(prev_hash, kept)
         row["prev_hash"], row["hash"] = kept["prev_hash"], kept["hash"]
+        kept["stream_seq"] = row["stream_seq"] = first + offset
         prev_hash = kept["hash"]
     await _insert(connection, stored)
     await merkle_log.append_events(connection, tenant_id, head.sequence, stored)
@@ -123,8 +124,7 @@ async def extend_tenant_chain(
         .where(HEADS.c.tenant_id == tenant_id)
         .values(sequence=sequence, hash=prev_hash, updated_at=utcnow())
     )
-    entries = [(tenant_id, [stream_entry(row) for row in stored])]
-    await streamlog.record_many(connection, entries, announce_now=announce_now)
+    await streamlog.mark(connection, [tenant_id], announce_now=announce_now)
     return rows
 
 

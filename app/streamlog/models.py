@@ -8,17 +8,18 @@ they commit, and a rolled back one gives its numbers back. A reader that has see
 therefore seen every event before it: the stream is gap-free in commit order, and `seq` is the
 SSE event id.
 
-An action's latest event is its own row (`action_logs.stream_seq`): the record is not written
-twice. `stream_events` holds every other event, each with the record as it was sent (the JSON
-of the list routes) and the fields the stream filters on: audit events, tree heads, and the
-earlier versions of changed actions, so that a change still shows the record as it was then.
-app/streams/events.py reads both as one stream. Events older than STREAM_RETENTION_HOURS are
-pruned (an action's row stays: it is the record, but the stream passes it); `pruned_through`
-tells a client resuming from before that point that its events are gone.
+A record is its own event: an action's row holds the number of its latest event, an audit
+row that of its event (`stream_seq`), so no record is written twice. `stream_events` holds
+every other event, each with the record as it was sent (the JSON of the list routes) and the
+fields the stream filters on: signed tree heads, and the earlier versions of changed actions,
+so that a change still shows the record as it was then. app/streams/events.py reads them all
+as one stream. Events older than STREAM_RETENTION_HOURS are pruned (a record's row stays: it is
+the record, but the stream passes it); `pruned_through` tells a client resuming from before
+that point that its events are gone.
 
 This domain sits below actions, audits and proofs, which write to it in their transactions; it
 knows nothing of them (they build their events' payloads). app/streams/events.py reads the
-stream, action rows included, for the live stream and for destinations.
+stream, records' rows included, for the live stream and for destinations.
 """
 
 from datetime import datetime

@@ -1,17 +1,15 @@
 """Writing the stream: each writing transaction numbers its events and announces them.
 
-Every path that appends an audit row or keeps a signed tree head of the audit log calls
-`record` (or `record_many`, a group commit) inside its transaction, as its last statement. It
-advances the tenant's counter (`stream_heads.seq`) by the number of events, which also locks
-the counter row until the transaction ends, and inserts the events with their numbers: an
-upsert, then one multi-row INSERT of the events (`insert_values`), on every engine. Each
-statement holds an equality on the tenant, so a distributed PostgreSQL routes it to the
-tenant's shard.
-
-Actions keep their number on their own row instead (`number`, then the row's insert): the row
-is the event, and app/streams/events.py reads it from there. A change of an action first
-`keep`s the version the stream has seen as an event of its own, under its number, then takes a
-new number for the row, so the stream still shows each version as it was.
+Records keep their number on their own row: the paths that record actions and audit events
+take numbers with `number` and insert their rows with them (the row is the event;
+app/streams/events.py reads it from there), and a change of an action first `keep`s the
+version the stream has seen as an event of its own, under its number, then takes a new number
+for the row, so the stream still shows each version as it was. What is not a record's row (a
+signed tree head of the audit log) goes in with `record` (or `record_many`), inside the
+transaction, as its last statement: it advances the tenant's counter and inserts the events
+with their numbers. Either way the tenant's counter (`stream_heads.seq`) is advanced by an
+upsert that locks its row until the transaction ends, and each statement holds an equality on
+the tenant, so a distributed PostgreSQL routes it to the tenant's shard.
 
 Then the tenants touched are announced:
 
@@ -110,8 +108,8 @@ async def record_many(
 
 async def number(connection: AsyncConnection, tenant_id: UUID, count: int) -> int:
     """Take the tenant's next `count` numbers for records that keep their number on their own
-    row (actions: app/streams/events.py); the first of them. The counter row stays locked
-    until the transaction ends, as for `record`, and the caller calls `mark` after."""
+    row (actions and audit events: app/streams/events.py); the first of them. The counter row
+    stays locked until the transaction ends, as for `record`; the caller calls `mark` after."""
     return await _advance(connection, tenant_id, count) - count + 1
 
 

@@ -1,38 +1,46 @@
-"""Reading the stream: one tenant's events after a position, from the two places they are kept.
+"""Reading the stream: one tenant's events after a position, from the places they are kept.
 
-An action's latest event is its own row: `action_logs.stream_seq` numbers it, and the event's
-payload is the row's summary (as the list routes write it), its time the row's `updated_at`.
-Every other event is a row of `stream_events`: audit events, signed tree heads, the earlier
-versions of changed actions (kept there when the action takes a new number), and the events
-of actions recorded before numbers were kept on the row.
+A record is its own stream event: an action's row numbers its latest event
+(`action_logs.stream_seq`; the payload is the row's summary, as the list routes write it, its
+time the row's `updated_at`), and an audit row its event (`audit_logs.stream_seq`; the row as
+the audit list shows it, personal fields sealed). Every other event is a row of
+`stream_events`: signed tree heads, the earlier versions of changed actions (kept there when
+the action takes a new number), and the events of records stored before numbers were kept on
+the row.
 
-Both are read by one UNION ALL statement, so a reader sees one snapshot: an action that
+All three are read by one UNION ALL statement, so a reader sees one snapshot: an action that
 changes while it reads is found either at its old number on its row, or at its old number in
-`stream_events` and its new one on its row, never at neither. Each side walks its own index
+`stream_events` and its new one on its row, never at neither. Each part walks its own index
 (tenant, number) from the position, at most `limit` rows; every part names the tenant, so a
-distributed PostgreSQL routes the whole statement to the tenant's shard.
+distributed PostgreSQL routes the whole statement to the tenant's shard. The columns one part
+lacks are NULL in it, typed as the part that has them.
 
-app/actions/repository.py writes the numbers on the rows, app/streamlog/record.py hands them
-out; the live stream (app/streams/hub.py) and destinations (app/destinations/sender.py) read
-here.
+app/actions/repository.py and app/audits/repository.py write the numbers on the rows,
+app/streamlog/record.py hands them out; the live stream (app/streams/hub.py) and destinations
+(app/destinations/sender.py) read here.
 """
 
 from typing import Any, NamedTuple
 from typing import cast as typed
 from uuid import UUID
 
-from sqlalchemy import String, Table, cast, literal_column, null, select, union_all
+from sqlalchemy import Column, String, Table, cast, literal_column, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.actions.models import action_logs
 from app.actions.schemas import SUMMARY_FIELDS
+from app.audits.models import AuditLog
+from app.audits.repository import event_payload
 from app.streamlog.models import StreamEvent
 from app.streamlog.record import FILTER_FIELDS, as_json
 
 EVENTS = typed(Table, StreamEvent.__table__)
 ACTIONS = action_logs
-# The summary's fields that are not filter fields: NULL on the side of `stream_events`.
-_SUMMARY_ONLY = tuple(name for name in SUMMARY_FIELDS if name not in FILTER_FIELDS)
+AUDITS = typed(Table, AuditLog.__table__)
+# What an action's payload needs beyond the filter fields, and an audit row's (all of it).
+_ACTION_ONLY = tuple(name for name in SUMMARY_FIELDS if name not in FILTER_FIELDS)
+_AUDIT_ONLY = tuple(column.name for column in AUDITS.columns if column.name != "stream_seq")
+_COMMON = 4 + len(FILTER_FIELDS)  # seq, kind, payload, created_at and the filter fields
 
 
 class StoredEvent(NamedTuple):
@@ -62,43 +70,80 @@ async def events_after(
     rows = (await connection.execute(_query(tenant_id, position, limit, upto))).all()
     events = []
     for row in rows:
-        seq, kind, payload, created_at, *fields = row[:_WIDTH]
-        if payload is None:  # an action's row: its summary, as listed
+        seq, kind, payload, created_at, *fields = row[:_COMMON]
+        if payload is None:  # a record's own row: its payload is built from it
             values = row._mapping
-            payload = as_json({name: values[_COLUMN_OF[name]] for name in SUMMARY_FIELDS})
+            if kind == "action":
+                summary = {name: values[_column(name, "a")] for name in SUMMARY_FIELDS}
+                payload = as_json(summary)
+            else:
+                payload = event_payload({name: values[f"u_{name}"] for name in _AUDIT_ONLY})
         events.append(StoredEvent(seq, kind, payload, created_at, *fields))
     return events
 
 
-_WIDTH = 4 + len(FILTER_FIELDS)
-_COLUMN_OF = {name: name if name in FILTER_FIELDS else f"a_{name}" for name in SUMMARY_FIELDS}
+def _column(name: str, prefix: str) -> str:
+    """The label of a payload column: the filter fields are common to every part."""
+    return name if name in FILTER_FIELDS else f"{prefix}_{name}"
+
+
+def _nulls(table: Table, names: tuple[str, ...], prefix: str) -> list[Any]:
+    return [cast(null(), table.c[name].type).label(f"{prefix}_{name}") for name in names]
+
+
+def _columns(table: Table, names: tuple[str, ...], prefix: str) -> list[Any]:
+    return [table.c[name].label(f"{prefix}_{name}") for name in names]
+
+
+def _filters(table: Table) -> list[Any]:
+    """The filter fields of a part: its own columns of those names, NULL for the others."""
+    present = {column.name: column for column in table.columns}
+    return [
+        present[name] if name in present else cast(null(), EVENTS.c[name].type).label(name)
+        for name in FILTER_FIELDS
+    ]
 
 
 def _query(tenant_id: UUID, position: int, limit: int, upto: int | None) -> Any:
-    numbered = ACTIONS.c.stream_seq
+    def numbered(query: Any, number: Column[Any]) -> Any:
+        query = query.where(number > position)
+        if upto is not None:
+            query = query.where(number <= upto)
+        return select(query.order_by(number).limit(limit).subquery())
+
+    a, u = ACTIONS.c, AUDITS.c
+    # the actions first: the union's columns take their types from its first part
     actions = select(
-        numbered.label("seq"),
+        a.stream_seq.label("seq"),
         literal_column("'action'", String).label("kind"),
         null().label("payload"),
-        ACTIONS.c.updated_at.label("created_at"),
-        *(ACTIONS.c[name] for name in FILTER_FIELDS),
-        *(ACTIONS.c[name].label(_COLUMN_OF[name]) for name in _SUMMARY_ONLY),
-    ).where(ACTIONS.c.tenant_id == tenant_id, numbered > position)
+        a.updated_at.label("created_at"),
+        *_filters(ACTIONS),
+        *_columns(ACTIONS, _ACTION_ONLY, "a"),
+        *_nulls(AUDITS, _AUDIT_ONLY, "u"),
+    ).where(a.tenant_id == tenant_id)
+    audits = select(
+        u.stream_seq.label("seq"),
+        literal_column("'audit'", String).label("kind"),
+        null().label("payload"),
+        u.created_at.label("created_at"),
+        *_filters(AUDITS),
+        *_nulls(ACTIONS, _ACTION_ONLY, "a"),
+        *_columns(AUDITS, _AUDIT_ONLY, "u"),
+    ).where(u.tenant_id == tenant_id)
     events = select(
         EVENTS.c.seq,
         EVENTS.c.kind,
         EVENTS.c.payload,
         EVENTS.c.created_at,
-        *(EVENTS.c[name] for name in FILTER_FIELDS),
-        *(cast(null(), ACTIONS.c[name].type).label(_COLUMN_OF[name]) for name in _SUMMARY_ONLY),
-    ).where(EVENTS.c.tenant_id == tenant_id, EVENTS.c.seq > position)
-    if upto is not None:
-        actions = actions.where(numbered <= upto)
-        events = events.where(EVENTS.c.seq <= upto)
-    # the actions first: the union's columns take their types from its first part
+        *_filters(EVENTS),
+        *_nulls(ACTIONS, _ACTION_ONLY, "a"),
+        *_nulls(AUDITS, _AUDIT_ONLY, "u"),
+    ).where(EVENTS.c.tenant_id == tenant_id)
     parts = [
-        select(part.order_by(order).limit(limit).subquery())
-        for part, order in ((actions, numbered), (events, EVENTS.c.seq))
+        numbered(actions, a.stream_seq),
+        numbered(audits, u.stream_seq),
+        numbered(events, EVENTS.c.seq),
     ]
     both = union_all(*parts).subquery()
     return select(both).order_by(both.c.seq).limit(limit)

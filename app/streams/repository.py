@@ -9,6 +9,7 @@ from sqlalchemy import Table, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.actions.models import action_logs
+from app.audits.models import AuditLog
 from app.streamlog.models import StreamEvent, StreamHead
 from app.streams.events import StoredEvent, events_after
 from app.streams.models import StreamLease
@@ -17,6 +18,7 @@ EVENTS = cast(Table, StreamEvent.__table__)
 HEADS = cast(Table, StreamHead.__table__)
 LEASES = cast(Table, StreamLease.__table__)
 ACTIONS = action_logs
+AUDITS = cast(Table, AuditLog.__table__)
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,8 @@ async def prune(
     """Delete up to `limit` events created before `before`; note how far each tenant's went.
 
     `holds` keeps, per tenant, the events after a position (what its destinations have yet
-    to deliver), unless they were created before `hard_before`. An action's own row is its
-    latest event (app/streams/events.py): it is not deleted here (it is the record), but the
+    to deliver), unless they were created before `hard_before`. A record's own row is its
+    event (app/streams/events.py): it is not deleted here (it is the record), but the
     stream's `pruned_through` passes it all the same, so that the stream keeps what its
     retention says, whichever table an event is in.
     """
@@ -125,12 +127,12 @@ async def prune(
     hard = await _last_events(connection, hard_before, list(holds)) if holds and hard_before else {}
     deleted = 0
     for tenant_id, pruned in heads:
-        last = max(old.get(tenant_id, 0), await _last_action(connection, tenant_id, pruned, before))
+        last = max(old.get(tenant_id, 0), await _last_record(connection, tenant_id, pruned, before))
         if tenant_id in holds:
             hard_last = hard.get(tenant_id, 0)
             if hard_before is not None:
                 hard_last = max(
-                    hard_last, await _last_action(connection, tenant_id, pruned, hard_before)
+                    hard_last, await _last_record(connection, tenant_id, pruned, hard_before)
                 )
             last = max(min(last, holds[tenant_id]), hard_last)
         if last <= pruned:
@@ -160,25 +162,29 @@ async def _last_events(
     return {tenant_id: int(last) for tenant_id, last in rows}
 
 
-# How many numbered action rows one pruning pass looks at per tenant (by number, from where
-# the stream was last pruned): later passes go on from there.
-ACTION_SCAN = 50_000
+# How many numbered rows of a record table one pruning pass looks at per tenant (by number,
+# from where the stream was last pruned): later passes go on from there.
+RECORD_SCAN = 50_000
 
 
-async def _last_action(
+async def _last_record(
     connection: AsyncConnection, tenant_id: UUID, pruned: int, before: datetime
 ) -> int:
-    """The last number, among the tenant's next ACTION_SCAN numbered action rows, of a row
-    whose event (its last change) is older than `before`; 0 for none."""
-    numbered = ACTIONS.c.stream_seq
-    scan = (
-        select(numbered, ACTIONS.c.updated_at)
-        .where(ACTIONS.c.tenant_id == tenant_id, numbered > pruned)
-        .order_by(numbered)
-        .limit(ACTION_SCAN)
-        .subquery()
-    )
-    last = await connection.scalar(
-        select(func.max(scan.c.stream_seq)).where(scan.c.updated_at < before)
-    )
-    return int(last or 0)
+    """The last number, among each record table's next RECORD_SCAN numbered rows of the
+    tenant, of a row whose event is older than `before` (an action's: its last change); 0 for
+    none."""
+    last = 0
+    for table, moment in ((ACTIONS, ACTIONS.c.updated_at), (AUDITS, AUDITS.c.created_at)):
+        numbered = table.c.stream_seq
+        scan = (
+            select(numbered, moment.label("moment"))
+            .where(table.c.tenant_id == tenant_id, numbered > pruned)
+            .order_by(numbered)
+            .limit(RECORD_SCAN)
+            .subquery()
+        )
+        found = await connection.scalar(
+            select(func.max(scan.c.stream_seq)).where(scan.c.moment < before)
+        )
+        last = max(last, int(found or 0))
+    return last

@@ -15,13 +15,12 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
 from app.core.tenancy import tenant_connection
 from app.retention.verify_archive import verify_archives
-from app.streamlog.models import StreamEvent
+from app.streams.events import events_after
 from tests.conftest import TenantHandle, create_key, create_tenant, first_error
 from tests.proofs.rfc9162 import head_signed, inclusion_holds
 from tests.retention.conftest import Retained, later, set_policy
@@ -214,12 +213,9 @@ async def test_erasure_keeps_the_proofs(
     # the live stream shows her fields erased, and never stored their values
     for row in await streamed(app, tenant):
         assert_erased(row)
-    async with tenant_connection(engine, UUID(tenant.id)) as connection:
-        payloads = (
-            await connection.scalars(
-                select(StreamEvent.payload).where(StreamEvent.tenant_id == UUID(tenant.id))
-            )
-        ).all()
+    async with tenant_connection(engine, UUID(tenant.id)) as connection:  # as stored
+        events = await events_after(connection, UUID(tenant.id), 0, 10_000)
+    payloads = [event.payload for event in events]
     assert any('"resource_id":"c-1"' in p for p in payloads)
     leaks = [p for p in payloads if "alice" in p or "bob@" in p or "203.0.113.7" in p]
     assert leaks == []
