@@ -176,21 +176,29 @@ class ActionRepository:
 
         None (and nothing to commit) when one of them changed or vanished since it was read:
         the caller rolls back. The rollups lose exactly what the deleted rows counted for,
-        read from the rows as they are deleted.
+        read from the rows as they are deleted. Their stream events that the stream still
+        holds (a destination has yet to deliver them) are kept in `stream_events`.
         """
-        contributing = [COLUMNS[name] for name in rollups.CONTRIBUTING]
+        returned = {"id", "updated_at", "stream_seq", *rollups.CONTRIBUTING, *_STREAMED}
         result = await self.session.execute(
             delete(ACTIONS)
             .where(COLUMNS.tenant_id == self.tenant_id, COLUMNS.id.in_(list(versions)))
-            .returning(COLUMNS.id, COLUMNS.updated_at, *contributing)
+            .returning(*(COLUMNS[name] for name in sorted(returned)))
         )
-        deleted = result.all()
+        deleted = [row._asdict() for row in result]
         if len(deleted) != len(versions) or any(
-            versions.get(row.id) != row.updated_at for row in deleted
+            versions.get(row["id"]) != row["updated_at"] for row in deleted
         ):
             return None
         connection = await self.session.connection()
-        await rollups.apply(connection, rollups.deltas((row._asdict(), -1) for row in deleted))
+        await rollups.apply(connection, rollups.deltas((row, -1) for row in deleted))
+        # an action's row is its stream event: one the stream still holds stays in it
+        events = [
+            (row["stream_seq"], row["updated_at"], stream_entry(row))
+            for row in deleted
+            if row["stream_seq"] is not None
+        ]
+        await streamlog.keep(connection, self.tenant_id, events)
         return len(deleted)
 
     async def get(self, action_id: UUID, *, for_update: bool = False) -> ActionLog | None:
@@ -219,7 +227,7 @@ class ActionRepository:
         takes the tenant's next number for the new one."""
         connection = await self.session.connection()
         if seen is not None:
-            await streamlog.keep(connection, self.tenant_id, seen.seq, seen.at, seen.event)
+            await streamlog.keep(connection, self.tenant_id, [(seen.seq, seen.at, seen.event)])
         action.stream_seq = await streamlog.number(connection, self.tenant_id, 1)
         await streamlog.mark(connection, [self.tenant_id])
 

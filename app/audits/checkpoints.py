@@ -19,7 +19,9 @@ from sqlalchemy import Row, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audits.models import AuditCheckpoint, AuditLog
+from app.audits.repository import stream_entry
 from app.audits.signing import Signer, checkpoint_message, verify_signature
+from app.streamlog import record as streamlog
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,9 @@ class CheckpointRepository:
         return (await self.session.execute(query)).all()
 
     async def prune_through(self, checkpoint: Checkpoint) -> int:
-        """Store `checkpoint`, then delete the rows up to its sequence (one transaction)."""
+        """Store `checkpoint`, then delete the rows up to its sequence (one transaction); their
+        stream events that the stream still holds (a destination has yet to deliver them) are
+        kept in `stream_events`."""
         assert checkpoint.tenant_id == self.tenant_id
         self.session.add(
             AuditCheckpoint(
@@ -114,9 +118,18 @@ class CheckpointRepository:
         result = await self.session.execute(
             delete(AuditLog)
             .where(AuditLog.tenant_id == self.tenant_id, AuditLog.sequence <= checkpoint.sequence)
+            .returning(*AuditLog.__table__.columns)
             .execution_options(synchronize_session=False)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        deleted = [dict(row._mapping) for row in result]
+        # an audit row is its stream event: one the stream still holds stays in it
+        events = [
+            (row["stream_seq"], row["created_at"], stream_entry(row))
+            for row in deleted
+            if row["stream_seq"] is not None
+        ]
+        await streamlog.keep(await self.session.connection(), self.tenant_id, events)
+        return len(deleted)
 
     async def lowest_sequence_through(self, sequence: int) -> int | None:
         """The lowest sequence still stored at or below `sequence` (None when all are gone)."""

@@ -48,6 +48,17 @@ def event_payload(row: AuditRow) -> str:
     return stream_payload(AuditRead.of_row(masked(row)).model_dump_json(), row)
 
 
+def stream_entry(row: AuditRow) -> dict[str, Any]:
+    """The stream event of a stored audit row, as `stream_events` keeps one."""
+    return streamlog.entry(
+        "audit",
+        row["id"],
+        event_payload(row),
+        user_id=row["user_id"],
+        correlation_id=row["correlation_id"],
+    )
+
+
 async def extend_chains(
     connection: AsyncConnection, writes: Sequence[TenantEvents], *, announce_now: bool = True
 ) -> list[list[AuditRow]]:

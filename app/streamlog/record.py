@@ -114,12 +114,26 @@ async def number(connection: AsyncConnection, tenant_id: UUID, count: int) -> in
 
 
 async def keep(
-    connection: AsyncConnection, tenant_id: UUID, seq: int, created_at: Any, event: dict[str, Any]
+    connection: AsyncConnection,
+    tenant_id: UUID,
+    versions: Sequence[tuple[int, Any, dict[str, Any]]],
 ) -> None:
-    """Store an event under the number it already has: the earlier version of a record that
-    kept its number on its row and is about to take a new one."""
-    row = {**event, "tenant_id": tenant_id, "seq": seq, "created_at": created_at}
-    await insert_values(connection, EVENTS, EVENT_COLUMNS, [row])
+    """Store events under the numbers they already have, (number, time, event) each: the
+    version a record's row holds as its event, when the row is about to take a new number
+    (a change of an action) or to leave its table (retention) while the stream still holds it
+    (numbers above the tenant's `pruned_through`; the others are gone from the stream anyway).
+    The stream's pruning deletes them as any event, once past the retention and delivered."""
+    if not versions:
+        return
+    pruned = await connection.scalar(
+        select(HEADS.c.pruned_through).where(HEADS.c.tenant_id == tenant_id)
+    )
+    rows = [
+        {**event, "tenant_id": tenant_id, "seq": seq, "created_at": created_at}
+        for seq, created_at, event in versions
+        if seq > (pruned or 0)
+    ]
+    await insert_values(connection, EVENTS, EVENT_COLUMNS, rows)
 
 
 async def mark(
