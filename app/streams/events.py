@@ -20,11 +20,22 @@ app/streamlog/record.py hands them out; the live stream (app/streams/hub.py) and
 (app/destinations/sender.py) read here.
 """
 
+import functools
 from typing import Any, NamedTuple
 from typing import cast as typed
 from uuid import UUID
 
-from sqlalchemy import Column, String, Table, cast, literal_column, null, select, union_all
+from sqlalchemy import (
+    Column,
+    String,
+    Table,
+    bindparam,
+    cast,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.actions.models import action_logs
@@ -38,8 +49,10 @@ EVENTS = typed(Table, StreamEvent.__table__)
 ACTIONS = action_logs
 AUDITS = typed(Table, AuditLog.__table__)
 # What an action's payload needs beyond the filter fields, and an audit row's (all of it).
-_ACTION_ONLY = tuple(name for name in SUMMARY_FIELDS if name not in FILTER_FIELDS)
-_AUDIT_ONLY = tuple(column.name for column in AUDITS.columns if column.name != "stream_seq")
+# (`tenant_id` is the reader's own: not read back.)
+_NOT_READ = {"tenant_id", *FILTER_FIELDS}
+_ACTION_ONLY = tuple(name for name in SUMMARY_FIELDS if name not in _NOT_READ)
+_AUDIT_ONLY = tuple(c.name for c in AUDITS.columns if c.name not in {"tenant_id", "stream_seq"})
 _COMMON = 4 + len(FILTER_FIELDS)  # seq, kind, payload, created_at and the filter fields
 
 
@@ -67,17 +80,22 @@ async def events_after(
     upto: int | None = None,
 ) -> list[StoredEvent]:
     """The tenant's events numbered above `position` (and at most `upto`), in order."""
-    rows = (await connection.execute(_query(tenant_id, position, limit, upto))).all()
+    parameters = {"tenant_id": tenant_id, "position": position, "limit": limit, "upto": upto}
+    rows = (await connection.execute(_statement(upto is not None), parameters)).all()
     events = []
     for row in rows:
         seq, kind, payload, created_at, *fields = row[:_COMMON]
         if payload is None:  # a record's own row: its payload is built from it
             values = row._mapping
             if kind == "action":
-                summary = {name: values[_column(name, "a")] for name in SUMMARY_FIELDS}
+                summary = {
+                    name: tenant_id if name == "tenant_id" else values[_column(name, "a")]
+                    for name in SUMMARY_FIELDS
+                }
                 payload = as_json(summary)
             else:
-                payload = event_payload({name: values[f"u_{name}"] for name in _AUDIT_ONLY})
+                row_values = {name: values[f"u_{name}"] for name in _AUDIT_ONLY}
+                payload = event_payload({**row_values, "tenant_id": tenant_id})
         events.append(StoredEvent(seq, kind, payload, created_at, *fields))
     return events
 
@@ -104,11 +122,18 @@ def _filters(table: Table) -> list[Any]:
     ]
 
 
-def _query(tenant_id: UUID, position: int, limit: int, upto: int | None) -> Any:
+@functools.cache
+def _statement(bounded: bool) -> Any:
+    """The statement, built once (with or without an upper bound): building it takes longer
+    than running it. Its values are bound parameters: tenant_id, position, limit, upto."""
+    tenant_id: Any = bindparam("tenant_id")
+    position: Any = bindparam("position")
+    limit: Any = bindparam("limit")
+
     def numbered(query: Any, number: Column[Any]) -> Any:
         query = query.where(number > position)
-        if upto is not None:
-            query = query.where(number <= upto)
+        if bounded:
+            query = query.where(number <= bindparam("upto"))
         return select(query.order_by(number).limit(limit).subquery())
 
     a, u = ACTIONS.c, AUDITS.c
