@@ -193,12 +193,9 @@ class ActionRepository:
         connection = await self.session.connection()
         await rollups.apply(connection, rollups.deltas((row, -1) for row in deleted))
         # an action's row is its stream event: one the stream still holds stays in it
-        events = [
-            (row["stream_seq"], row["updated_at"], stream_entry(row))
-            for row in deleted
-            if row["stream_seq"] is not None
-        ]
-        await streamlog.keep(connection, self.tenant_id, events)
+        await streamlog.keep_deleted(
+            connection, self.tenant_id, deleted, "updated_at", stream_entry
+        )
         return len(deleted)
 
     async def get(self, action_id: UUID, *, for_update: bool = False) -> ActionLog | None:

@@ -123,12 +123,10 @@ class CheckpointRepository:
         )
         deleted = [dict(row._mapping) for row in result]
         # an audit row is its stream event: one the stream still holds stays in it
-        events = [
-            (row["stream_seq"], row["created_at"], stream_entry(row))
-            for row in deleted
-            if row["stream_seq"] is not None
-        ]
-        await streamlog.keep(await self.session.connection(), self.tenant_id, events)
+        connection = await self.session.connection()
+        await streamlog.keep_deleted(
+            connection, self.tenant_id, deleted, "created_at", stream_entry
+        )
         return len(deleted)
 
     async def lowest_sequence_through(self, sequence: int) -> int | None:

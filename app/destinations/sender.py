@@ -28,7 +28,6 @@ import logging
 import os
 import secrets
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -52,7 +51,7 @@ from app.destinations.repository import (
 from app.destinations.secrets import KeyRingSource, SecretsUnreadable, full_config
 from app.destinations.transports import HOSTNAME, Outcome, Record, Transport, backoff
 from app.destinations.types import build_transport
-from app.streams.events import events_after
+from app.streams.events import StoredEvent, events_after
 from app.streams.service import StreamFilter
 from app.subjects.sealing import filter_values, open_payloads
 
@@ -95,37 +94,22 @@ async def user_id_values(connection: AsyncConnection, tenant_id: UUID, row: Any)
     return await filter_values(connection, tenant_id, user_id) if user_id else []
 
 
-@dataclass(frozen=True, slots=True)
-class _Fields:
-    """An event's filter fields, for StreamFilter.matches."""
-
-    kind: str
-    action_type: str | None
-    status: str | None
-    provider_name: str | None
-    service: str | None
-    user_id: str | None
-    session_id: str | None
-    correlation_id: str | None
-
-
-def selected(rows: Sequence[Any], row: Any, user_ids: Collection[str] = ()) -> list[Record]:
+def selected(rows: Sequence[StoredEvent], row: Any, user_ids: Collection[str] = ()) -> list[Record]:
     """The records of these events that the destination's kinds and filters pass.
 
-    Rows are unpacked as tuples: attribute access on a result row costs more than the rest
-    of a record's handling, and this runs for every record of every destination."""
+    Rows are stream events (app/streams/events.py): the filter matches them as they are."""
     wanted = filter_of(row, user_ids)
     if wanted is None:
         kinds = delivered_kinds(row.kinds)
         return [
-            Record(seq, kind, payload, created_at)
-            for seq, kind, payload, created_at, *_ in rows
-            if kind in kinds
+            Record(event.seq, event.kind, event.payload, event.created_at)
+            for event in rows
+            if event.kind in kinds
         ]
     return [
-        Record(seq, kind, payload, created_at)
-        for seq, kind, payload, created_at, *fields in rows
-        if wanted.matches(_Fields(kind, *fields))
+        Record(event.seq, event.kind, event.payload, event.created_at)
+        for event in rows
+        if wanted.matches(event)
     ]
 
 
@@ -266,14 +250,14 @@ class Runner:
                 payloads = await open_payloads(connection, self.tenant_id, sealed)
                 rows = [r._replace(payload=p) for r, p in zip(rows, payloads, strict=True)]
             user_ids = await user_id_values(connection, self.tenant_id, row) if rows else []
-            head = rows[-1][0] if rows else position
+            head = rows[-1].seq if rows else position
             if len(rows) == limit:  # more may follow: the lag is counted to the stream's head
                 head = max(head, await stream_head(connection, self.tenant_id))
-            gap = bool(rows) and rows[0][0] > position + 1
+            gap = bool(rows) and rows[0].seq > position + 1
             gone = await pruned_through(connection, self.tenant_id) if gap else 0
-        if gap and gone >= rows[0][0] - 1:
+        if gap and gone >= rows[0].seq - 1:
             await self._update(
-                last_error=f"stream events {position + 1}-{rows[0][0] - 1} were pruned before "
+                last_error=f"stream events {position + 1}-{rows[0].seq - 1} were pruned before "
                 "delivery (older than DESTINATION_MAX_BACKLOG_HOURS)",
                 last_error_at=utcnow(),
             )
@@ -281,20 +265,20 @@ class Runner:
         if not rows:
             return row, None
         budget = self.settings.destination_batch_bytes
-        chosen: list[Any] = []
+        chosen: list[StoredEvent] = []
         size = 0
         for event in rows:
-            size += len(event[2]) + 40
+            size += len(event.payload) + 40
             if chosen and size > budget:
                 break
             chosen.append(event)
         # a full batch means more is waiting: read on at once; else gather for a poll period
         self.full = len(chosen) < len(rows) or len(rows) == limit
-        return row, (selected(chosen, row, user_ids), chosen[-1][0])
+        return row, (selected(chosen, row, user_ids), chosen[-1].seq)
 
-    def _lag(self, rows: Any, behind: int) -> None:
+    def _lag(self, rows: Sequence[StoredEvent], behind: int) -> None:
         metrics.LAG_EVENTS.labels(self.label).set(max(behind, 0))
-        oldest = (utcnow() - rows[0][3]).total_seconds() if rows else 0.0
+        oldest = (utcnow() - rows[0].created_at).total_seconds() if rows else 0.0
         metrics.LAG_SECONDS.labels(self.label).set(max(oldest, 0.0))
 
     async def _delivered(self, row: Any, last: int, count: int) -> Any:

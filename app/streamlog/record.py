@@ -30,7 +30,7 @@ committed or rolled back, so numbers become visible in order and without holes.
 """
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 from uuid import UUID
 
@@ -119,21 +119,39 @@ async def keep(
     versions: Sequence[tuple[int, Any, dict[str, Any]]],
 ) -> None:
     """Store events under the numbers they already have, (number, time, event) each: the
-    version a record's row holds as its event, when the row is about to take a new number
-    (a change of an action) or to leave its table (retention) while the stream still holds it
-    (numbers above the tenant's `pruned_through`; the others are gone from the stream anyway).
-    The stream's pruning deletes them as any event, once past the retention and delivered."""
-    if not versions:
-        return
-    pruned = await connection.scalar(
-        select(HEADS.c.pruned_through).where(HEADS.c.tenant_id == tenant_id)
-    )
+    version a record's row holds as its event, when the row is about to take a new number (a
+    change of an action). The stream's pruning deletes them as any event."""
     rows = [
         {**event, "tenant_id": tenant_id, "seq": seq, "created_at": created_at}
         for seq, created_at, event in versions
-        if seq > (pruned or 0)
     ]
     await insert_values(connection, EVENTS, EVENT_COLUMNS, rows)
+
+
+async def keep_deleted(
+    connection: AsyncConnection,
+    tenant_id: UUID,
+    rows: Sequence[dict[str, Any]],
+    at: str,
+    event_of: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    """Keep the events of record rows that retention is deleting, where the stream still holds
+    them (numbers above the tenant's `pruned_through`: a destination has yet to deliver them,
+    or they are within STREAM_RETENTION_HOURS); the others are gone from the stream already,
+    and no event is built for them. `at` names the column of the event's time, `event_of`
+    builds a row's event."""
+    numbered = [row for row in rows if row["stream_seq"] is not None]
+    if not numbered:
+        return
+    held = await connection.scalar(
+        select(HEADS.c.pruned_through).where(HEADS.c.tenant_id == tenant_id)
+    )
+    versions = [
+        (row["stream_seq"], row[at], event_of(row))
+        for row in numbered
+        if row["stream_seq"] > (held or 0)
+    ]
+    await keep(connection, tenant_id, versions)
 
 
 async def mark(
