@@ -30,6 +30,10 @@ The histogram has 71 buckets: one per millisecond below 10 ms, then ten per deca
 above. Percentiles are read from it (see `percentile`), so they are the same whether a query is
 served from rollups or from raw rows, and within a bucket's width (about 26%) of the exact
 value; interpolation inside the bucket usually brings them much closer.
+
+The module reads top-down: failure patterns, the histogram and its percentiles, the keys and
+deltas of a write (`deltas`), then the upserts that `apply` sends. The GenAI usage of an action
+is app/actions/genai.py; rebuilding every rollup from the rows is app/actions/rollup_rebuild.py.
 """
 
 import hashlib
@@ -94,6 +98,9 @@ _MASKS = (
 )
 
 
+# Failure patterns
+
+
 def mask_message(message: str) -> str:
     """The message with ids (UUIDs, long hex), e-mail addresses and numbers masked."""
     for pattern, replacement in _MASKS:
@@ -104,6 +111,9 @@ def mask_message(message: str) -> str:
 def pattern_key(pattern: str) -> str:
     """The digest that stands for a failure pattern in the rollups' key."""
     return hashlib.blake2b(pattern.encode(), digest_size=16).hexdigest()
+
+
+# The latency histogram and its percentiles
 
 
 def latency_bucket(ms: int) -> int:
@@ -141,6 +151,9 @@ def percentile(histogram: Sequence[int], p: int) -> int | None:
             return low + math.floor((BOUNDS[index] - low) * (rank - below - 0.5) / count)
         below += count
     return None
+
+
+# What an action counts for: its rollup keys and the deltas of a write
 
 
 def period_start(moment: datetime, period: int) -> datetime:
@@ -321,6 +334,9 @@ def deltas(changes: Iterable[tuple[Mapping[str, Any], int]]) -> Changes:
     return result
 
 
+# Writing the deltas: one multi-row upsert per rollup table
+
+
 def _insert_rows(dialect: str, table: Any, _columns: Sequence[str]) -> Any:
     """The INSERT of an upsert (`insert_values` gives it its rows: one multi-row VALUES on
     PostgreSQL, one execution per row on SQLite).
@@ -457,6 +473,19 @@ def failure_upsert_rows(changes: dict[FailureKey, FailureDelta]) -> list[dict[st
     return rows
 
 
+@cache
+def genai_upsert_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE that adds GenAI calls and token sums."""
+    statement = _insert_rows(
+        dialect, action_genai_rollups, (*genai.KEY_COLUMNS, *genai.VALUE_COLUMNS)
+    )
+    t, new = action_genai_rollups.c, statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=list(genai.KEY_COLUMNS),
+        set_={name: t[name] + new[name] for name in genai.VALUE_COLUMNS},
+    )
+
+
 async def apply(connection: AsyncConnection, changes: Changes) -> None:
     """Add `changes` to the rollups, in the connection's transaction: one multi-row upsert per
     rollup table (`insert_values`), its rows in key order."""
@@ -487,16 +516,3 @@ async def apply(connection: AsyncConnection, changes: Changes) -> None:
         columns = (*genai.KEY_COLUMNS, *genai.VALUE_COLUMNS)
         rows = genai.upsert_rows(models)
         await insert_values(connection, action_genai_rollups, columns, rows, upsert=statement)
-
-
-@cache
-def genai_upsert_statement(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE that adds GenAI calls and token sums."""
-    statement = _insert_rows(
-        dialect, action_genai_rollups, (*genai.KEY_COLUMNS, *genai.VALUE_COLUMNS)
-    )
-    t, new = action_genai_rollups.c, statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=list(genai.KEY_COLUMNS),
-        set_={name: t[name] + new[name] for name in genai.VALUE_COLUMNS},
-    )

@@ -2,8 +2,10 @@
 
 `ActionStatsRepository` reads raw rows; `RollupStatsRepository` reads the minute, hourly and
 daily rollups that stand for them (kept exact by every write: app/actions/rollups.py), so
-ranges never scan rows but at their ragged edges; `UserRollupStatsRepository` and
-`FailureRollupStatsRepository` do the same for the most active users and the failure patterns.
+ranges never scan rows but at their ragged edges; `UserRollupStatsRepository`,
+`FailureRollupStatsRepository` and `GenaiRollupStatsRepository` do the same for the most
+active users, the failure patterns and GenAI usage. app/stats/plan.py decides which parts of a
+range each reads; app/stats/service.py adds the parts up.
 All filter through the one filter map of app/actions/filters.py.
 Percentiles of `execution_time_ms` come from a latency histogram either way.
 
